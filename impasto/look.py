@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .controls import DEFAULT_K, U_MAX, U_MIN
+from .errors import UsageError
 
 Network = Literal["vgg16", "vgg19"]
 Optimizer = Literal["lbfgs", "adam"]
@@ -42,3 +45,58 @@ class Look(BaseModel):
         if not (U_MIN <= v <= U_MAX):
             raise ValueError(f"u must lie between {U_MIN:g} and {U_MAX:g}")
         return v
+
+
+SCHEMA_VERSION = 1
+
+
+class LookFile(BaseModel):
+    """A look as saved on disk (TOML): the render settings plus what they were developed on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    look: Look = Field(default_factory=Look)
+    content: str | None = Field(None, description="the frame the look was developed on")
+    styles: list[str] = Field(default_factory=list, description="style images, in blend order")
+    weights_origin: str | None = Field(None, description="where the VGG weights came from: u is comparable only within one origin")
+
+
+def save_look(path: str | os.PathLike, look_file: LookFile) -> Path:
+    """Write a look file atomically (temporary name, then rename)."""
+    import tomli_w
+
+    path = Path(path)
+    data = look_file.model_dump(mode="json", exclude_none=True)
+    data["look"] = {k: v for k, v in data["look"].items() if v is not None}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(tomli_w.dumps(data))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"Could not write look file '{path}' ({exc.strerror or exc}).") from None
+    return path
+
+
+def load_look(path: str | os.PathLike) -> LookFile:
+    """Read and validate a look file; any problem is one UsageError sentence."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"Look file '{path}' does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Look file '{path}' cannot be read ({exc}).") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"Look file '{path}' is not valid TOML ({exc}).") from None
+    try:
+        return LookFile.model_validate(data)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = ".".join(str(p) for p in e["loc"])
+        raise UsageError(f"Look file '{path}': {where}: {e['msg'].removeprefix('Value error, ')}.") from None
