@@ -1,8 +1,15 @@
-"""`impasto` on the command line: the app with every command registered."""
+"""`impasto` on the command line: the app, with every module under commands/ registering its commands."""
 
 from __future__ import annotations
 
-from .commands import stylize  # noqa: F401  (each module registers its commands on `app`)
+import importlib
+import pkgutil
+
+from . import commands
 from .commands.common import app
+
+for _mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+    if _mod != "common":
+        importlib.import_module(f"{commands.__name__}.{_mod}")
 
 __all__ = ["app"]
