@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
+from collections import OrderedDict
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +197,42 @@ def style_targets(net: FeatureNet, styles: Sequence[torch.Tensor], blend: Sequen
     return {k: v.clone() for k, v in targets.items()}
 
 
+class _LRU:
+    """A few recent style targets: sweeps, previews and shots reuse them instead of recomputing."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
+
+    def get(self, key: tuple) -> dict[str, torch.Tensor] | None:
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        return None
+
+    def put(self, key: tuple, value: dict[str, torch.Tensor]) -> None:
+        self.items[key] = value
+        self.items.move_to_end(key)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+_TARGETS = _LRU()
+
+
+def _digest(arr: np.ndarray | torch.Tensor) -> str:
+    data = arr.detach().cpu().numpy() if isinstance(arr, torch.Tensor) else arr
+    return hashlib.sha1(np.ascontiguousarray(data).tobytes()).hexdigest()
+
+
+def _targets_key(look: Look, device: str, style_rgbs, blend, style_edge: int, match_to) -> tuple:
+    return (
+        look.network, look.weights, look.pooling, device, style_edge, tuple(blend),
+        tuple(_digest(s) for s in style_rgbs), look.preserve_color,
+        None if match_to is None else _digest(match_to),
+    )
+
+
 def render(
     content: ImageLike,
     style: ImageLike | Sequence[ImageLike],
@@ -243,13 +281,17 @@ def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress,
     h, w = hw
     content = resize(to_tensor(content_rgb, dev), hw)
     style_edge = max(32, round(look.style_scale * max(h, w)))
-    styles = []
-    for rgb in style_rgbs:
-        s = to_tensor(rgb, dev)
-        if look.preserve_color == "match":
-            s = color.match_colors(s, content)
-        styles.append(resize(s, fit_size(*rgb.shape[:2], style_edge)))
-    a_targets = style_targets(net, styles, blend)
+    key = _targets_key(look, str(dev), style_rgbs, blend, style_edge, content if look.preserve_color == "match" else None)
+    a_targets = _TARGETS.get(key)
+    if a_targets is None:
+        styles = []
+        for rgb in style_rgbs:
+            s = to_tensor(rgb, dev)
+            if look.preserve_color == "match":
+                s = color.match_colors(s, content)
+            styles.append(resize(s, fit_size(*rgb.shape[:2], style_edge)))
+        a_targets = style_targets(net, styles, blend)
+        _TARGETS.put(key, a_targets)
     with torch.inference_mode():
         p_targets = {k: v.clone() for k, v in net(content, CONTENT_LAYERS).items()}
     ratio = style_ratio(look.u, max(h, w), look.k, look.raw_ratio)
