@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_default_dtype(torch.float32)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _weights_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # A fresh cache per session: the conversion path runs in CI, and the user's cache stays untouched.
+    os.environ["IMPASTO_CACHE"] = str(tmp_path_factory.mktemp("impasto-cache"))
+
+
+def _small(img: np.ndarray, long_edge: int) -> np.ndarray:
+    from skimage.transform import resize
+
+    h, w = img.shape[:2]
+    s = long_edge / max(h, w)
+    return resize(img, (round(h * s), round(w * s)), anti_aliasing=True).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def content_rgb() -> np.ndarray:
+    from skimage import data
+
+    return _small(data.astronaut(), 96)
+
+
+@pytest.fixture(scope="session")
+def style_rgb() -> np.ndarray:
+    from skimage import data
+
+    return _small(data.coffee(), 96)
+
+
+@pytest.fixture()
+def images(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray) -> tuple[Path, Path]:
+    from impasto.imageio import write_image
+
+    return write_image(tmp_path / "content.png", content_rgb), write_image(tmp_path / "style.png", style_rgb)
