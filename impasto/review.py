@@ -1,0 +1,174 @@
+"""Review movies with PyAV: ProRes 422 HQ (default) or H.264, with an optional frame-number burn-in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImpastoError, UsageError
+
+# codec option -> encoders to try, in order, with their pixel format and options.
+ENCODERS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
+    "prores": [
+        ("prores_ks", "yuv422p10le", {"profile": "3", "vendor": "apl0"}),  # profile 3 = 422 HQ
+        ("prores_aw", "yuv422p10le", {"profile": "3"}),
+    ],
+    "h264": [
+        ("libx264", "yuv420p", {"crf": "16", "preset": "medium"}),
+        ("libopenh264", "yuv420p", {}),
+    ],
+}
+CODECS = tuple(ENCODERS)
+
+
+def available_encoders() -> dict[str, str | None]:
+    """For each codec option, the encoder this PyAV build would use (None where it has none)."""
+    import av
+
+    have = av.codecs_available
+    found: dict[str, str | None] = {}
+    for codec, tries in ENCODERS.items():
+        found[codec] = None
+        for name, _, _ in tries:
+            if name in have:
+                try:
+                    av.codec.Codec(name, "w")
+                except Exception:  # a decoder only
+                    continue
+                found[codec] = name
+                break
+    return found
+
+
+def _pick_encoder(codec: str) -> tuple[str, str, dict[str, str]]:
+    if codec not in ENCODERS:
+        raise UsageError(f"Review codec '{codec}' is unknown; use one of {', '.join(CODECS)}.")
+    name = available_encoders()[codec]
+    if name is None:
+        others = [c for c, e in available_encoders().items() if e and c != codec]
+        hint = f"; use --codec {others[0]} instead" if others else ""
+        raise UsageError(f"This PyAV/FFmpeg build has no {codec} encoder{hint}.")
+    return next(t for t in ENCODERS[codec] if t[0] == name)
+
+
+def draw_burn_in(rgb: np.ndarray, text: str) -> np.ndarray:
+    """Draw `text` in the bottom-left corner of a 0-1 RGB image (on a darkened box), returning a new array."""
+    img = np.array(rgb, dtype=np.float32, copy=True)
+    h, w = img.shape[:2]
+    size = max(10, h // 18)
+    pad = max(2, size // 4)
+    box_w = min(w, int(len(text) * size * 0.62) + 2 * pad)
+    box_h = min(h, size + 2 * pad)
+    img[h - box_h:, :box_w] *= 0.25
+    try:
+        import OpenImageIO as oiio
+
+        buf = oiio.ImageBuf(np.ascontiguousarray(img))
+        ok = oiio.ImageBufAlgo.render_text(buf, pad, h - pad - max(1, size // 5), text, size, "DroidSansMono",
+                                           (1.0, 1.0, 1.0))
+        if ok and not buf.has_error:
+            return np.asarray(buf.get_pixels(oiio.FLOAT), dtype=np.float32).reshape(img.shape)
+    except Exception:  # no font support in this OIIO build: Pillow's default font still works
+        pass
+    from PIL import Image, ImageDraw, ImageFont
+
+    pil = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
+    draw = ImageDraw.Draw(pil)
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:
+        font = ImageFont.load_default()
+    draw.text((pad, h - box_h + pad // 2), text, fill=(255, 255, 255), font=font)
+    return np.asarray(pil, dtype=np.float32) / 255.0
+
+
+def _even(rgb: np.ndarray) -> np.ndarray:
+    """Pad to even width and height by repeating the last row/column (chroma subsampling needs even sizes)."""
+    h, w = rgb.shape[:2]
+    ph, pw = h % 2, w % 2
+    if ph or pw:
+        rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    return rgb
+
+
+def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.PathLike, fps: float = 24,
+                       codec: str = "prores", burn_in: bool = False) -> Path:
+    """Write (frame number, display RGB 0-1) pairs as a movie, atomically (temporary name, then rename).
+
+    ProRes is 422 HQ (prores_ks profile 3, yuv422p10le, 10-bit from the float pixels); H.264 is libx264
+    yuv420p. Odd sizes are padded to even. All frames must share the first frame's size.
+    """
+    import av
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"Output folder '{folder}' does not exist.")
+    if path.suffix.lower() not in (".mov", ".mp4", ".mkv", ".m4v"):
+        raise UsageError(f"Review movie '{path}' needs a .mov, .mp4 or .mkv extension.")
+    if codec == "prores" and path.suffix.lower() != ".mov":
+        raise UsageError(f"ProRes review movies go in a .mov file, not '{path.name}'.")
+    if not fps or fps <= 0:
+        raise UsageError(f"The review frame rate must be positive, not {fps}.")
+    encoder, pix_fmt, options = _pick_encoder(codec)
+    rate = Fraction(fps).limit_denominator(1001)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    count = 0
+    container = None
+    try:
+        container = av.open(str(tmp), mode="w")
+        stream = None
+        size: tuple[int, int] | None = None
+        for number, rgb in frames:
+            arr = np.asarray(rgb, dtype=np.float32)
+            if arr.ndim != 3 or arr.shape[2] < 3:
+                raise UsageError(f"Review frame {number} has shape {arr.shape}, not height × width × 3.")
+            arr = np.clip(np.nan_to_num(arr[:, :, :3]), 0.0, 1.0)
+            if size is None:
+                size = arr.shape[:2]
+            elif arr.shape[:2] != size:
+                raise UsageError(f"Review frame {number} is {arr.shape[1]}×{arr.shape[0]} px, the first was {size[1]}×{size[0]}.")
+            if burn_in:
+                arr = draw_burn_in(arr, str(number))
+            arr = _even(arr)
+            if stream is None:
+                stream = container.add_stream(encoder, rate=rate)
+                stream.width, stream.height = arr.shape[1], arr.shape[0]
+                stream.pix_fmt = pix_fmt
+                stream.options = dict(options)
+                stream.codec_context.color_range = 1  # MPEG (limited) range, as players expect
+                stream.codec_context.colorspace = 1  # BT.709 matrix
+                stream.codec_context.color_primaries = 1
+                stream.codec_context.color_trc = 1
+            # 16-bit RGB in, so ProRes keeps 10 bits; converted with the BT.709 matrix the stream is tagged with.
+            vf = av.VideoFrame.from_ndarray((arr * 65535.0 + 0.5).astype(np.uint16), format="rgb48le")
+            vf = vf.reformat(format=pix_fmt, dst_colorspace="ITU709")
+            vf.pts = count
+            vf.time_base = Fraction(1) / rate
+            for packet in stream.encode(vf):
+                container.mux(packet)
+            count += 1
+        if stream is None:
+            raise UsageError(f"No frames to write to review movie '{path}'.")
+        for packet in stream.encode(None):
+            container.mux(packet)
+        container.close()
+        container = None
+        os.replace(tmp, path)
+    except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
+        raise ImpastoError(f"Could not write review movie '{path}' ({exc}).") from None
+    except OSError as exc:
+        raise ImpastoError(f"Could not write review movie '{path}' ({exc.strerror or exc}).") from None
+    finally:
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # already failing; the temp file is removed below
+                pass
+        if tmp.exists():
+            tmp.unlink()
+    return path

@@ -1,0 +1,232 @@
+"""Frame patterns and ranges (fileseq), and movies in (PyAV).
+
+Patterns follow Nuke: each `#` is one digit (`plate.####.exr` = 4 digits), as are `@`; printf (`%04d`) and
+Houdini (`$F4`) forms work too. fileseq's default pad style reads `#` as four digits, so PAD_STYLE_HASH1 is
+used throughout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UsageError
+
+MOVIE_EXTENSIONS = {".mov", ".mp4", ".m4v", ".mkv", ".avi", ".mxf", ".webm", ".mpg", ".mpeg"}
+_RANGE_PART = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:[x:]\s*(\d+))?)?\s*$")
+
+
+def _fileseq():
+    import fileseq
+
+    return fileseq
+
+
+class FramePattern:
+    """A frame-numbered file name such as `plates/cs010.####.exr`, `cs010.%04d.exr` or `cs010.@@@@.exr`."""
+
+    def __init__(self, pattern: str | os.PathLike) -> None:
+        fileseq = _fileseq()
+        text = str(pattern)
+        try:
+            seq = fileseq.FileSequence(text, pad_style=fileseq.PAD_STYLE_HASH1)
+        except Exception as exc:  # fileseq raises its own ParseException and ValueError
+            raise UsageError(f"'{text}' is not a frame pattern impasto understands ({exc}).") from None
+        if not seq.padding():
+            raise UsageError(
+                f"'{text}' has no frame number placeholder; write it like 'plate.####.exr' (one # per digit) or 'plate.%04d.exr'."
+            )
+        self._seq = seq
+        self.text = text
+        self.pad = int(seq.zfill())
+
+    def path(self, frame: int) -> Path:
+        """The file of one frame."""
+        return Path(self._seq.frame(int(frame)))
+
+    @property
+    def hashes(self) -> str:
+        """The pattern written the Nuke way, one # per digit: `dir/plate.####.exr`."""
+        return f"{self._seq.dirname()}{self._seq.basename()}{'#' * self.pad}{self._seq.extension()}"
+
+    @property
+    def printf(self) -> str:
+        """The pattern written printf style: `dir/plate.%04d.exr`."""
+        return f"{self._seq.dirname()}{self._seq.basename()}%0{self.pad}d{self._seq.extension()}"
+
+    @property
+    def directory(self) -> Path:
+        return Path(self._seq.dirname() or ".")
+
+    @property
+    def extension(self) -> str:
+        return self._seq.extension()
+
+    def frames_on_disk(self) -> list[int]:
+        """Frame numbers of the files present that match this pattern exactly (same padding)."""
+        folder = self.directory
+        if not folder.is_dir():
+            return []
+        rx = re.compile(
+            re.escape(self._seq.basename()) + r"(-?\d{%d,})" % self.pad + re.escape(self._seq.extension()) + r"$"
+        )
+        found = []
+        for entry in os.scandir(folder):
+            m = rx.match(entry.name)
+            if m and entry.is_file() and Path(self._seq.frame(int(m.group(1)))).name == entry.name:
+                found.append(int(m.group(1)))
+        return sorted(found)
+
+    def __str__(self) -> str:
+        return self.hashes
+
+    def __repr__(self) -> str:
+        return f"FramePattern({self.hashes!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FramePattern) and self.hashes == other.hashes
+
+    def __hash__(self) -> int:
+        return hash(self.hashes)
+
+
+def parse_frame_range(text: str) -> list[int]:
+    """'1001-1100', '1001-1100x2', '1001,1005', '1001' -> sorted unique frame numbers; UsageError otherwise."""
+    text = str(text).strip()
+    if not text:
+        raise UsageError("The frame range is empty; write it like '1001-1100'.")
+    frames: set[int] = set()
+    for part in text.split(","):
+        m = _RANGE_PART.match(part)
+        if not m:
+            raise UsageError(f"'{part.strip()}' in frame range '{text}' is not like '1001-1100', '1001-1100x2' or '1001'.")
+        start = int(m.group(1))
+        end = int(m.group(2)) if m.group(2) is not None else start
+        step = int(m.group(3)) if m.group(3) is not None else 1
+        if end < start:
+            raise UsageError(f"Frame range '{part.strip()}' runs backwards; write the first frame first.")
+        if step < 1:
+            raise UsageError(f"Frame range '{part.strip()}' has step {step}; the step must be 1 or more.")
+        frames.update(range(start, end + 1, step))
+    return sorted(frames)
+
+
+def format_frame_range(frames: list[int] | set[int]) -> str:
+    """Compact text for a set of frames, e.g. '1001-1010,1012' (for status lines and messages)."""
+    nums = sorted(set(int(f) for f in frames))
+    if not nums:
+        return ""
+    parts, start, prev = [], nums[0], nums[0]
+    for n in nums[1:] + [None]:  # type: ignore[list-item]
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ",".join(parts)
+
+
+def existing_frames(pattern: FramePattern | str, frames: list[int]) -> tuple[dict[int, Path], list[int]]:
+    """Split `frames` into those whose file exists (non-empty) and those missing."""
+    pat = pattern if isinstance(pattern, FramePattern) else FramePattern(pattern)
+    present: dict[int, Path] = {}
+    missing: list[int] = []
+    for f in frames:
+        p = pat.path(f)
+        try:
+            ok = p.is_file() and p.stat().st_size > 0
+        except OSError:
+            ok = False
+        if ok:
+            present[f] = p
+        else:
+            missing.append(f)
+    return present, missing
+
+
+# ---------------------------------------------------------------------------------------------------- movies
+
+
+def is_movie(path: str | os.PathLike) -> bool:
+    """True for a movie file name (.mov, .mp4, ...), which is read with PyAV rather than as a frame pattern."""
+    return Path(str(path)).suffix.lower() in MOVIE_EXTENSIONS
+
+
+@dataclass
+class MovieInfo:
+    width: int
+    height: int
+    frames: int  # as the container reports it; 0 when unknown
+    fps: float
+    codec: str
+    pix_fmt: str
+
+
+def _open_movie(path: Path):
+    import av
+
+    if not path.exists():
+        raise UsageError(f"Movie '{path}' does not exist.")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:  # type: ignore[attr-defined]
+        raise UsageError(f"'{path}' is not a movie impasto can read ({exc}).") from None
+    if not container.streams.video:
+        container.close()
+        raise UsageError(f"Movie '{path}' has no video stream.")
+    return container
+
+
+def movie_info(path: str | os.PathLike) -> MovieInfo:
+    """Size, frame count, rate and codec of a movie's first video stream."""
+    path = Path(path)
+    container = _open_movie(path)
+    try:
+        s = container.streams.video[0]
+        fps = float(s.average_rate or s.guessed_rate or 0)
+        return MovieInfo(s.codec_context.width, s.codec_context.height, int(s.frames or 0), fps,
+                         s.codec_context.name, str(s.codec_context.pix_fmt or ""))
+    finally:
+        container.close()
+
+
+def movie_frames(path: str | os.PathLike, first_frame: int = 1001, frames: list[int] | set[int] | None = None
+                 ) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode a movie as (frame number, float32 H×W×3 RGB 0-1), numbering its first frame `first_frame`.
+
+    Movie pixels are display-referred (Rec.709/sRGB video); `frames` limits which are yielded (decoding stops
+    after the last one wanted). Sources deeper than 8 bits are decoded at 16 bits.
+    """
+    import av
+
+    path = Path(path)
+    wanted = set(int(f) for f in frames) if frames is not None else None
+    last = max(wanted) if wanted else None
+    container = _open_movie(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        pix = str(stream.codec_context.pix_fmt or "")
+        deep = any(t in pix for t in ("10", "12", "16", "p010"))
+        number = int(first_frame)
+        try:
+            for vf in container.decode(stream):
+                if last is not None and number > last:
+                    break
+                if wanted is None or number in wanted:
+                    if deep:
+                        rgb = vf.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
+                    else:
+                        rgb = vf.to_ndarray(format="rgb24").astype(np.float32) / 255.0
+                    yield number, rgb
+                number += 1
+        except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
+            raise UsageError(f"Movie '{path}' could not be decoded at frame {number} ({exc}).") from None
+    finally:
+        container.close()
