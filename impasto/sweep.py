@@ -1,0 +1,519 @@
+"""Sweeps: a grid of renders over u, iteration counts, style variants and seeds, in one resumable folder.
+
+Layout of the grid (the contact sheet and index.html follow it):
+  columns   = u values, low to high;
+  row blocks = style variants (in the order given) × seeds;
+  sub-rows  = iteration counts inside each block, so reading down a block shows texture building up
+              and reading across shows unrealness growing.
+
+One optimisation runs per (style, seed, u) to the largest iteration count; the smaller counts are its
+snapshots, which equal separate runs of that many iterations (L-BFGS state does not depend on the
+iteration budget). Style targets are cached by the engine, and runs are ordered style by style so
+each style image's targets are computed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UsageError
+from .look import Look, LookFile, load_look, save_look
+
+MANIFEST = "sweep.json"
+SHEET = "contact_sheet.png"
+INDEX = "index.html"
+CELLS = "cells"
+MANIFEST_VERSION = 1
+MAX_VALUES = 1000  # values on one axis
+MAX_CELLS = 5000  # cells in one sweep
+MAX_AUTO_PARALLEL = 4  # concurrent cells on one GPU when the user does not say
+MEMORY_MARGIN = 1.25  # estimate_memory is rough; leave room when several cells share a device
+LAYOUT = "columns: u; row blocks: style x seed; sub-rows: iterations"
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_values(text: str, what: str, *, integer: bool = False) -> list:
+    """`a:b:step` (end included, step defaults to 1) or a comma list; sorted as given, duplicates dropped."""
+    text = (text or "").strip()
+    example = "64,128,256 or 64:256:64" if integer else "2:6:0.5 or 3,4,5"
+    if not text:
+        raise UsageError(f"{what} is empty; give a range or a list like {example}.")
+    if ":" in text:
+        values = _parse_range(text, what, example)
+    else:
+        parts = [p.strip() for p in text.split(",")]
+        if any(not p for p in parts):
+            raise UsageError(f"{what} '{text}' has an empty item; give a list like {example}.")
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise UsageError(f"{what} '{text}' is not a list of numbers; give a list like {example}.") from None
+        if not all(math.isfinite(v) for v in values):
+            raise UsageError(f"{what} '{text}' holds a value that is not a finite number.")
+    if integer:
+        if any(abs(v - round(v)) > 1e-9 for v in values):
+            raise UsageError(f"{what} '{text}' must be whole numbers, like {example}.")
+        values = [int(round(v)) for v in values]
+    out: list = []
+    for v in values:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _parse_range(text: str, what: str, example: str) -> list[float]:
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise UsageError(f"{what} '{text}' is not a range; write start:end:step, like {example}.")
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError:
+        raise UsageError(f"{what} '{text}' is not a range of numbers; write start:end:step, like {example}.") from None
+    if not all(math.isfinite(v) for v in nums):
+        raise UsageError(f"{what} '{text}' holds a value that is not a finite number.")
+    a, b = nums[0], nums[1]
+    step = nums[2] if len(nums) == 3 else 1.0
+    if step == 0:
+        raise UsageError(f"{what} '{text}' has a zero step; use a positive step, like {example}.")
+    if step < 0:
+        raise UsageError(f"{what} '{text}' has a negative step; write the range low to high with a positive step, like {example}.")
+    if a > b:
+        raise UsageError(f"{what} '{text}' is reversed (its start {a:g} is above its end {b:g}); write {b:g}:{a:g}:{step:g}.")
+    span = (b - a) / step
+    if span + 1 > MAX_VALUES:
+        raise UsageError(f"{what} '{text}' has {math.floor(span) + 1} values, more than the {MAX_VALUES} a sweep takes.")
+    # The end is included even when (b - a) / step lands a hair below a whole number in floating point.
+    n = math.floor(span + 1e-9 * max(1.0, span)) + 1
+    return [round(a + i * step, 10) for i in range(n)]
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One block of rows: a style image and a seed."""
+
+    index: int
+    style: Path
+    seed: int
+    key: str  # filename-safe, unique in the sweep
+
+    @property
+    def label(self) -> str:
+        return f"{self.style.stem}, seed {self.seed}"
+
+
+@dataclass(eq=False)
+class Cell:
+    """One image of the grid."""
+
+    name: str
+    row: int
+    col: int
+    variant: Variant
+    u: float
+    iterations: int
+    look: Look
+
+    @property
+    def image(self) -> str:
+        return f"{CELLS}/{self.name}.png"
+
+    @property
+    def look_file(self) -> str:
+        return f"{CELLS}/{self.name}.look.toml"
+
+    @property
+    def lines(self) -> list[str]:
+        """The parameters printed under the cell."""
+        return [f"u {self.u:g}, {self.iterations} it", self.variant.label]
+
+
+@dataclass(eq=False)
+class Run:
+    """One optimisation: a variant at one u, to the largest iteration count; the cells are its snapshots."""
+
+    variant: Variant
+    u: float
+    cells: list[Cell]
+
+    @property
+    def iterations(self) -> int:
+        return max(c.iterations for c in self.cells)
+
+
+@dataclass(eq=False)
+class SweepPlan:
+    content: Path
+    styles: list[Path]
+    us: list[float]
+    iterations: list[int]
+    seeds: list[int]
+    base: Look
+    folder: Path
+    variants: list[Variant]
+    cells: list[Cell]
+    hw: tuple[int, int]  # every cell's height and width
+    content_rgb: np.ndarray = field(repr=False)
+    style_rgbs: list[np.ndarray] = field(repr=False)
+    digests: dict[str, str] = field(repr=False)  # file path -> sha1 of its bytes
+
+    @property
+    def rows(self) -> int:
+        return len(self.variants) * len(self.iterations)
+
+    @property
+    def cols(self) -> int:
+        return len(self.us)
+
+    def row_labels(self) -> list[str]:
+        return [f"{v.label}\n{its} it" for v in self.variants for its in self.iterations]
+
+    def col_labels(self) -> list[str]:
+        return [f"u {u:g}" for u in self.us]
+
+    def runs(self, cells: Sequence[Cell] | None = None) -> list[Run]:
+        """The optimisations that produce `cells` (default: all), style by style so style targets are reused."""
+        wanted = set(id(c) for c in (self.cells if cells is None else cells))
+        runs: list[Run] = []
+        for v in self.variants:
+            for u in self.us:
+                cs = [c for c in self.cells if c.variant is v and c.u == u and id(c) in wanted]
+                if cs:
+                    runs.append(Run(v, u, cs))
+        return runs
+
+    def inputs_digest(self, variant: Variant) -> str:
+        return hashlib.sha1(f"{self.digests[str(self.content)]}:{self.digests[str(variant.style)]}".encode()).hexdigest()
+
+
+def plan_sweep(
+    content: str | os.PathLike,
+    styles: Sequence[str | os.PathLike],
+    folder: str | os.PathLike,
+    look: Look | None = None,
+    *,
+    us: Sequence[float] | None = None,
+    iterations: Sequence[int] | None = None,
+    seeds: Sequence[int] | None = None,
+) -> SweepPlan:
+    """Check every input and every cell's look, and lay out the grid; reads the images, writes nothing."""
+    from pydantic import ValidationError
+
+    from .engine import _validation_sentence, fit_size, load_rgb
+
+    base = (look or Look()).model_copy()
+    content = Path(content)
+    styles = [Path(s) for s in styles]
+    folder = Path(folder)
+    if not styles:
+        raise UsageError("Give at least one style image.")
+    if len(set(map(str, styles))) != len(styles):
+        raise UsageError("A style image is given twice; each style image is one row of the sweep.")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"Output '{folder}' is a file; -o names a folder for the sweep.")
+    us = list(us) if us else [base.u]
+    its = sorted(set(iterations)) if iterations else [base.iterations]
+    if seeds:
+        seed_list = list(dict.fromkeys(seeds))
+    elif base.seed is not None:
+        seed_list = [base.seed]
+    else:
+        # A resumed sweep keeps the seed it was started with, so its cells still match.
+        seed_list = _manifest(folder).get("axes", {}).get("seeds") or [random.randrange(2**31)]
+    n = len(us) * len(its) * len(styles) * len(seed_list)
+    if n > MAX_CELLS:
+        raise UsageError(f"The sweep has {n} cells, more than the {MAX_CELLS} one sweep takes; split it.")
+
+    content_rgb = load_rgb(content, "content image")
+    style_rgbs = [load_rgb(s, "style image") for s in styles]
+    digests = {str(p): _file_sha1(p) for p in [content, *styles]}
+    hw = fit_size(*content_rgb.shape[:2], base.size)
+
+    variants: list[Variant] = []
+    stems: dict[str, int] = {}
+    for i, s in enumerate(styles):
+        stems[s.stem] = stems.get(s.stem, 0) + 1
+        stem = _safe(s.stem) + (f"-{stems[s.stem]}" if stems[s.stem] > 1 else "")
+        for seed in seed_list:
+            variants.append(Variant(len(variants), s, int(seed), f"{stem}__seed{seed}"))
+
+    fields = base.model_dump()
+    fields["style_weights"] = None  # styles are rows here, never a blend
+    cells: list[Cell] = []
+    for v in variants:
+        for r, n_its in enumerate(its):
+            for c, u in enumerate(us):
+                try:
+                    cell_look = Look(**{**fields, "u": u, "iterations": n_its, "seed": v.seed})
+                except ValidationError as exc:
+                    raise UsageError(_validation_sentence(exc)) from None
+                name = f"{v.key}__u{u:g}__it{n_its}"
+                cells.append(Cell(name, v.index * len(its) + r, c, v, u, n_its, cell_look))
+    return SweepPlan(content, styles, us, its, [int(s) for s in seed_list], base, folder, variants, cells, hw,
+                     content_rgb, style_rgbs, digests)
+
+
+def _safe(text: str) -> str:
+    out = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in text)
+    return out.strip("._") or "style"
+
+
+def _file_sha1(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- memory
+
+
+def cells_that_fit(plan: SweepPlan, free: int | None) -> int | None:
+    """How many cells fit in `free` bytes at once (None when the free memory is unknown)."""
+    from .engine import estimate_memory
+
+    if free is None:
+        return None
+    need = estimate_memory(*plan.hw, plan.base.network, plan.base.optimizer)
+    return int(free // need)
+
+
+def choose_workers(plan: SweepPlan, device, requested: int | None, free: int | None) -> int:
+    """Cells to run at once: 1 on CPU (torch already uses every core for one cell), up to what fits on a GPU."""
+    from .engine import estimate_memory
+
+    need = estimate_memory(*plan.hw, plan.base.network, plan.base.optimizer)
+    h, w = plan.hw
+    if requested is not None and requested < 1:
+        raise UsageError(f"--parallel must be 1 or more, not {requested}.")
+    if free is not None:
+        fit = int(free // need)
+        if fit < 1:
+            raise UsageError(
+                f"One sweep cell at {w}×{h} needs about {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free "
+                f"on {device.type}, so no cells fit; use a smaller --size."
+            )
+        shared_fit = max(1, int(free // (need * MEMORY_MARGIN)))
+        if requested is not None and requested > 1 and requested > shared_fit:
+            raise UsageError(
+                f"{requested} cells at once at {w}×{h} need about {requested * need * MEMORY_MARGIN / 2**30:.1f} GiB "
+                f"but only {free / 2**30:.1f} GiB is free on {device.type}; {shared_fit} fit at once, so use "
+                f"--parallel {shared_fit} or a smaller --size."
+            )
+    else:
+        shared_fit = 1
+    if requested is not None:
+        return requested
+    if device.type != "cuda":
+        return 1
+    return max(1, min(shared_fit, MAX_AUTO_PARALLEL))
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass
+class CellEvent:
+    """A cell finished: rendered now or skipped because the folder already holds it."""
+
+    cell: Cell
+    skipped: bool
+    done: int  # cells finished so far, this one included
+    total: int
+    seconds: float = 0.0
+
+
+@dataclass
+class SweepReport:
+    plan: SweepPlan
+    rendered: list[Cell]
+    skipped: list[Cell]
+    runs: int
+    workers: int
+    device: str
+    weights_origin: str
+    seconds: float
+    sheet: Path
+    index: Path
+    labelled: bool  # False when no font could draw the sheet's labels (index.html still lists them)
+
+
+def run_sweep(
+    plan: SweepPlan,
+    *,
+    device: str = "auto",
+    workers: int | None = None,
+    on_iteration: Callable[[Run, object], None] | None = None,
+    on_cell: Callable[[CellEvent], None] | None = None,
+    on_start: Callable[[list[Run], int, int], None] | None = None,
+    thumb: int = 256,
+) -> SweepReport:
+    """Render the cells the folder lacks, then the contact sheet and index.html; returns what was done."""
+    from .engine import available_memory, feature_net, render, resolve_device
+
+    start = time.perf_counter()
+    dev = resolve_device(device)
+    n_workers = choose_workers(plan, dev, workers, available_memory(dev))
+    # Loads (and checks) the weights before anything is written; the runs reuse this network.
+    origin = feature_net(plan.base.network, plan.base.weights, plan.base.pooling, str(dev)).origin
+
+    folder = plan.folder
+    try:
+        (folder / CELLS).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"Could not create the sweep folder '{folder}' ({exc.strerror or exc}).") from None
+    manifest = _manifest(folder)
+    manifest.setdefault("cells", {})
+    manifest.update(
+        impasto_sweep=MANIFEST_VERSION, layout=LAYOUT, content=str(plan.content), styles=[str(s) for s in plan.styles],
+        axes={"u": plan.us, "iterations": plan.iterations, "seeds": plan.seeds,
+              "styles": [str(s) for s in plan.styles]},
+        base_look=plan.base.model_dump(mode="json"), size=[plan.hw[1], plan.hw[0]], weights_origin=origin,
+    )
+    lock = threading.Lock()
+    _write_manifest(folder, manifest)
+
+    done_cells = [c for c in plan.cells if _is_done(plan, c, manifest, origin)]
+    done_ids = set(map(id, done_cells))
+    todo = [c for c in plan.cells if id(c) not in done_ids]
+    runs = plan.runs(todo)
+    total = len(plan.cells)
+    counter = [0]
+    if on_start is not None:
+        on_start(runs, len(done_cells), total)
+    for c in done_cells:
+        counter[0] += 1
+        if on_cell is not None:
+            on_cell(CellEvent(c, True, counter[0], total))
+
+    rendered: list[Cell] = []
+
+    def one(run: Run) -> None:
+        look = run.cells[0].look.model_copy(update={"iterations": run.iterations})
+        vi = plan.styles.index(run.variant.style)
+        hook = (lambda p: on_iteration(run, p)) if on_iteration is not None else None
+        result = render(plan.content_rgb, plan.style_rgbs[vi], look, device=str(dev), progress=hook,
+                        snapshots=[c.iterations for c in run.cells])
+        last = result.history[-1].iteration
+        for cell in sorted(run.cells, key=lambda c: c.iterations):
+            # A run that stopped early (divergence) hands back its last good image, as a separate run would.
+            image = result.snapshots.get(cell.iterations, result.image) if cell.iterations <= last else result.image
+            step = result.history[min(cell.iterations, last) - 1]
+            _write_cell(plan, cell, image, origin, result.ratio)
+            entry = {
+                "image": cell.image, "look": cell.look_file, "row": cell.row, "col": cell.col, "u": cell.u,
+                "iterations": cell.iterations, "seed": cell.variant.seed, "style": str(cell.variant.style),
+                "inputs": plan.inputs_digest(cell.variant), "ratio": result.ratio, "loss": step.loss,
+                "content_loss": step.content, "style_loss": step.style, "seconds": step.elapsed,
+                "device": result.device,
+            }
+            with lock:
+                manifest["cells"][cell.name] = entry
+                _write_manifest(folder, manifest)
+                rendered.append(cell)
+                counter[0] += 1
+                event = CellEvent(cell, False, counter[0], total, step.elapsed)
+            if on_cell is not None:
+                on_cell(event)
+
+    if n_workers <= 1 or len(runs) <= 1:
+        for run in runs:
+            one(run)
+    else:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            # list() re-raises the first failure; cells already written stay, and a rerun resumes after them.
+            list(pool.map(lambda r: _on_stream(dev, one, r), runs))
+
+    from .contact_sheet import SheetCell, write_contact_sheet, write_index
+
+    sheet_cells = [SheetCell(c.row, c.col, c.image, c.look_file, c.lines) for c in plan.cells]
+    title = (f"{plan.content.name}: {plan.hw[1]}×{plan.hw[0]}, {plan.base.network}, k {plan.base.k:g}"
+             f"{' (raw ratio)' if plan.base.raw_ratio else ''}, {plan.base.optimizer}")
+    layout = write_contact_sheet(folder / SHEET, folder, sheet_cells, plan.rows, plan.cols, plan.row_labels(),
+                                 plan.col_labels(), title, thumb=thumb)
+    index = write_index(folder / INDEX, sheet_cells, plan.rows, plan.cols, plan.row_labels(), plan.col_labels(),
+                        title, sheet=SHEET, manifest=MANIFEST)
+    return SweepReport(plan, rendered, done_cells, len(runs), n_workers, str(dev), origin,
+                       time.perf_counter() - start, folder / SHEET, index, layout.labelled)
+
+
+def _on_stream(dev, fn, arg) -> None:
+    """Each worker thread queues its kernels on its own CUDA stream, so cells overlap on the GPU."""
+    if dev.type != "cuda":
+        fn(arg)
+        return
+    import torch
+
+    stream = torch.cuda.Stream(device=dev)
+    with torch.cuda.stream(stream):
+        fn(arg)
+    stream.synchronize()
+
+
+def expected_look_file(plan: SweepPlan, cell: Cell, origin: str) -> LookFile:
+    """The look file a cell is written with: it reproduces the cell with `impasto stylize --look`."""
+    return LookFile(look=cell.look, content=str(plan.content.resolve()), styles=[str(cell.variant.style.resolve())],
+                    weights_origin=origin)
+
+
+def _write_cell(plan: SweepPlan, cell: Cell, image: np.ndarray, origin: str, ratio: float) -> None:
+    from . import __version__
+    from .imageio import write_image
+
+    record = {"look": cell.look.model_dump(), "ratio": ratio, "weights_origin": origin, "content": str(plan.content),
+              "styles": [str(cell.variant.style)], "impasto": __version__, "sweep_cell": cell.name}
+    write_image(plan.folder / cell.image, image, {"Software": f"impasto {__version__}", "impasto:look": json.dumps(record)})
+    save_look(plan.folder / cell.look_file, expected_look_file(plan, cell, origin))
+
+
+def _is_done(plan: SweepPlan, cell: Cell, manifest: dict, origin: str) -> bool:
+    """Written before, from the same input files, with a look file that matches this cell's look."""
+    entry = manifest.get("cells", {}).get(cell.name)
+    if not entry or entry.get("inputs") != plan.inputs_digest(cell.variant):
+        return False
+    image, look_path = plan.folder / cell.image, plan.folder / cell.look_file
+    if not image.is_file() or not look_path.is_file():
+        return False
+    try:
+        saved = load_look(look_path)
+    except UsageError:
+        return False
+    # Paths in the look file may be written relative to another working folder; the digests decide identity.
+    return saved.look == cell.look and saved.weights_origin == origin
+
+
+def _manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("impasto_sweep") == MANIFEST_VERSION else {}
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    path = folder / MANIFEST
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"Could not write the sweep manifest '{path}' ({exc.strerror or exc}).") from None
