@@ -115,7 +115,7 @@ def load_rgb(image: ImageLike, what: str) -> np.ndarray:
 
 
 def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).to(device, torch.float32)
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).to(device, torch.float32).contiguous()
 
 
 def to_array(t: torch.Tensor) -> np.ndarray:
@@ -302,7 +302,7 @@ def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress,
         x0 = torch.rand(content.shape, generator=gen).to(dev)
     else:
         x0 = resize(to_tensor(init_rgb, dev), hw)
-    x = x0.clone().requires_grad_(True)
+    x = x0.contiguous().clone().requires_grad_(True)
     layers = set(CONTENT_LAYERS) | set(STYLE_LAYERS)
 
     def terms(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -41,7 +41,7 @@ def main(
 
 
 def fail(exc: ImpastoError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
