@@ -285,6 +285,10 @@ def write_frame(path: str | os.PathLike, frame: Frame, like: FrameSpec | None = 
         pixels = np.nan_to_num(pixels, nan=0.0, posinf=65504.0, neginf=-65504.0)
     if oiio_type in (oiio.UINT8, oiio.UINT16):
         np.clip(pixels, 0.0, 1.0, out=pixels)  # integer formats hold 0-1; say so rather than let them wrap
+    if depth in ("uint10", "uint12"):
+        # OIIO keeps the top bits of a 16-bit value (truncation); snapping to the 10/12-bit grid first rounds.
+        top = float((1 << int(depth[4:])) - 1)
+        pixels = np.round(pixels * top) / top
     elif oiio_type == oiio.HALF:
         np.clip(pixels, -65504.0, 65504.0, out=pixels)
 

@@ -56,7 +56,7 @@ def upscale(rgb: np.ndarray, factor: float = 2.0, size: tuple[int, int] | None =
 def denoise(rgb: np.ndarray, method: str = "nl_means", strength: float = 0.5) -> np.ndarray:
     """Edge-preserving denoise of display-referred 0-1 RGB; `strength` 0 (none) to 1 (very strong).
 
-    bilateral: sigma_color 0.2·s, sigma_spatial 1+4·s; nl_means: h 0.25·s (patch 5, distance 6, fast mode);
+    bilateral: sigma_color 0.2·s, sigma_spatial 1+2·s; nl_means: h 0.25·s (patch 5, distance 6, fast mode);
     tv (Chambolle): weight 0.3·s. Strong settings flatten brush noise into painted areas (the paper's band-pass).
     """
     from skimage import restoration
@@ -72,8 +72,11 @@ def denoise(rgb: np.ndarray, method: str = "nl_means", strength: float = 0.5) ->
         return arr.copy()
     if method == "bilateral":
         # skimage's bilateral wants non-negative values; the painting is 0-1 anyway.
+        sigma_spatial = 1.0 + 2.0 * strength
+        # A ±2σ window instead of skimage's ±3σ: a third of the cost per pixel, and the weights beyond are tiny.
         out = restoration.denoise_bilateral(np.clip(arr, 0.0, None), sigma_color=0.2 * strength,
-                                            sigma_spatial=1.0 + 4.0 * strength, channel_axis=-1)
+                                            sigma_spatial=sigma_spatial, win_size=2 * math.ceil(2 * sigma_spatial) + 1,
+                                            channel_axis=-1)
     elif method == "nl_means":
         out = restoration.denoise_nl_means(arr, h=0.25 * strength, patch_size=5, patch_distance=6,
                                            fast_mode=True, channel_axis=-1)
