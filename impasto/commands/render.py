@@ -1,0 +1,147 @@
+"""`impasto render SHOT.toml`: paint every frame of a shot not yet done (resumable; a farm task with --frames)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ImpastoError, UsageError
+from .common import app, err, fail
+
+
+def _dur(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{s} s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+class ShotProgress:
+    """Frames done, time per frame and ETA: a rich bar on a terminal, one plain line per frame otherwise."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total = label, total
+        self.tty = sys.stderr.isatty()
+        self.bar = None
+        if self.tty and total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+                TextColumn("{task.fields[now]}"), TextColumn("{task.fields[per]}/frame"), TimeElapsedColumn(),
+                TextColumn("ETA {task.fields[eta]}"), console=err,
+            )
+            self.task = self.bar.add_task(label, total=total, now="", per="-", eta="-")
+
+    def __enter__(self) -> "ShotProgress":
+        if self.bar:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+    def __call__(self, e) -> None:
+        if self.bar:
+            now = f"frame {e.frame}" + (f" it {e.iteration}/{e.iterations}" if e.kind == "iteration" else "")
+            self.bar.update(self.task, completed=e.done, now=now, per=_dur(e.per_frame), eta=_dur(e.eta))
+            if e.kind == "failed":
+                self.bar.console.print(f"[red]frame {e.frame} failed:[/] {e.error}", highlight=False)
+        elif e.kind in ("done", "failed"):
+            what = f"done in {_dur(e.seconds)}" if e.kind == "done" else f"FAILED ({e.error})"
+            print(f"{self.label}: frame {e.frame} {what} [{e.done}/{e.total}, {_dur(e.per_frame)}/frame, ETA {_dur(e.eta)}]",
+                  file=sys.stderr, flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a farm's SIGTERM: stop like Ctrl-C, so the frame in flight leaves no temporary file
+
+
+@app.command()
+def render(
+    shot_file: Path = typer.Argument(..., help="Shot file (.toml), from impasto shot init.", show_default=False),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Only these frames, e.g. 1001-1010 (a farm task). (default: the whole shot)"),
+    force: bool = typer.Option(False, "--force", help="Re-render frames painted with an older look in place, in this version."),
+    estimate: bool = typer.Option(False, "--estimate", help="Time a short probe and print the predicted time and frames per hour; render nothing."),
+    from_previous: Optional[bool] = typer.Option(None, "--from-previous/--from-content", help="Start each frame from the previous painted frame (steadier) or from the plate. (default: the shot file's render.from_previous)"),
+    device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps. (default: the shot file's render.device)"),
+    probe_iterations: int = typer.Option(3, help="Iterations timed by --estimate."),
+) -> None:
+    """Paint the frames of a shot that are not done yet, into the version the shot file names."""
+    from ..sequence import format_frame_range, parse_frame_range
+    from ..shot import load_shot
+
+    try:
+        shot = load_shot(shot_file)
+        wanted = parse_frame_range(frames) if frames else None
+        if estimate:
+            _estimate(shot, wanted, device, from_previous, probe_iterations, force)
+            return
+        _render(shot, wanted, device, from_previous, force, format_frame_range)
+    except ImpastoError as exc:
+        fail(exc)
+
+
+def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> None:
+    from ..shot_render import estimate
+
+    if from_previous is not None:
+        shot.render.from_previous = from_previous
+    err.print(f"{shot.name}: timing {probe_iterations} iterations on one frame ...", highlight=False)
+    est = estimate(shot, wanted, device=device, probe_iterations=probe_iterations, force=force)
+    pw, ph = est.paint_size
+    w, h = est.plate_size
+    left = f"{est.frames} frames left" if est.frames else "no frames left"
+    typer.echo(
+        f"{shot.name} v{shot.output.version:03d}: painting {pw}×{ph} (plate {w}×{h}), {est.iterations} iterations at "
+        f"{est.per_iteration:.2f} s each on {est.device}: about {_dur(est.per_frame)} per frame, "
+        f"{est.frames_per_hour:.1f} frames per hour; {left}, about {_dur(est.total)}."
+    )
+
+
+def _render(shot, wanted, device, from_previous, force, format_frame_range) -> None:
+    from ..shot_render import ShotRenderer, render_frames
+
+    old = signal.signal(signal.SIGTERM, _interrupt)
+    label = f"{shot.name} v{shot.output.version:03d}"
+    report = None
+    try:
+        with ShotRenderer(shot, device=device, from_previous=from_previous) as renderer:
+            plan = renderer.plan(wanted, force=force)
+            if not plan.todo:
+                err.print(f"{label}: all {len(plan.frames)} frames are done ({shot.output_pattern()}).", highlight=False)
+                return
+            why = {}
+            for n, r in plan.reasons.items():
+                why.setdefault(r, []).append(n)
+            reasons = "; ".join(f"{r}: {format_frame_range(ns)}" for r, ns in why.items())
+            err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames ({reasons}) -> "
+                      f"{shot.output_pattern()}", highlight=False)
+            with ShotProgress(label, len(plan.todo)) as progress:
+                report = render_frames(renderer.shot, plan=plan, renderer=renderer, progress=progress)
+    except KeyboardInterrupt:
+        err.print(f"{label}: interrupted; finished frames are kept, run impasto render {shot.source} again to resume.",
+                  highlight=False)
+        raise typer.Exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    if report is None:
+        return
+    done = len(report.rendered)
+    times = [report.seconds[n] for n in report.rendered]
+    mean = sum(times) / len(times) if times else 0.0
+    err.print(f"{label}: rendered {done} frames ({_dur(mean)} per frame), {len(report.skipped)} already done, "
+              f"{len(report.failed)} failed -> {shot.output_pattern()}", highlight=False)
+    if report.failed:
+        listed = ", ".join(f"{n} ({msg})" for n, msg in sorted(report.failed.items())[:5])
+        more = f" and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""
+        raise ImpastoError(f"{len(report.failed)} frames failed: {listed}{more}; fix the cause and run impasto render again to retry them.")

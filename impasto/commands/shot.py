@@ -1,0 +1,67 @@
+"""`impasto shot init` / `impasto shot version-up`: shot files (TOML) that say what to render and how."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ImpastoError
+from .common import app, err, fail
+
+shot_app = typer.Typer(help="Create shot files and move them to a new version.", no_args_is_help=True)
+app.add_typer(shot_app, name="shot")
+
+
+@shot_app.command("init")
+def init(
+    name: str = typer.Argument(..., help="Shot name, e.g. cs010; the shot file is NAME.toml.", show_default=False),
+    plate: str = typer.Option(..., "--plate", help="Plate frames, e.g. 'plates/cs010_plate.####.exr' (one # per digit, or %04d), or a movie file.", show_default=False),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Frame range, e.g. 1001-1100. (default: the frames on disk; a movie from 1001)"),
+    look: Optional[Path] = typer.Option(None, "--look", help="Look file (from impasto look save)."),
+    style: Optional[list[Path]] = typer.Option(None, "--style", help="Style image (repeat for several); with --look it replaces the look's styles."),
+    colourspace: Optional[str] = typer.Option(None, "--colourspace", "--colorspace", help="The plate's colour space in the OCIO config. (default: ACEScg for EXR, sRGB Encoded Rec.709 (sRGB) for other images and movies)"),
+    display: Optional[str] = typer.Option(None, help="OCIO display. (default: the config's)"),
+    view: Optional[str] = typer.Option(None, help="OCIO view. (default: the config's; plain for sRGB-encoded plates)"),
+    scale: float = typer.Option(1.0, help="Paint at this fraction of the plate's size, then upscale back (0.5 = the paper's ×2 upscale)."),
+    output_dir: Optional[str] = typer.Option(None, "--output-dir", help="Folder for painted frames and the manifest. (default: render/ beside the shot file)"),
+    denoise: str = typer.Option("none", help="Denoise after the upscale: none, bilateral, nl_means or tv."),
+    strength: float = typer.Option(0.5, help="Denoise strength, 0-1."),
+    head: Optional[str] = typer.Option(None, help="Dissolve in from the plate over these frames, e.g. 1001-1012."),
+    tail: Optional[str] = typer.Option(None, help="Dissolve out to the plate over these frames, e.g. 1089-1100."),
+    curve: str = typer.Option("linear", help="Dissolve curve: linear or smoothstep."),
+    shot_file: Optional[Path] = typer.Option(None, "-o", "--output", help="Shot file to write. (default: NAME.toml here)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing shot file."),
+) -> None:
+    """Write a shot file for a plate and a look."""
+    from ..shot import init_shot
+
+    try:
+        path, shot = init_shot(
+            name, plate, frames, look, shot_file=shot_file, styles=[str(s) for s in style] if style else None,
+            input_space=colourspace, display=display, view=view, scale=scale, output_folder=output_dir,
+            denoise=denoise, strength=strength, head=head, tail=tail, curve=curve, overwrite=overwrite,
+        )
+        names = shot.colour_names()
+    except ImpastoError as exc:
+        fail(exc)
+    err.print(
+        f"wrote {path}: {shot.name} frames {shot.frames}, {names['colour_space']} through {names['display']} / "
+        f"{names['view']}, version {shot.output.version:03d} -> {shot.output_pattern()}", highlight=False,
+    )
+
+
+@shot_app.command("version-up")
+def version_up(
+    shot_file: Path = typer.Argument(..., help="Shot file (.toml).", show_default=False),
+) -> None:
+    """Move the shot to its next version, so a new look renders beside the old frames instead of over them."""
+    from ..shot import version_up as bump
+
+    try:
+        shot, old, new = bump(shot_file)
+    except ImpastoError as exc:
+        fail(exc)
+    err.print(f"{shot.name}: version {old:03d} -> {new:03d}; impasto render {shot_file} writes {shot.output_pattern()}",
+              highlight=False)

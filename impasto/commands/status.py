@@ -1,0 +1,61 @@
+"""`impasto status SHOT.toml`: done, failed and missing frames of the shot's version, time per frame, flicker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ..errors import ImpastoError
+from .common import app, fail
+from .render import _dur
+
+
+@app.command()
+def status(
+    shot_file: Path = typer.Argument(..., help="Shot file (.toml).", show_default=False),
+    flicker: bool = typer.Option(True, "--flicker/--no-flicker", help="Measure frame-to-frame flicker (reads every painted and plate frame)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Where a shot's render stands: frames done, failed and still to render, time per frame, flicker."""
+    from ..sequence import format_frame_range as fr
+    from ..shot import load_shot
+    from ..shot_render import shot_status
+
+    try:
+        shot = load_shot(shot_file)
+        s = shot_status(shot, flicker=flicker)
+    except ImpastoError as exc:
+        fail(exc)
+    fl = s.flicker
+    if as_json:
+        typer.echo(json.dumps({
+            "shot": s.shot, "version": s.version, "frames": fr(s.frames), "done": fr(s.done), "failed": {str(k): v for k, v in s.failed.items()},
+            "old_look": fr(s.stale), "to_render": fr(s.todo), "plate_missing": fr(s.missing_plates),
+            "seconds_per_frame": s.per_frame, "eta_seconds": s.eta, "output": s.output, "manifest": s.manifest,
+            "flicker": None if fl is None else {"painted": fl.painted, "plate": fl.plate, "ratio": fl.ratio, "pairs": fl.pairs},
+        }, indent=1))
+        return
+    rows = [
+        (f"{s.shot} v{s.version:03d}", s.output),
+        ("frames", f"{fr(s.frames)} ({len(s.frames)})"),
+        ("done", f"{len(s.done)}" + (f": {fr(s.done)}" if s.done else "")),
+        ("failed", f"{len(s.failed)}" + (f": {fr(list(s.failed))}" if s.failed else "")),
+        ("to render", f"{len(s.todo)}" + (f": {fr(s.todo)}" if s.todo else "")),
+    ]
+    if s.stale:
+        rows.append(("old look", f"{len(s.stale)}: {fr(s.stale)} (render --force, or shot version-up)"))
+    if s.missing_plates:
+        rows.append(("plate missing", f"{len(s.missing_plates)}: {fr(s.missing_plates)}"))
+    left = len(s.todo) + len(s.failed) + len(s.stale)
+    rows.append(("time/frame", f"{_dur(s.per_frame)} (median of {len(s.seconds)})" + (f", about {_dur(s.eta)} for the {left} left" if s.eta and left else "")))
+    if fl is not None:
+        ratio = f" (×{fl.ratio:.2f} the plate's)" if fl.ratio is not None else ""
+        rows.append(("flicker", f"painted {fl.painted:.4f}, plate {fl.plate:.4f}{ratio}: mean abs. difference of "
+                                f"{fl.pairs} consecutive frame pairs, display-referred 0-1"))
+    for n, msg in sorted(s.failed.items())[:10]:
+        rows.append((f"  {n}", msg))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        typer.echo(f"{k:<{width}}  {v}")

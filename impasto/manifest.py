@@ -1,0 +1,127 @@
+"""The render manifest: one JSON file per shot version, beside its frames, recording how each frame was made.
+
+Several processes may render frames of one version at once (farm tasks on one machine, Ray workers), so every
+update takes an exclusive `fcntl.flock` on a lock file, re-reads the manifest, merges its own entries and writes
+the whole file to a temporary name before renaming it over the old one: readers never see half a file and no
+writer loses another's frames.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ImpastoError, UsageError
+
+MANIFEST_SCHEMA = 1
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+Status = Literal["done", "failed"]
+
+
+class FrameEntry(BaseModel):
+    """How one frame was rendered (or why it failed)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Status
+    output: str | None = Field(None, description="file name of the painted frame, beside the manifest")
+    input_hash: str | None = None
+    look_hash: str | None = None
+    dissolve: float = Field(1.0, description="weight of the painting in the dissolve with the plate (1 = all painting)")
+    seed: int | None = None
+    init: str = Field("content", description="what the optimisation started from: content or previous:<frame>")
+    impasto: str = ""
+    torch: str = ""
+    device: str = ""
+    seconds: float = 0.0
+    error: str | None = None
+    finished: float = Field(0.0, description="Unix time the entry was written")
+    host: str = ""
+    pid: int = 0
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: int = MANIFEST_SCHEMA
+    shot: str = ""
+    version: int = 1
+    frames: dict[int, FrameEntry] = Field(default_factory=dict)
+
+    def done(self) -> dict[int, FrameEntry]:
+        return {n: e for n, e in self.frames.items() if e.status == "done"}
+
+    def failed(self) -> dict[int, FrameEntry]:
+        return {n: e for n, e in self.frames.items() if e.status == "failed"}
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """The manifest at `path`, or an empty one when there is none yet."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return Manifest()
+    except OSError as exc:
+        raise UsageError(f"Manifest '{path}' cannot be read ({exc.strerror or exc}).") from None
+    try:
+        return Manifest.model_validate(json.loads(text))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise UsageError(f"Manifest '{path}' is damaged ({str(exc).splitlines()[0]}); move it aside to re-render the version.") from None
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _write_error(path: Path, exc: OSError) -> ImpastoError:
+    if exc.errno in NO_ROOM:
+        return DiskFull(f"The disk holding '{path.parent}' is full; finished frames are kept, free some space and render again.")
+    return ImpastoError(f"Could not write manifest '{path}' ({exc.strerror or exc}).")
+
+
+class DiskFull(ImpastoError):
+    """No room left to write frames or the manifest: stop the run, keep what is finished."""
+
+
+def update_manifest(path: str | os.PathLike, shot: str, version: int, entries: dict[int, FrameEntry]) -> Manifest:
+    """Merge `entries` into the manifest at `path` under the lock and write it atomically; the merged manifest."""
+    path = Path(path)
+    with _locked(path):
+        current = read_manifest(path)
+        current.shot, current.version = shot, version
+        current.frames.update(entries)
+        current.frames = dict(sorted(current.frames.items()))
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "w") as f:
+                f.write(current.model_dump_json(indent=1))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise _write_error(path, exc) from None
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    return current

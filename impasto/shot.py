@@ -1,0 +1,479 @@
+"""A shot file (TOML): which plate, which frames, which look, how to paint, post and write them.
+
+Relative paths in a shot file are relative to the shot file's folder, so a shot renders the same from
+anywhere (a farm node, another working directory). The output version is part of the file: a render writes
+only into that version, and `impasto shot version-up` moves to the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import zlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from .errors import UsageError
+from .look import Look, load_look
+
+SHOT_SCHEMA_VERSION = 1
+DEFAULT_OUTPUT_PATTERN = "{shot}_paint_v{version}.####.exr"
+DEFAULT_FIRST_FRAME = 1001
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Plates that hold display pictures rather than scene-linear light: assumed sRGB-encoded unless the shot says.
+_DISPLAY_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx"}
+DEFAULT_LINEAR_SPACE = "ACEScg"
+DEFAULT_DISPLAY_SPACE = "sRGB Encoded Rec.709 (sRGB)"
+
+
+class ColourSettings(BaseModel):
+    """How plate pixels become the display-referred 0-1 picture the network sees, and back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_space: str = Field(DEFAULT_LINEAR_SPACE, description="the plate's colour space (a name, alias or role of the OCIO config)")
+    display: str | None = Field(None, description="OCIO display (default: the config's default display)")
+    view: str | None = Field(None, description="OCIO view (default: the config's; plain for display-encoded plates)")
+    config: str | None = Field(None, description="OCIO config file (default: $OCIO, else OCIO's built-in ACES studio config)")
+    alpha: Literal["premultiplied", "straight"] = Field("premultiplied", description="how the plate's colour relates to its alpha")
+
+
+class RenderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scale: float = Field(1.0, gt=0, le=1, description="paint at this fraction of the plate's size, then upscale back (Lanczos) to line up")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    from_previous: bool = Field(False, description="start each frame from the previous painted frame (steadier, frames depend on each other)")
+
+
+class OutputSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str = Field("render", description="where painted frames and the manifest go")
+    pattern: str = Field(DEFAULT_OUTPUT_PATTERN, description="{shot} and {version} (3 digits) are filled in; # = one frame digit")
+    version: int = Field(1, ge=1, le=999, description="the version a render writes into")
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        if "{version}" not in v:
+            raise ValueError("the output pattern must contain {version}, so versions never overwrite each other")
+        if "/" in v or os.sep in v:
+            raise ValueError("the output pattern is a file name; put folders in output.folder")
+        return v
+
+
+class PostSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    denoise: Literal["none", "bilateral", "nl_means", "tv"] = Field("none", description="denoise after the upscale: the paper's band-pass sketch look")
+    strength: float = Field(0.5, ge=0, le=1, description="denoise strength, 0-1")
+
+
+class DissolveSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    head: str | None = Field(None, description="frames over which the painting dissolves in from the plate, e.g. '1001-1012'")
+    tail: str | None = Field(None, description="frames over which it dissolves out to the plate, e.g. '1089-1100'")
+    curve: Literal["linear", "smoothstep"] = "linear"
+
+    @field_validator("head", "tail")
+    @classmethod
+    def _range(cls, v: str | None) -> str | None:
+        if v is not None:
+            _span(v)
+        return v
+
+    def span(self, which: str) -> tuple[int, int] | None:
+        text = getattr(self, which)
+        return None if text is None else _span(text)
+
+
+def _span(text: str) -> tuple[int, int]:
+    from .sequence import parse_frame_range
+
+    try:
+        frames = parse_frame_range(text)
+    except UsageError as exc:
+        raise ValueError(str(exc).rstrip(".")) from None
+    return frames[0], frames[-1]
+
+
+class ReviewSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fps: float = Field(24.0, gt=0, le=240)
+    codec: Literal["prores", "h264"] = "prores"
+    burn_in: bool = Field(True, description="frame number in the corner")
+
+
+class Shot(BaseModel):
+    """A shot as saved on disk."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SHOT_SCHEMA_VERSION
+    name: str
+    plate: str = Field(..., description="frame pattern (plate.####.exr, plate.%04d.exr) or a movie file")
+    frames: str = Field(..., description="frame range, e.g. '1001-1100'; a movie's first frame gets the first number")
+    look_file: str | None = Field(None, description="a look file (impasto look); or give [look] and styles inline")
+    look: Look | None = None
+    styles: list[str] = Field(default_factory=list, description="style images; default: the look file's")
+    colour: ColourSettings = Field(default_factory=ColourSettings)
+    render: RenderSettings = Field(default_factory=RenderSettings)
+    output: OutputSettings = Field(default_factory=OutputSettings)
+    post: PostSettings = Field(default_factory=PostSettings)
+    dissolve: DissolveSettings = Field(default_factory=DissolveSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+
+    _root: Path = PrivateAttr(default_factory=Path)
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("a shot name is letters, digits, '_', '-' and '.', like cs010")
+        return v
+
+    @field_validator("frames")
+    @classmethod
+    def _frames(cls, v: str) -> str:
+        from .sequence import parse_frame_range
+
+        try:
+            parse_frame_range(v)
+        except UsageError as exc:
+            raise ValueError(str(exc).rstrip(".")) from None
+        return v
+
+    @field_validator("schema_version")
+    @classmethod
+    def _schema(cls, v: int) -> int:
+        if v > SHOT_SCHEMA_VERSION:
+            raise ValueError(f"this shot file has schema {v}; this impasto reads up to {SHOT_SCHEMA_VERSION}, so update impasto")
+        return v
+
+    @model_validator(mode="after")
+    def _one_look(self) -> "Shot":
+        if (self.look_file is None) == (self.look is None):
+            raise ValueError("give either look_file or an inline [look] table, not both or neither")
+        if self.look is not None and not self.styles:
+            raise ValueError("an inline [look] needs styles = [...]")
+        return self
+
+    # ------------------------------------------------------------------------------------------- paths
+    @property
+    def root(self) -> Path:
+        """The folder relative paths are resolved against (the shot file's)."""
+        return self._root
+
+    @property
+    def source(self) -> Path | None:
+        """The shot file this was loaded from."""
+        return self._source
+
+    def resolve(self, path: str) -> Path:
+        p = Path(os.path.expandvars(os.path.expanduser(path)))
+        return p if p.is_absolute() else self._root / p
+
+    def frame_list(self) -> list[int]:
+        from .sequence import parse_frame_range
+
+        return parse_frame_range(self.frames)
+
+    @property
+    def plate_is_movie(self) -> bool:
+        from .sequence import is_movie
+
+        return is_movie(self.plate)
+
+    def plate_path(self) -> Path:
+        """The movie file (for a movie plate)."""
+        return self.resolve(self.plate)
+
+    def plate_pattern(self):
+        from .sequence import FramePattern
+
+        return FramePattern(self.resolve(self.plate))
+
+    def output_folder(self) -> Path:
+        return self.resolve(self.output.folder)
+
+    def output_name(self, version: int | None = None) -> str:
+        v = self.output.version if version is None else version
+        try:
+            return self.output.pattern.format(shot=self.name, version=f"{v:03d}")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise UsageError(f"Output pattern '{self.output.pattern}' has a placeholder impasto does not fill ({exc}); use {{shot}} and {{version}}.") from None
+
+    def output_pattern(self, version: int | None = None):
+        from .sequence import FramePattern
+
+        return FramePattern(self.output_folder() / self.output_name(version))
+
+    def output_path(self, frame: int, version: int | None = None) -> Path:
+        return self.output_pattern(version).path(frame)
+
+    def manifest_path(self, version: int | None = None) -> Path:
+        """`<output folder>/<pattern without frame number and extension>.manifest.json`, e.g. cs010_paint_v001.manifest.json."""
+        import fileseq
+
+        seq = fileseq.FileSequence(self.output_name(version), pad_style=fileseq.PAD_STYLE_HASH1)
+        stem = seq.basename().rstrip("._-") or self.name
+        return self.output_folder() / f"{stem}.manifest.json"
+
+    # -------------------------------------------------------------------------------------------- look
+    def resolved_look(self) -> tuple[Look, list[Path]]:
+        """The look to paint with (seed fixed: the same for every frame) and its style images."""
+        if self.look_file is not None:
+            look_path = self.resolve(self.look_file)
+            lf = load_look(look_path)
+            look = lf.look
+            if self.styles:
+                styles = [self.resolve(s) for s in self.styles]
+            else:
+                styles = [_near(look_path.parent, s) for s in lf.styles]
+            if not styles:
+                raise UsageError(f"Look file '{look_path}' names no style images; add styles = [...] to the shot file.")
+        else:
+            assert self.look is not None
+            look = self.look
+            styles = [self.resolve(s) for s in self.styles]
+        if look.seed is None:
+            # No seed in the look: one derived from the shot name, so every frame and every rerun agree.
+            look = look.model_copy(update={"seed": zlib.crc32(self.name.encode()) % 2**31})
+        for s in styles:
+            if not s.is_file():
+                raise UsageError(f"Style image '{s}' does not exist.")
+        return look, styles
+
+    def colour_names(self) -> dict[str, str]:
+        """The resolved OCIO names (config, colour space, display, view); UsageError for unknown ones."""
+        from .colour import get_config
+
+        cfg = get_config(self.resolve(self.colour.config) if self.colour.config else None)
+        return cfg.describe(self.colour.input_space, self.colour.display, self.colour.view)
+
+    def look_hash(self) -> str:
+        """Digest of everything that changes how a frame is painted: look fields (not where the look was developed),
+        style image contents, colour transforms, render scale, post steps and the previous-frame start."""
+        look, styles = self.resolved_look()
+        fields = look.model_dump(mode="json", exclude={"size"})
+        if self.render.from_previous:
+            fields["init"] = "previous"
+        data = {
+            "look": fields,
+            "styles": [_file_digest(s) for s in styles],
+            "colour": {**self.colour_names(), "alpha": self.colour.alpha},
+            "scale": self.render.scale,
+            "post": self.post.model_dump(mode="json"),
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def dissolve_weight(self, frame: int) -> float:
+        from .post import dissolve_weight
+
+        return dissolve_weight(frame, self.dissolve.span("head"), self.dissolve.span("tail"), self.dissolve.curve)
+
+
+def _near(folder: Path, name: str) -> Path:
+    """A path from a look file: relative to the look file's folder, else to the working folder."""
+    p = Path(os.path.expanduser(name))
+    if p.is_absolute():
+        return p
+    beside = folder / p
+    return beside if beside.exists() or not p.exists() else p
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise UsageError(f"'{path}' cannot be read ({exc.strerror or exc}).") from None
+    return h.hexdigest()
+
+
+def _sentence(path: Path, exc: ValidationError) -> str:
+    e = exc.errors()[0]
+    where = ".".join(str(p) for p in e["loc"]) or "file"
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "not a shot setting (check the spelling)"
+    elif e["type"] == "missing":
+        msg = "missing"
+    return f"Shot file '{path}': {where}: {msg}."
+
+
+def load_shot(path: str | os.PathLike) -> Shot:
+    """Read and validate a shot file; any problem is one UsageError sentence."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"Shot file '{path}' does not exist; make one with impasto shot init.") from None
+    except IsADirectoryError:
+        raise UsageError(f"'{path}' is a folder, not a shot file.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Shot file '{path}' cannot be read ({exc}).") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"Shot file '{path}' is not valid TOML ({exc}).") from None
+    try:
+        shot = Shot.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(_sentence(path, exc)) from None
+    shot._root = path.parent.absolute() if str(path.parent) else Path.cwd()
+    shot._source = path
+    return shot
+
+
+def save_shot(path: str | os.PathLike, shot: Shot) -> Path:
+    """Write a shot file atomically (temporary name, then rename)."""
+    import tomli_w
+
+    path = Path(path)
+    data = shot.model_dump(mode="json", exclude_none=True)
+    if data.get("look"):
+        data["look"] = {k: v for k, v in data["look"].items() if v is not None}
+    # Settings first, tables after: TOML needs plain keys before [tables].
+    order = ["schema_version", "name", "plate", "frames", "look_file", "styles"]
+    data = {k: data[k] for k in order if k in data} | {k: v for k, v in data.items() if k not in order}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(tomli_w.dumps(data))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"Could not write shot file '{path}' ({exc.strerror or exc}).") from None
+    shot._root = path.parent.absolute() if str(path.parent) else Path.cwd()
+    shot._source = path
+    return path
+
+
+def default_input_space(plate: str) -> str:
+    """The colour space assumed for a plate: EXR is scene-linear ACEScg, other images and movies sRGB-encoded."""
+    from .sequence import is_movie
+
+    ext = Path(plate).suffix.lower()
+    if is_movie(plate) or ext in _DISPLAY_EXTENSIONS:
+        return DEFAULT_DISPLAY_SPACE
+    return DEFAULT_LINEAR_SPACE
+
+
+def _relative(path: str | os.PathLike, to: Path) -> str:
+    """`path` (given relative to the working folder) written relative to the shot file's folder."""
+    p = Path(path)
+    if p.is_absolute():
+        return str(p)
+    try:
+        return os.path.relpath(Path.cwd() / p, to.absolute())
+    except ValueError:  # another drive on Windows
+        return str((Path.cwd() / p).absolute())
+
+
+def init_shot(
+    name: str,
+    plate: str,
+    frames: str | None = None,
+    look_file: str | os.PathLike | None = None,
+    *,
+    shot_file: str | os.PathLike | None = None,
+    styles: list[str] | None = None,
+    input_space: str | None = None,
+    display: str | None = None,
+    view: str | None = None,
+    scale: float = 1.0,
+    output_folder: str | None = None,
+    denoise: str = "none",
+    strength: float = 0.5,
+    head: str | None = None,
+    tail: str | None = None,
+    curve: str = "linear",
+    overwrite: bool = False,
+) -> tuple[Path, Shot]:
+    """Write `<name>.toml` (or `shot_file`) for a plate; paths given relative to the working folder.
+
+    Without `frames`, a sequence's range is the frames on disk and a movie's is its length from 1001.
+    Checks what can be checked now: the plate exists, the look loads, the colour space is known.
+    """
+    from .sequence import FramePattern, format_frame_range, is_movie, movie_info
+
+    path = Path(shot_file) if shot_file else Path(f"{name}.toml")
+    if path.exists() and not overwrite:
+        raise UsageError(f"Shot file '{path}' already exists; edit it, or pass --overwrite to replace it.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"Folder '{folder}' for the shot file does not exist.")
+    if frames is None:
+        if is_movie(plate):
+            n = movie_info(plate).frames
+            if n <= 0:
+                raise UsageError(f"Movie '{plate}' does not say how many frames it has; pass --frames.")
+            frames = f"{DEFAULT_FIRST_FRAME}-{DEFAULT_FIRST_FRAME + n - 1}"
+        else:
+            on_disk = FramePattern(plate).frames_on_disk()
+            if not on_disk:
+                raise UsageError(f"No frames of '{plate}' were found; check the pattern (one # per digit) or pass --frames.")
+            frames = format_frame_range(on_disk) if len(on_disk) != on_disk[-1] - on_disk[0] + 1 else f"{on_disk[0]}-{on_disk[-1]}"
+    data: dict = {
+        "name": name,
+        "plate": _relative(plate, folder),
+        "frames": frames,
+        "colour": {"input_space": input_space or default_input_space(plate), "display": display, "view": view},
+        "render": {"scale": scale},
+        "output": {"folder": _relative(output_folder or "render", folder)},
+        "post": {"denoise": denoise, "strength": strength},
+        "dissolve": {"head": head, "tail": tail, "curve": curve},
+    }
+    if look_file is not None:
+        data["look_file"] = _relative(look_file, folder)
+    else:
+        if not styles:
+            raise UsageError("Give a look file with --look (made by impasto look), or style images with --style.")
+        data["look"] = {}
+    if styles:
+        data["styles"] = [_relative(s, folder) for s in styles]
+    data["colour"] = {k: v for k, v in data["colour"].items() if v is not None}
+    data["dissolve"] = {k: v for k, v in data["dissolve"].items() if v is not None}
+    try:
+        shot = Shot.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(_sentence(path, exc)) from None
+    shot._root = folder.absolute()
+    # Fail now, not on the farm: the plate is there, the look and colour settings resolve.
+    if is_movie(plate):
+        if not shot.plate_path().is_file():
+            raise UsageError(f"Movie '{plate}' does not exist.")
+    else:
+        from .sequence import existing_frames
+
+        present, _ = existing_frames(shot.plate_pattern(), shot.frame_list())
+        if not present:
+            raise UsageError(f"None of frames {frames} of '{plate}' exist; check the pattern (one # per digit) and the range.")
+    shot.resolved_look()
+    shot.colour_names()
+    save_shot(path, shot)
+    return path, shot
+
+
+def version_up(path: str | os.PathLike) -> tuple[Shot, int, int]:
+    """Move the shot file to the next free version (one with no frames or manifest yet); (shot, old, new)."""
+    shot = load_shot(path)
+    old = shot.output.version
+    new = old + 1
+    while new <= 999 and (shot.manifest_path(new).exists() or shot.output_pattern(new).frames_on_disk()):
+        new += 1
+    if new > 999:
+        raise UsageError(f"Shot '{shot.name}' has no free version left below 1000.")
+    shot.output.version = new
+    save_shot(path, shot)
+    return shot, old, new

@@ -1,0 +1,663 @@
+"""Render a shot frame by frame, so that a run survives anything: kills, failing frames, farms, full disks.
+
+Each frame is an independent unit: plate -> display-referred picture (OCIO) -> Gatys render at the paint
+size -> upscale back to the plate's size and denoise (the paper's band-pass) -> back to the plate's colour
+space -> dissolve with the plate in linear light -> the plate's alpha -> written under a temporary name and
+renamed -> a manifest entry. A rerun skips frames whose entry matches (plate, look, dissolve weight) and whose
+file opens; a version never mixes two looks unless forced. `ShotRenderer` keeps the network, style images and
+style targets loaded across frames, and its `render_frame` is what a farm or Ray worker calls per frame.
+
+Nothing here prints: progress goes to a callback as `FrameEvent`s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from . import __version__
+from .errors import ImpastoError, UsageError
+from .manifest import DiskFull, FrameEntry, Manifest, read_manifest, update_manifest
+from .shot import Shot
+
+EventKind = Literal["start", "iteration", "done", "failed"]
+
+
+@dataclass
+class FrameEvent:
+    """Where a shot render stands, sent to the progress callback."""
+
+    kind: EventKind
+    frame: int
+    done: int  # frames finished (rendered or failed) in this run
+    total: int  # frames this run renders
+    seconds: float | None = None  # this frame's time, once finished
+    per_frame: float | None = None  # typical time per frame so far
+    eta: float | None = None  # seconds left for this run
+    iteration: int = 0
+    iterations: int = 0
+    error: str | None = None
+
+
+Progress = Callable[[FrameEvent], None]
+
+
+@dataclass
+class Plan:
+    """What a render will do with the frames it was asked for."""
+
+    frames: list[int]
+    todo: list[int]
+    skip: list[int]
+    reasons: dict[int, str] = field(default_factory=dict)  # why each todo frame renders
+
+
+@dataclass
+class RunReport:
+    version: int
+    rendered: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)
+    seconds: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _digest_file(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def frame_opens(path: Path, size: tuple[int, int] | None = None) -> bool:
+    """True when `path` is an image whose pixels read back completely (and, if given, is width×height)."""
+    import OpenImageIO as oiio
+
+    if not path.is_file():
+        return False
+    buf = oiio.ImageBuf(str(path))
+    ok = buf.read(0, 0, True) and not buf.has_error
+    if ok and size is not None:
+        ok = (buf.spec().width, buf.spec().height) == size
+    return bool(ok)
+
+
+def _plate_header(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a plate frame's data window from its header; None if the header cannot be read."""
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        oiio.geterror()
+        return None
+    try:
+        spec = inp.spec()
+        return spec.width, spec.height
+    finally:
+        inp.close()
+
+
+def _ranges(frames: list[int]) -> str:
+    from .sequence import format_frame_range
+
+    return format_frame_range(frames)
+
+
+class ShotFrames:
+    """The reading and colour half of a shot render: plate frames, the display picture, the manifest."""
+
+    def __init__(self, shot: Shot) -> None:
+        from .colour import get_config
+
+        self.shot = shot
+        self.version = shot.output.version
+        self.colour = get_config(shot.resolve(shot.colour.config) if shot.colour.config else None)
+        self.colour_names = shot.colour_names()
+        self.encoding = self.colour.encoding(shot.colour.input_space)
+        self.manifest_path = shot.manifest_path()
+        self.frames = shot.frame_list()
+        self.movie = shot.plate_is_movie
+        self._movie_iter = None
+        self._movie_at: int | None = None
+        self._movie_digest: str | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="impasto-shot-")
+        self.plate_size: tuple[int, int] | None = None
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --------------------------------------------------------------------------------------- inputs
+    def manifest(self) -> Manifest:
+        return read_manifest(self.manifest_path)
+
+    def input_hash(self, frame: int) -> str:
+        if self.movie:
+            if self._movie_digest is None:
+                self._movie_digest = _digest_file(self.shot.plate_path())
+            return f"{self._movie_digest}:{frame - self.frames[0]}"
+        return _digest_file(self.shot.plate_pattern().path(frame))
+
+    def check_plates(self, frames: list[int]) -> None:
+        """Stop before painting anything if frames are missing from the plate or differ in size (one sentence)."""
+        if self.movie:
+            from .sequence import movie_info
+
+            info = movie_info(self.shot.plate_path())
+            last = self.frames[0] + info.frames - 1 if info.frames else None
+            missing = [f for f in frames if f < self.frames[0] or (last is not None and f > last)]
+            if missing:
+                raise UsageError(f"Frames {_ranges(missing)} are not in movie '{self.shot.plate}', which holds {self.frames[0]}-{last}.")
+            self.plate_size = (info.width, info.height)
+            return
+        from .sequence import existing_frames
+
+        pattern = self.shot.plate_pattern()
+        _, missing = existing_frames(pattern, frames)
+        if missing:
+            raise UsageError(f"Plate frames {_ranges(missing)} are missing from '{pattern}' ({len(missing)} of {len(frames)}).")
+        # The shot's first readable frame sets the size, so farm tasks of one shot all agree.
+        ref_frame, ref = None, None
+        for f in [self.frames[0], *frames]:
+            if pattern.path(f).is_file():
+                size = _plate_header(pattern.path(f))
+                if size is not None:
+                    ref_frame, ref = f, size
+                    break
+        for f in frames:
+            size = _plate_header(pattern.path(f))
+            if size is not None and ref is not None and size != ref:
+                raise UsageError(
+                    f"Plate frame {f} is {size[0]}×{size[1]} but frame {ref_frame} is {ref[0]}×{ref[1]}; "
+                    "a shot needs one resolution, so conform the plate first."
+                )
+        self.plate_size = ref
+
+    def read_plate(self, frame: int):
+        """The plate frame as a `Frame` (file values, alpha, spec)."""
+        from .frames import Frame, read_frame
+
+        if not self.movie:
+            return read_frame(self.shot.plate_pattern().path(frame))
+        from .sequence import movie_frames
+
+        # Decode forward through one open movie; go back to the start only when asked for an earlier frame.
+        if self._movie_iter is None or self._movie_at is None or frame <= self._movie_at:
+            self._movie_iter = movie_frames(self.shot.plate_path(), self.frames[0])
+            self._movie_at = None
+        for number, rgb in self._movie_iter:
+            self._movie_at = number
+            if number == frame:
+                return Frame(rgb=rgb)
+        self._movie_iter = None
+        raise UsageError(f"Movie '{self.shot.plate}' ends before frame {frame}.")
+
+    def display(self, frame) -> np.ndarray:
+        """A frame's pixels as the display-referred 0-1 picture the network sees."""
+        from .frames import unpremultiply
+
+        rgb = frame.rgb
+        if frame.alpha is not None and self.shot.colour.alpha == "premultiplied":
+            rgb = unpremultiply(rgb, frame.alpha)
+        c = self.shot.colour
+        return self.colour.to_display(rgb, c.input_space, c.display, c.view)
+
+
+class ShotRenderer(ShotFrames):
+    """Renders frames of one shot version; keeps network, style images and targets loaded between frames."""
+
+    def __init__(self, shot: Shot, *, device: str | None = None, from_previous: bool | None = None) -> None:
+        from .engine import load_rgb
+
+        if from_previous is not None and from_previous != shot.render.from_previous:
+            root, source = shot.root, shot.source
+            shot = shot.model_copy(update={"render": shot.render.model_copy(update={"from_previous": from_previous})})
+            shot._root, shot._source = root, source
+        super().__init__(shot)
+        self.device = device or shot.render.device
+        self.look, self.style_paths = shot.resolved_look()
+        self.styles = [load_rgb(p, "style image") for p in self.style_paths]
+        self.look_hash = shot.look_hash()
+        self._prev: tuple[int, np.ndarray] | None = None  # last painted frame, display-referred, paint size
+
+    def plan(self, frames: list[int] | None = None, *, force: bool = False) -> Plan:
+        """Which of `frames` (default: the shot's) need rendering; UsageError if the version holds another look."""
+        wanted = self._wanted(frames)
+        self.check_plates(wanted)
+        manifest = self.manifest()
+        old_look = sorted(
+            n for n, e in manifest.done().items()
+            if e.look_hash != self.look_hash and self.shot.output_path(n).exists()
+        )
+        if old_look and not force:
+            cfg = self.shot.source.name if self.shot.source else f"{self.shot.name}.toml"
+            raise UsageError(
+                f"Version {self.version} of {self.shot.name} holds frames {_ranges(old_look)} painted with a different look; "
+                f"run 'impasto shot version-up {cfg}' to paint the new look as version {self.version + 1}, "
+                f"or 'impasto render {cfg} --force' to re-render version {self.version} in place."
+            )
+        todo, skip, reasons = [], [], {}
+        for n in wanted:
+            entry = manifest.frames.get(n)
+            out = self.shot.output_path(n)
+            reason = None
+            if entry is None:
+                reason = "new" if not out.exists() else "not in the manifest"
+            elif entry.status == "failed":
+                reason = "failed before"
+            elif entry.look_hash != self.look_hash:
+                reason = "look changed"
+            elif entry.input_hash != self.input_hash(n):
+                reason = "plate changed"
+            elif abs(entry.dissolve - self.shot.dissolve_weight(n)) > 1e-6:
+                reason = "dissolve changed"
+            elif not frame_opens(out, self.plate_size):
+                reason = "file missing or damaged"
+            if reason:
+                todo.append(n)
+                reasons[n] = reason
+            else:
+                skip.append(n)
+        return Plan(wanted, todo, skip, reasons)
+
+    def _wanted(self, frames: list[int] | None) -> list[int]:
+        if frames is None:
+            return list(self.frames)
+        outside = sorted(set(frames) - set(self.frames))
+        if outside:
+            raise UsageError(f"Frames {_ranges(outside)} are outside shot {self.shot.name}'s range {self.shot.frames}.")
+        return sorted(set(frames))
+
+    # -------------------------------------------------------------------------------------- painting
+    def paint_edge(self, width: int, height: int) -> int:
+        return max(32, round(self.shot.render.scale * max(width, height)))
+
+    def _init_for(self, frame: int, manifest: Manifest | None) -> tuple[str, str]:
+        """(Look.init, label) for a frame: the previous painted frame when asked for and available."""
+        if not self.shot.render.from_previous:
+            return self.look.init, "content" if self.look.init == "content" else self.look.init
+        i = self.frames.index(frame)
+        if i == 0:
+            return "content", "content"
+        prev = self.frames[i - 1]
+        from .imageio import write_image
+
+        path = Path(self._tmp.name) / f"init.{prev}.exr"
+        if self._prev is not None and self._prev[0] == prev:
+            write_image(path, self._prev[1])
+            return str(path), f"previous:{prev}"
+        # Resumed or a farm task: start from the previous frame as written, if it is of this look.
+        manifest = manifest or self.manifest()
+        entry = manifest.frames.get(prev)
+        out = self.shot.output_path(prev)
+        if entry is not None and entry.status == "done" and entry.look_hash == self.look_hash and out.is_file():
+            from .frames import read_frame
+
+            try:
+                written = read_frame(out)
+            except ImpastoError:
+                return "content", "content"
+            write_image(path, self.display(written))
+            return str(path), f"previous:{prev}"
+        return "content", "content"
+
+    def paint(self, frame: int, plate, *, init: str = "content",
+              iterations: int | None = None, on_iteration: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, object]:
+        """Paint one plate frame: (frame values to write, painted display picture at paint size, engine Result)."""
+        from .engine import render
+        from .frames import premultiply, unpremultiply
+        from .post import denoise, mix, upscale
+
+        c = self.shot.colour
+        h, w = plate.rgb.shape[:2]
+        straight = plate.rgb
+        premult = plate.alpha is not None and c.alpha == "premultiplied"
+        if premult:
+            straight = unpremultiply(plate.rgb, plate.alpha)
+        shown = self.colour.to_display(straight, c.input_space, c.display, c.view)
+        update: dict[str, object] = {"size": self.paint_edge(w, h), "init": init}
+        if iterations is not None:
+            update["iterations"] = iterations
+        look = self.look.model_copy(update=update)
+        progress = (lambda p: on_iteration(p.iteration, p.iterations)) if on_iteration else None
+        result = render(shown, self.styles, look, device=self.device, progress=progress)
+        painted = result.image
+        if painted.shape[:2] != (h, w):
+            painted = upscale(painted, size=(w, h))
+        if self.shot.post.denoise != "none":
+            painted = denoise(np.clip(painted, 0.0, 1.0), self.shot.post.denoise, self.shot.post.strength)
+        # Tone-mapped views run away near display white on the way back; no painted pixel outshines the plate.
+        ceiling = max(1.0, float(np.nanmax(straight))) if straight.size else None
+        out = self.colour.from_display(painted, c.input_space, c.display, c.view, ceiling=ceiling)
+        if premult:
+            out = premultiply(out, plate.alpha)
+        weight = self.shot.dissolve_weight(frame)
+        if weight < 1.0:
+            out = self._mix(out, plate.rgb, weight)
+        return out, result.image, result
+
+    def _mix(self, painted: np.ndarray, plate: np.ndarray, weight: float) -> np.ndarray:
+        """Dissolve in linear light: log or display-encoded plates go to the config's scene-linear and back."""
+        from .post import mix
+
+        if weight <= 0.0 or self.encoding == "scene-linear":
+            return mix(painted, plate, weight)
+        space = self.shot.colour.input_space
+        lin = self.colour.convert(painted, space, "scene_linear"), self.colour.convert(plate, space, "scene_linear")
+        return self.colour.convert(mix(lin[0], lin[1], weight), "scene_linear", space)
+
+    def render_frame(self, frame: int, on_iteration: Callable[[int, int], None] | None = None) -> FrameEntry:
+        """Render, write and record one frame; a failure is recorded and returned, a full disk raises DiskFull."""
+        import torch
+
+        from .frames import Frame, write_frame
+
+        start = time.perf_counter()
+        out_path = self.shot.output_path(frame)
+        base = dict(
+            input_hash=None, look_hash=self.look_hash, dissolve=self.shot.dissolve_weight(frame), seed=self.look.seed,
+            impasto=__version__, torch=torch.__version__, host=socket.gethostname(), pid=os.getpid(),
+            output=out_path.name,
+        )
+        try:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            base["input_hash"] = self.input_hash(frame)
+            plate = self.read_plate(frame)
+            if self.plate_size is not None and (plate.width, plate.height) != self.plate_size:
+                raise UsageError(f"Plate frame {frame} is {plate.width}×{plate.height}, not the shot's {self.plate_size[0]}×{self.plate_size[1]}.")
+            init, label = self._init_for(frame, None)
+            out, shown, result = self.paint(frame, plate, init=init, on_iteration=on_iteration)
+            spec = plate.spec
+            attrs = dict(spec.attributes)
+            types = dict(spec.attribute_types)
+            for k, v in {"impasto:shot": self.shot.name, "impasto:version": f"v{self.version:03d}",
+                         "impasto:look_hash": self.look_hash, "impasto:frame": str(frame)}.items():
+                attrs[k], types[k] = v, "string"
+            from dataclasses import replace
+
+            like = replace(spec, attributes=attrs, attribute_types=types)
+            write_frame(out_path, Frame(rgb=out, alpha=plate.alpha, spec=like), like=like)
+            self._prev = (frame, shown)
+            entry = FrameEntry(status="done", init=label, device=result.device,
+                               seconds=round(time.perf_counter() - start, 3), finished=time.time(), **base)
+        except (KeyboardInterrupt, DiskFull):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the shot
+            message = str(exc) if isinstance(exc, ImpastoError) else f"{type(exc).__name__}: {exc}"
+            if self._disk_full(out_path, message):
+                raise DiskFull(
+                    f"The disk holding '{out_path.parent}' is full; finished frames are kept, "
+                    "free some space and run impasto render again."
+                ) from None
+            entry = FrameEntry(status="failed", error=message.splitlines()[0] if message else type(exc).__name__,
+                               seconds=round(time.perf_counter() - start, 3), finished=time.time(), **base)
+        update_manifest(self.manifest_path, self.shot.name, self.version, {frame: entry})
+        return entry
+
+    @staticmethod
+    def _disk_full(path: Path, message: str) -> bool:
+        low = message.lower()
+        if "disk is full" in low or "no space left" in low or "file too large" in low or "quota" in low:
+            return True
+        try:
+            return shutil.disk_usage(path.parent).free < 1 << 20
+        except OSError:
+            return False
+
+
+def _typical(seconds: list[float]) -> float | None:
+    """Time per frame: the first frame also loads the network and style targets, so leave it out when we can."""
+    if not seconds:
+        return None
+    steady = seconds[1:] if len(seconds) > 1 else seconds
+    return statistics.median(steady[-9:])
+
+
+def render_frames(
+    shot: Shot,
+    frames: list[int] | None = None,
+    *,
+    force: bool = False,
+    device: str | None = None,
+    from_previous: bool | None = None,
+    progress: Progress | None = None,
+    plan: Plan | None = None,
+    renderer: ShotRenderer | None = None,
+) -> RunReport:
+    """Render the frames of `shot` (default: all) that are not done yet; failures are recorded and the run goes on."""
+    own = renderer is None
+    r = renderer or ShotRenderer(shot, device=device, from_previous=from_previous)
+    try:
+        plan = plan or r.plan(frames, force=force)
+        report = RunReport(version=r.version, skipped=list(plan.skip))
+        total = len(plan.todo)
+        times: list[float] = []
+        for i, n in enumerate(plan.todo):
+            per = _typical(times)
+            if progress:
+                progress(FrameEvent("start", n, i, total, per_frame=per, eta=per * (total - i) if per else None))
+            cb = None
+            if progress:
+                def cb(it: int, its: int, n: int = n, i: int = i, per: float | None = per) -> None:
+                    progress(FrameEvent("iteration", n, i, total, per_frame=per, iteration=it, iterations=its,
+                                        eta=per * (total - i) if per else None))
+            entry = r.render_frame(n, on_iteration=cb)
+            times.append(entry.seconds)
+            report.seconds[n] = entry.seconds
+            per = _typical(times)
+            left = total - i - 1
+            if entry.status == "done":
+                report.rendered.append(n)
+            else:
+                report.failed[n] = entry.error or "unknown error"
+            if progress:
+                progress(FrameEvent(entry.status, n, i + 1, total, seconds=entry.seconds, per_frame=per,
+                                    eta=per * left if per is not None else None, error=entry.error))
+        return report
+    finally:
+        if own:
+            r.close()
+
+
+# ------------------------------------------------------------------------------------------------ estimate
+
+
+@dataclass
+class Estimate:
+    frames: int  # frames the estimate covers (those not done yet)
+    paint_size: tuple[int, int]  # width, height painted
+    plate_size: tuple[int, int]
+    iterations: int
+    per_iteration: float
+    per_frame: float
+    device: str
+    probe_iterations: int
+
+    @property
+    def frames_per_hour(self) -> float:
+        return 3600.0 / self.per_frame if self.per_frame > 0 else float("inf")
+
+    @property
+    def total(self) -> float:
+        return self.per_frame * self.frames
+
+
+def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None = None, probe_iterations: int = 3,
+             force: bool = False) -> Estimate:
+    """Time a short probe on the first frame to be rendered (a few iterations, nothing written) and extrapolate."""
+    from .engine import fit_size
+    from .frames import Frame, write_frame
+
+    probe_iterations = max(2, probe_iterations)
+    with ShotRenderer(shot, device=device) as r:
+        plan = r.plan(frames, force=force)
+        frame = (plan.todo or plan.frames)[0]
+        t0 = time.perf_counter()
+        plate = r.read_plate(frame)
+        read_s = time.perf_counter() - t0
+        # Warm up: network and style targets load once per process, not per frame.
+        r.paint(frame, plate, iterations=1)
+        stamps: list[float] = []
+        t1 = time.perf_counter()
+        out, _, result = r.paint(frame, plate, iterations=probe_iterations,
+                                 on_iteration=lambda i, n: stamps.append(time.perf_counter()))
+        total = time.perf_counter() - t1
+        steps = np.diff([t1, *stamps])
+        per_iter = float(np.mean(steps[1:])) if len(steps) > 1 else float(steps[0])
+        overhead = max(0.0, total - per_iter * probe_iterations)  # content targets, post, colour
+        t2 = time.perf_counter()
+        tmp = Path(r._tmp.name) / f"probe{shot.output_pattern().extension}"
+        write_frame(tmp, Frame(rgb=out, alpha=plate.alpha, spec=plate.spec), like=plate.spec)
+        write_s = time.perf_counter() - t2
+        h, w = plate.rgb.shape[:2]
+        ph, pw = fit_size(h, w, r.paint_edge(w, h))
+        per_frame = read_s + overhead + write_s + per_iter * r.look.iterations
+        return Estimate(frames=len(plan.todo), paint_size=(pw, ph), plate_size=(w, h), iterations=r.look.iterations,
+                        per_iteration=per_iter, per_frame=per_frame, device=result.device, probe_iterations=probe_iterations)
+
+
+# -------------------------------------------------------------------------------------------------- status
+
+
+@dataclass
+class Flicker:
+    painted: float  # mean absolute difference of consecutive painted frames (display-referred 0-1)
+    plate: float  # the same for the plate
+    pairs: int
+
+    @property
+    def ratio(self) -> float | None:
+        return self.painted / self.plate if self.plate > 1e-9 else None
+
+
+@dataclass
+class ShotStatus:
+    shot: str
+    version: int
+    frames: list[int]
+    done: list[int]
+    failed: dict[int, str]
+    stale: list[int]  # done, but with another look than the shot file's
+    todo: list[int]  # not rendered yet (or their file is gone)
+    missing_plates: list[int]
+    seconds: list[float]
+    output: str
+    manifest: str
+    flicker: Flicker | None = None
+
+    @property
+    def per_frame(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def eta(self) -> float | None:
+        per = self.per_frame
+        return per * (len(self.todo) + len(self.failed) + len(self.stale)) if per else None
+
+
+def _small(rgb: np.ndarray, long_edge: int = 256) -> np.ndarray:
+    step = max(1, max(rgb.shape[:2]) // long_edge)
+    return rgb[::step, ::step]
+
+
+def measure_flicker(shot: Shot, frames: list[int], renderer: ShotFrames) -> Flicker | None:
+    """Mean absolute difference between consecutive painted frames, and the same for the plate (display-referred)."""
+    from .frames import read_frame
+
+    pairs = [(a, b) for a, b in zip(frames, frames[1:]) if b == a + 1]
+    if not pairs:
+        return None
+    cache: dict[tuple[str, int], np.ndarray] = {}
+
+    def shown(kind: str, n: int) -> np.ndarray:
+        if (kind, n) not in cache:
+            frame = read_frame(shot.output_path(n)) if kind == "paint" else renderer.read_plate(n)
+            cache[(kind, n)] = _small(renderer.display(frame))
+            cache.pop((kind, n - 2), None)
+        return cache[(kind, n)]
+
+    dp, dc = [], []
+    for a, b in pairs:
+        dp.append(float(np.mean(np.abs(shown("paint", b) - shown("paint", a)))))
+        dc.append(float(np.mean(np.abs(shown("plate", b) - shown("plate", a)))))
+    return Flicker(painted=float(np.mean(dp)), plate=float(np.mean(dc)), pairs=len(pairs))
+
+
+def shot_status(shot: Shot, *, flicker: bool = True) -> ShotStatus:
+    """Done, failed, stale and missing frames of the shot's current version, time per frame and flicker."""
+    from .sequence import existing_frames
+
+    frames = shot.frame_list()
+    manifest = read_manifest(shot.manifest_path())
+    look_hash = shot.look_hash()
+    missing_plates: list[int] = []
+    if not shot.plate_is_movie:
+        _, missing_plates = existing_frames(shot.plate_pattern(), frames)
+    done, stale, todo, seconds = [], [], [], []
+    failed: dict[int, str] = {}
+    for n in frames:
+        e = manifest.frames.get(n)
+        exists = shot.output_path(n).is_file()
+        if e is not None and e.status == "failed":
+            failed[n] = e.error or "unknown error"
+        elif e is not None and exists:
+            (done if e.look_hash == look_hash else stale).append(n)
+            seconds.append(e.seconds)
+        else:
+            todo.append(n)
+    status = ShotStatus(shot.name, shot.output.version, frames, done, failed, stale, todo, missing_plates, seconds,
+                        str(shot.output_pattern()), str(shot.manifest_path()))
+    if flicker and len(done) > 1:
+        with ShotFrames(shot) as r:
+            status.flicker = measure_flicker(shot, [n for n in done if n not in missing_plates], r)
+    return status
+
+
+# -------------------------------------------------------------------------------------------------- review
+
+
+def make_review(shot: Shot, path: str | os.PathLike, *, fps: float | None = None, codec: str | None = None,
+                burn_in: bool | None = None, version: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> tuple[Path, list[int], list[int]]:
+    """A review movie of the painted frames of a version (display-referred); (path, frames used, frames missing)."""
+    from .frames import read_frame
+    from .review import write_review_movie
+
+    v = shot.output.version if version is None else version
+    pattern = shot.output_pattern(v)
+    frames = shot.frame_list()
+    have = [n for n in frames if pattern.path(n).is_file()]
+    missing = [n for n in frames if n not in set(have)]
+    if not have:
+        raise UsageError(f"Version {v} of {shot.name} has no painted frames yet; run impasto render first.")
+    with ShotFrames(shot) as r:
+        def pictures():
+            for i, n in enumerate(have):
+                picture = r.display(read_frame(pattern.path(n)))
+                if progress:
+                    progress(i + 1, len(have))
+                yield n, picture
+
+        out = write_review_movie(pictures(), path, fps=fps or shot.review.fps, codec=codec or shot.review.codec,
+                                 burn_in=shot.review.burn_in if burn_in is None else burn_in)
+    return Path(out), have, missing
