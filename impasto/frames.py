@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,10 @@ def _split_channels(px: np.ndarray, names: list[str], alpha_channel: int, path: 
         for c in cands:
             if c in upper:
                 return upper.index(c)
+        for c in cands:  # a layer's channels, e.g. 'rgba.R' or 'beauty.R'
+            hits = [i for i, n in enumerate(upper) if n.endswith("." + c)]
+            if hits:
+                return hits[0]
         return None
 
     a = alpha_channel if 0 <= alpha_channel < len(names) else find("A", "ALPHA")
@@ -292,17 +297,24 @@ def write_frame(path: str | os.PathLike, frame: Frame, like: FrameSpec | None = 
     elif oiio_type == oiio.HALF:
         np.clip(pixels, -65504.0, 65504.0, out=pixels)
 
+    # Stop before writing on a (nearly) full disk: libjpeg ends the process on a failed write, and a full disk
+    # is better found here than as a truncated file. The bound is the uncompressed size at the stored depth.
+    stored = h * w * nch * {"uint8": 1, "half": 2, "float": 4}.get(depth, 2)
+    if _disk_full(path, stored + (64 << 10)):
+        raise ImpastoError(f"The disk is full: could not write '{path}'.")
+
     # Same folder and extension: OpenImageIO picks the format from the name, and the rename stays atomic.
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     out = oiio.ImageOutput.create(str(tmp))
     try:
         if out is None or not out.open(str(tmp), spec):
             msg = oiio.geterror() or (out.geterror() if out else "")
-            raise _write_error(path, msg)
+            raise _write_error(path, msg, pixels.nbytes)
         ok = out.write_image(pixels)
         ok = out.close() and ok
         if not ok:
-            raise _write_error(path, out.geterror())
+            raise _write_error(path, out.geterror(), pixels.nbytes)
+        _verify(tmp, path, pixels.nbytes)
         os.replace(tmp, path)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
@@ -314,11 +326,36 @@ def write_frame(path: str | os.PathLike, frame: Frame, like: FrameSpec | None = 
     return path
 
 
-def _write_error(path: Path, message: str | None) -> ImpastoError:
+def _write_error(path: Path, message: str | None, needed: int = 1 << 20) -> ImpastoError:
     text = _first_line(message)
-    if "No space left" in text or "disk full" in text.lower():
+    if "No space left" in text or "disk full" in text.lower() or _disk_full(path, needed):
         return ImpastoError(f"The disk is full: could not write '{path}'.")
     return ImpastoError(f"Could not write '{path}' ({text or 'unknown error'}).")
+
+
+def _verify(tmp: Path, path: Path, needed: int) -> None:
+    """Read the written file back before it takes the real name: some writers (PNG) miss a full disk."""
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(str(tmp))
+    if inp is None:
+        raise _write_error(path, oiio.geterror(), needed)
+    try:
+        spec = inp.spec()
+        px = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        err = inp.geterror()
+    finally:
+        inp.close()
+    if px is None or err:
+        raise _write_error(path, err or "the written file does not read back", needed)
+
+
+def _disk_full(path: Path, needed: int) -> bool:
+    """OpenEXR reports a full disk only as a failed write; ask the file system."""
+    try:
+        free = shutil.disk_usage(path.parent if str(path.parent) else ".").free
+    except OSError:
+        return False
+    return free < needed
 
 
 def with_pixels(frame: Frame, rgb: np.ndarray, alpha: np.ndarray | None = None) -> Frame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from fractions import Fraction
@@ -159,10 +160,10 @@ def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.
         container.close()
         container = None
         os.replace(tmp, path)
-    except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
-        raise ImpastoError(f"Could not write review movie '{path}' ({exc}).") from None
-    except OSError as exc:
-        raise ImpastoError(f"Could not write review movie '{path}' ({exc.strerror or exc}).") from None
+    except (av.error.FFmpegError, OSError) as exc:  # type: ignore[attr-defined]
+        if getattr(exc, "errno", None) == errno.ENOSPC:
+            raise ImpastoError(f"The disk is full: could not write review movie '{path}'.") from None
+        raise ImpastoError(f"Could not write review movie '{path}' ({getattr(exc, 'strerror', None) or exc}).") from None
     finally:
         if container is not None:
             try:
