@@ -12,9 +12,10 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -35,7 +36,6 @@ WARN_BLOCKING = 1.20  # 8×8-grid step / off-grid step above this: JPEG blocking
 MIN_BOX = 4  # a source box must be at least this many px on each side
 MIN_PLACED = 8  # and at least this many px on each side once placed in the style image
 DEFAULT_BUILD_SIZE = 1024
-DEFAULT_BLOCK_ROW = 0.4  # blocks are packed in rows about this fraction of the main crop's shorter side
 
 Layout = Literal["auto", "below", "right"]
 
@@ -306,6 +306,7 @@ class Placement(BaseModel):
     box: tuple[int, int, int, int] = Field(description="x0,y0,x1,y1 in the source photo")
     placed: tuple[int, int, int, int] = Field(description="x0,y0,x1,y1 in the style image")
     scale: float = Field(description="style-image px per source px (above 1: upsampled, softer)")
+    share: float = Field(description="fraction of the style image's area, i.e. its weight in the style statistics")
 
 
 class BuildReport(BaseModel):
@@ -360,65 +361,66 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _rows(aspects: Sequence[float], target: float) -> list[list[int]]:
-    """Split blocks (in order) into rows of a unit-wide strip; each row's height is 1/Σaspect.
+def _rows(blocks: Sequence[tuple[float, float]], main_width: float) -> tuple[list[list[int]], float]:
+    """Split blocks (w, h, in order) into justified rows under a main region `main_width` source px wide.
 
-    Dynamic programming keeps every row's height close to `target` (in log terms), like a justified photo gallery,
-    so rows fill the width exactly with no gaps and no block is squashed to a sliver.
+    A row spans the full width, so its height follows from its blocks' aspects; dynamic programming picks the
+    rows whose blocks end up closest to the main region's scale (in log terms), so brushwork keeps one size
+    across the style image where the shapes allow it. Returns (rows, cost).
     """
-    n = len(aspects)
+    n = len(blocks)
     cost = [0.0] + [math.inf] * n
     prev = [0] * (n + 1)
     for j in range(1, n + 1):
-        total = 0.0
         for i in range(j - 1, -1, -1):
-            total += aspects[i]
-            c = cost[i] + math.log((1.0 / total) / target) ** 2
+            row = blocks[i:j]
+            height = main_width / sum(w / h for w, h in row)  # row height at the main region's scale
+            c = cost[i] + sum(math.log(height / h) ** 2 for _, h in row)
             if c < cost[j]:
                 cost[j], prev[j] = c, i
     rows, j = [], n
     while j > 0:
         rows.append(list(range(prev[j], j)))
         j = prev[j]
-    return rows[::-1]
+    return rows[::-1], cost[n]
 
 
 def plan_layout(main: tuple[int, int], blocks: Sequence[tuple[int, int]], size: int,
                 layout: Layout = "auto") -> tuple[str, list[tuple[int, int, int, int]], tuple[int, int]]:
     """Place the main region (w, h) and blocks [(w, h), ...] in a canvas whose long edge is `size`.
 
-    The main crop keeps its aspect and spans the canvas width (blocks below) or height (blocks to the right);
+    The main region keeps its aspect and spans the canvas width (blocks below) or height (blocks to the right);
     the blocks fill justified rows (or columns) beside it, aspect kept, so the canvas has no empty space.
-    `auto` picks the side that gives the squarer canvas, i.e. the most pixels at a given long edge.
+    `auto` takes the side where the blocks' scale stays closest to the main region's and the canvas squarest
+    (a square canvas holds the most pixels at a given long edge).
     Returns (side, [x0, y0, x1, y1 for main then each block], (width, height)).
     """
     if size < 32 or size > 16384:
         raise UsageError(f"--size must be between 32 and 16384 px, not {size}.")
-    sides = ["below", "right"] if layout == "auto" else [layout]
     best = None
-    for side in sides:
-        # Work as if blocks go below; 'right' is the same problem transposed.
-        mw, mh = main if side == "below" else main[::-1]
-        aspects = [bw / bh if side == "below" else bh / bw for bw, bh in blocks]
-        main_h = mh / mw  # main spans unit width
-        rects = [(0.0, 0.0, 1.0, main_h)]
-        y = main_h
-        if aspects:
-            for row in _rows(aspects, DEFAULT_BLOCK_ROW * min(1.0, main_h)):
-                rh = 1.0 / sum(aspects[i] for i in row)
+    for side in (["below", "right"] if layout == "auto" else [layout]):
+        # Work as if blocks go below, in source px at the main region's scale; 'right' is the same transposed.
+        (mw, mh), bl = (main, list(blocks)) if side == "below" else (main[::-1], [b[::-1] for b in blocks])
+        rects = [(0.0, 0.0, float(mw), float(mh))]
+        y, cost = float(mh), 0.0
+        if bl:
+            rows, cost = _rows(bl, mw)
+            for row in rows:
+                rh = mw / sum(bl[i][0] / bl[i][1] for i in row)
                 x = 0.0
                 for i in row:
-                    rects.append((x, y, x + aspects[i] * rh, y + rh))
-                    x += aspects[i] * rh
-                rects[-1] = (rects[-1][0], y, 1.0, y + rh)  # no sliver of float error at the right end
+                    rw = bl[i][0] / bl[i][1] * rh
+                    rects.append((x, y, x + rw, y + rh))
+                    x += rw
+                rects[-1] = (rects[-1][0], y, float(mw), y + rh)  # no sliver of float error at the right end
                 y += rh
-        total_w, total_h = 1.0, y
-        squareness = min(total_w, total_h) / max(total_w, total_h)
+        total_w, total_h = float(mw), y
+        cost += math.log(total_w / total_h) ** 2
         if side == "right":
             rects = [(y0, x0, y1, x1) for x0, y0, x1, y1 in rects]
             total_w, total_h = total_h, total_w
-        if best is None or squareness > best[0] + 1e-9:
-            best = (squareness, side, rects, total_w, total_h)
+        if best is None or cost < best[0] - 1e-9:
+            best = (cost, side, rects, total_w, total_h)
     _, side, rects, total_w, total_h = best
     scale = size / max(total_w, total_h)
     cw, ch = max(1, round(total_w * scale)), max(1, round(total_h * scale))
@@ -462,7 +464,8 @@ def build_style_image(
             raise UsageError(f"The output '{out}' is one of the input photos; name another output.")
     for box, what in [(crop, "--crop")] + [(b, "--block") for b in blocks]:
         if box is not None and not (0 <= box.photo < len(photos)):
-            raise UsageError(f"{what} {box.text()} names photo {box.photo}, but photos are numbered 0 to {len(photos) - 1}.")
+            given = "only 1 photo was" if len(photos) == 1 else f"{len(photos)} photos were"
+            raise UsageError(f"{what} {box.text()} names photo {box.photo}, but {given} given, numbered from 0.")
 
     images = [read_image(p) for p in photos]
     names = [Path(p).name for p in photos]
@@ -487,7 +490,8 @@ def build_style_image(
         canvas[y0:y1, x0:x1] = _resize(src, x1 - x0, y1 - y0)
         placements.append(Placement(role=role, photo=box.photo, source=str(photos[box.photo]),
                                     box=(box.x0, box.y0, box.x1, box.y1), placed=(x0, y0, x1, y1),
-                                    scale=round(((x1 - x0) / box.width * (y1 - y0) / box.height) ** 0.5, 4)))
+                                    scale=round(((x1 - x0) / box.width * (y1 - y0) / box.height) ** 0.5, 4),
+                                    share=round((x1 - x0) * (y1 - y0) / (cw * ch), 4)))
 
     build_warnings = []
     up = [p for p in placements if p.scale > 1.05]

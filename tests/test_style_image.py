@@ -166,11 +166,21 @@ def test_layout_is_packed(main, blocks, layout):
     assert (mx1 - mx0) / (my1 - my0) == pytest.approx(main[0] / main[1], rel=0.01)  # the main crop keeps its shape
 
 
-def test_layout_auto_prefers_the_squarer_canvas():
-    side, _, (w, h) = si.plan_layout((900, 300), [(100, 100)] * 3, 900)  # a wide crop: blocks go below
-    assert side == "below" and h > 300
-    side, _, _ = si.plan_layout((300, 900), [(100, 100)] * 3, 900)
-    assert side == "right"
+def test_layout_keeps_blocks_at_the_crop_scale_where_it_can():
+    # Six 260×170 blocks under a 780×620 crop: two rows of three keep exactly the crop's scale.
+    side, placed, (w, h) = si.plan_layout((780, 620), [(260, 170)] * 6, 960, "below")
+    assert (w, h, placed[0][3]) == (780, 960, 620)
+    assert [y1 - y0 for _, y0, _, y1 in placed[1:]] == [170] * 6
+    # A seventh cannot fit at that scale: rows of four and three, each slightly off, beat a lone block blown up ×3.
+    _, placed, _ = si.plan_layout((780, 620), [(260, 170)] * 7, 2000, "below")
+    rows = sorted({y0 for _, y0, _, _ in placed[1:]})
+    assert [sum(1 for p in placed[1:] if p[1] == r) for r in rows] == [4, 3]
+    # Blocks much smaller than a wide crop go beside it, at their own scale, rather than blown up below it.
+    side, placed, _ = si.plan_layout((900, 300), [(100, 100)] * 3, 1000)
+    assert side == "right" and [x1 - x0 for x0, _, x1, _ in placed[1:]] == [100] * 3
+    # Forced below, they must be enlarged threefold to span the width.
+    side, placed, _ = si.plan_layout((900, 300), [(100, 100)] * 3, 900, "below")
+    assert [x1 - x0 for x0, _, x1, _ in placed[1:]] == [300] * 3
 
 
 # --- build (CLI) ---------------------------------------------------------------------------------------------------
@@ -199,6 +209,7 @@ def test_build_assembles_crop_and_blocks(tmp_path, photos):
     assert _covers_exactly([g["placed"] for g in build["regions"]], (build["width"], build["height"]))
     assert (build["width"], build["height"]) == (img.shape[1], img.shape[0])
     assert build["sha256"] == si.file_sha256(out)
+    assert sum(g["share"] for g in build["regions"]) == pytest.approx(1.0, abs=1e-3)
     # Each region holds its own photo: the block from the cool photo is blue, the rest warm.
     for g in build["regions"]:
         x0, y0, x1, y1 = g["placed"]
@@ -229,7 +240,7 @@ def test_build_without_crop_uses_the_whole_first_photo(tmp_path, photos):
     (["--block", "10,10,10,40"], "empty"),
     (["--crop", "0,0,200,72"], "outside"),
     (["--block", "1:0,0,65,20"], "outside"),
-    (["--block", "2:0,0,20,20"], "photos are numbered 0 to 1"),
+    (["--block", "2:0,0,20,20"], "2 photos were given"),
     (["--block", "0,0,20"], "x0,y0,x1,y1"),
     (["--size", "8"], "--size"),
     (["--block", "0,0,90,4", "--size", "40"], "raise --size"),

@@ -81,7 +81,13 @@ def build(
     style_scale: float = typer.Option(Look.model_fields["style_scale"].default, "--style-scale", help=_SCALE_HELP),
 ) -> None:
     """Crop regions from PHOTOS and pack the main crop and blocks into one style image, with a JSON report beside it."""
-    from ..style_image import DEFAULT_BUILD_SIZE, build_style_image, parse_box, report_path, required_edge
+    from ..style_image import (
+        DEFAULT_BUILD_SIZE,
+        build_style_image,
+        parse_box,
+        report_path,
+        required_edge,
+    )
 
     try:
         boxes = [parse_box(b, "--block") for b in (block or [])]
