@@ -305,3 +305,12 @@ def test_check_bad_final_size(tmp_path):
     r = cli("check", str(path), "--final-size", "0")
     assert r.exit_code == 2 and "final size" in r.output
     assert not si.report_path(path).exists()
+
+
+def test_registered_on_the_impasto_app(tmp_path):
+    from impasto.cli import app as cli_app
+
+    path = tmp_path / "s.png"
+    write_image(path, texture())
+    r = runner.invoke(cli_app, ["style-image", "check", str(path), "--final-size", "64", "--strict"])
+    assert r.exit_code == 0, r.output
