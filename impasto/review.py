@@ -87,6 +87,15 @@ def draw_burn_in(rgb: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(pil, dtype=np.float32) / 255.0
 
 
+def frame_timecode(frame: int, fps: float) -> str:
+    """Non-drop timecode of a frame number counted from 00:00:00:00 (frame 1001 at 24 fps = 00:00:41:17)."""
+    base = max(1, round(fps))
+    frame = max(0, int(frame))
+    ff = frame % base
+    secs = frame // base
+    return f"{secs // 3600 % 24:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}:{ff:02d}"
+
+
 def _even(rgb: np.ndarray) -> np.ndarray:
     """Pad to even width and height by repeating the last row/column (chroma subsampling needs even sizes)."""
     h, w = rgb.shape[:2]
@@ -145,6 +154,8 @@ def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.
                 stream.codec_context.colorspace = 1  # BT.709 matrix
                 stream.codec_context.color_primaries = 1
                 stream.codec_context.color_trc = 1
+                # A timecode track so editorial sees the plate's frame numbers.
+                stream.metadata["timecode"] = frame_timecode(number, float(rate))
             # 16-bit RGB in, so ProRes keeps 10 bits; converted with the BT.709 matrix the stream is tagged with.
             vf = av.VideoFrame.from_ndarray((arr * 65535.0 + 0.5).astype(np.uint16), format="rgb48le")
             vf = vf.reformat(format=pix_fmt, dst_colorspace="ITU709")

@@ -147,6 +147,21 @@ def test_grey_frames_become_rgb(tmp_path: Path) -> None:
     np.testing.assert_allclose(f.rgb[..., 1], grey[..., 0], atol=1e-4)
 
 
+def test_layered_channel_names(tmp_path: Path) -> None:
+    """A multi-channel EXR ('beauty.R' ..., 'Z'): the beauty RGBA is the frame, other channels are not painted."""
+    spec = oiio.ImageSpec(W, H, 5, oiio.FLOAT)
+    spec.channelnames = ("beauty.R", "beauty.G", "beauty.B", "beauty.A", "Z")
+    spec.alpha_channel = 3
+    px = np.random.default_rng(6).random((H, W, 5), dtype=np.float32)
+    out = oiio.ImageOutput.create(str(tmp_path / "l.exr"))
+    out.open(str(tmp_path / "l.exr"), spec)
+    out.write_image(px)
+    out.close()
+    f = read_frame(tmp_path / "l.exr")
+    np.testing.assert_array_equal(f.rgb, px[..., :3])
+    np.testing.assert_array_equal(f.alpha, px[..., 3])
+
+
 def test_bad_frames_are_one_sentence_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         read_frame(tmp_path / "nope.exr")

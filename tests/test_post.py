@@ -12,7 +12,7 @@ import pytest
 from impasto.errors import UsageError
 from impasto.frames import Frame, read_frame, write_frame
 from impasto.post import denoise, dissolve_weight, mix, upscale
-from impasto.review import available_encoders, draw_burn_in, write_review_movie
+from impasto.review import available_encoders, draw_burn_in, frame_timecode, write_review_movie
 from impasto.sequence import FramePattern, movie_info
 
 W, H = 64, 48
@@ -116,6 +116,8 @@ def test_review_movie(tmp_path: Path, codec: str, name: str, pix_fmt: str) -> No
     assert out == tmp_path / name and count_frames(out) == 12
     info = movie_info(out)
     assert (info.width, info.height, info.pix_fmt) == (64, 48, pix_fmt)  # padded to even sizes
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].metadata.get("timecode") == "00:00:41:17"  # frame 1001 at 24 fps
     if codec == "prores":
         with av.open(str(out)) as c:
             assert c.streams.video[0].codec_context.profile in ("HQ", "3", 3)
@@ -123,6 +125,13 @@ def test_review_movie(tmp_path: Path, codec: str, name: str, pix_fmt: str) -> No
         first = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(np.float32) / 255
     assert abs(float(first.mean()) - 0.1) < 0.015
     assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []
+
+
+def test_timecode() -> None:
+    assert frame_timecode(0, 24) == "00:00:00:00"
+    assert frame_timecode(1001, 24) == "00:00:41:17"
+    assert frame_timecode(86400, 25) == "00:57:36:00"
+    assert frame_timecode(1001, 23.976) == "00:00:41:17"  # nominal 24, non-drop
 
 
 def test_review_burn_in_and_errors(tmp_path: Path) -> None:
