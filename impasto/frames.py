@@ -135,7 +135,7 @@ def _pixel_format(spec: Any) -> str:
         return name
     if name == "double":
         return "float"
-    return "uint16" if name.startswith("uint") or name.startswith("int") else "float"
+    return "uint16" if name.startswith(("uint", "int")) else "float"
 
 
 def read_frame(path: str | os.PathLike) -> Frame:
@@ -274,9 +274,7 @@ def write_frame(path: str | os.PathLike, frame: Frame, like: FrameSpec | None = 
         spec.attribute("oiio:BitsPerSample", int(depth[4:]))
     if same_format and like.compression:
         spec.attribute("compression", like.compression)
-    elif fmt == "openexr":
-        spec.attribute("compression", "zip")
-    elif fmt == "tiff":
+    elif fmt in ("openexr", "tiff"):
         spec.attribute("compression", "zip")
     if fmt == "jpeg":
         spec.attribute("CompressionQuality", 95)

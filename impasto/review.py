@@ -38,7 +38,7 @@ def available_encoders() -> dict[str, str | None]:
             if name in have:
                 try:
                     av.codec.Codec(name, "w")
-                except Exception:  # a decoder only
+                except ValueError:  # a decoder only: no encoder of that name
                     continue
                 found[codec] = name
                 break
@@ -73,7 +73,7 @@ def draw_burn_in(rgb: np.ndarray, text: str) -> np.ndarray:
                                            (1.0, 1.0, 1.0))
         if ok and not buf.has_error:
             return np.asarray(buf.get_pixels(oiio.FLOAT), dtype=np.float32).reshape(img.shape)
-    except Exception:  # no font support in this OIIO build: Pillow's default font still works
+    except (RuntimeError, TypeError, ValueError):  # no font support in this OIIO build: Pillow's font still works
         pass
     from PIL import Image, ImageDraw, ImageFont
 
@@ -179,7 +179,7 @@ def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.
         if container is not None:
             try:
                 container.close()
-            except Exception:  # already failing; the temp file is removed below
+            except (av.error.FFmpegError, OSError):  # type: ignore[attr-defined]  # already failing; temp removed below
                 pass
         if tmp.exists():
             tmp.unlink()

@@ -35,7 +35,7 @@ class FramePattern:
         text = str(pattern)
         try:
             seq = fileseq.FileSequence(text, pad_style=fileseq.PAD_STYLE_HASH1)
-        except Exception as exc:  # fileseq raises its own ParseException and ValueError
+        except ValueError as exc:  # fileseq's ParseException is a ValueError
             raise UsageError(f"'{text}' is not a frame pattern impasto understands ({exc}).") from None
         if not seq.padding():
             raise UsageError(
@@ -73,7 +73,7 @@ class FramePattern:
         if not folder.is_dir():
             return []
         rx = re.compile(
-            re.escape(self._seq.basename()) + r"(-?\d{%d,})" % self.pad + re.escape(self._seq.extension()) + r"$"
+            re.escape(self._seq.basename()) + rf"(-?\d{{{self.pad},}})" + re.escape(self._seq.extension()) + r"$"
         )
         found = []
         for entry in os.scandir(folder):
@@ -118,7 +118,7 @@ def parse_frame_range(text: str) -> list[int]:
 
 def format_frame_range(frames: list[int] | set[int]) -> str:
     """Compact text for a set of frames, e.g. '1001-1010,1012' (for status lines and messages)."""
-    nums = sorted(set(int(f) for f in frames))
+    nums = sorted({int(f) for f in frames})
     if not nums:
         return ""
     parts, start, prev = [], nums[0], nums[0]
@@ -206,7 +206,7 @@ def movie_frames(path: str | os.PathLike, first_frame: int = 1001, frames: list[
     import av
 
     path = Path(path)
-    wanted = set(int(f) for f in frames) if frames is not None else None
+    wanted = {int(f) for f in frames} if frames is not None else None
     last = max(wanted) if wanted else None
     container = _open_movie(path)
     try:

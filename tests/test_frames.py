@@ -9,7 +9,15 @@ import OpenImageIO as oiio
 import pytest
 
 from impasto.errors import UsageError
-from impasto.frames import Frame, FrameSpec, premultiply, read_frame, unpremultiply, with_pixels, write_frame
+from impasto.frames import (
+    Frame,
+    FrameSpec,
+    premultiply,
+    read_frame,
+    unpremultiply,
+    with_pixels,
+    write_frame,
+)
 
 W, H = 64, 48
 
