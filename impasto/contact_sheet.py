@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .imageio import read_image, write_image
+from .errors import ImpastoError
+from .imageio import write_image
 
 FONT_SIZE = 13
 LINE = 17  # px per text line
@@ -53,6 +54,19 @@ def text_width(text: str, size: int = FONT_SIZE) -> int:
     return int(0.6 * size * len(text))
 
 
+def _read(path: Path) -> np.ndarray:
+    """A cell as float RGB; straight through OpenImageIO, since cells may be smaller than impasto's input minimum."""
+    oiio = _oiio()
+    buf = oiio.ImageBuf(str(path))
+    pixels = buf.get_pixels(oiio.FLOAT)
+    if buf.has_error or pixels is None:
+        raise ImpastoError(f"Could not read sweep cell '{path}' ({buf.geterror().strip() or 'no pixels'}).")
+    arr = np.asarray(pixels, dtype=np.float32).reshape(buf.spec().height, buf.spec().width, buf.spec().nchannels)
+    if arr.shape[2] < 3:
+        arr = np.repeat(arr[:, :, :1], 3, axis=2)
+    return np.clip(arr[:, :, :3], 0, 1)
+
+
 def _thumbnail(rgb: np.ndarray, thumb: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     if max(h, w) <= thumb:
@@ -83,7 +97,7 @@ def write_contact_sheet(
     thumbs: dict[tuple[int, int], np.ndarray | None] = {}
     for c in cells:
         p = folder / c.image
-        thumbs[(c.row, c.col)] = _thumbnail(read_image(p), thumb) if p.is_file() else None
+        thumbs[(c.row, c.col)] = _thumbnail(_read(p), thumb) if p.is_file() else None
     shapes = [t.shape[:2] for t in thumbs.values() if t is not None] or [(thumb, thumb)]
     th, tw = max(s[0] for s in shapes), max(s[1] for s in shapes)
     n_lines = max((len(c.lines) for c in cells), default=0)
@@ -182,7 +196,5 @@ def write_index(
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        from .errors import ImpastoError
-
         raise ImpastoError(f"Could not write '{path}' ({exc.strerror or exc}).") from None
     return path

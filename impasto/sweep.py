@@ -25,11 +25,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import UsageError
 from .look import Look, LookFile, load_look, save_look
+
+if TYPE_CHECKING:
+    from .contact_sheet import SheetLayout
 
 MANIFEST = "sweep.json"
 SHEET = "contact_sheet.png"
@@ -47,7 +51,7 @@ LAYOUT = "columns: u; row blocks: style x seed; sub-rows: iterations"
 
 
 def parse_values(text: str, what: str, *, integer: bool = False) -> list:
-    """`a:b:step` (end included, step defaults to 1) or a comma list; sorted as given, duplicates dropped."""
+    """`first:last:step` (last included, step defaults to 1) or a comma list; order kept, duplicates dropped."""
     text = (text or "").strip()
     example = "64,128,256 or 64:256:64" if integer else "2:6:0.5 or 3,4,5"
     if not text:
@@ -78,11 +82,11 @@ def parse_values(text: str, what: str, *, integer: bool = False) -> list:
 def _parse_range(text: str, what: str, example: str) -> list[float]:
     parts = text.split(":")
     if len(parts) not in (2, 3):
-        raise UsageError(f"{what} '{text}' is not a range; write start:end:step, like {example}.")
+        raise UsageError(f"{what} '{text}' is not a range; give first, last and step like {example}.")
     try:
         nums = [float(p) for p in parts]
     except ValueError:
-        raise UsageError(f"{what} '{text}' is not a range of numbers; write start:end:step, like {example}.") from None
+        raise UsageError(f"{what} '{text}' is not a range of numbers; give first, last and step like {example}.") from None
     if not all(math.isfinite(v) for v in nums):
         raise UsageError(f"{what} '{text}' holds a value that is not a finite number.")
     a, b = nums[0], nums[1]
@@ -352,7 +356,11 @@ class SweepReport:
     seconds: float
     sheet: Path
     index: Path
-    labelled: bool  # False when no font could draw the sheet's labels (index.html still lists them)
+    layout: "SheetLayout"  # where each cell sits on the sheet; layout.labelled is False when no font was found
+
+    @property
+    def labelled(self) -> bool:
+        return self.layout.labelled
 
 
 def run_sweep(
@@ -451,7 +459,7 @@ def run_sweep(
     index = write_index(folder / INDEX, sheet_cells, plan.rows, plan.cols, plan.row_labels(), plan.col_labels(),
                         title, sheet=SHEET, manifest=MANIFEST)
     return SweepReport(plan, rendered, done_cells, len(runs), n_workers, str(dev), origin,
-                       time.perf_counter() - start, folder / SHEET, index, layout.labelled)
+                       time.perf_counter() - start, folder / SHEET, index, layout)
 
 
 def _on_stream(dev, fn, arg) -> None:

@@ -1,0 +1,126 @@
+"""`impasto sweep`: a grid of renders over u, iterations, style variants and seeds, with a contact sheet."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..errors import ImpastoError
+from .common import app, err, fail
+from .look_options import (
+    DEVICE_OPT, INIT_OPT, K_OPT, LOOK_OPT, LR_OPT, NETWORK_OPT, OPTIMIZER_OPT, POOLING_OPT, PRESERVE_COLOR_OPT,
+    RAW_RATIO_OPT, SIZE_OPT, STYLE_SCALE_OPT, TV_WEIGHT_OPT, WEIGHTS_OPT, explicit_values, require_inputs,
+    resolve_look,
+)
+
+
+class SweepProgress:
+    """Cells and iterations as two rich bars on a terminal; a plain line per cell otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.bar: Progress | None = None
+        self.lock = threading.Lock()
+        self.runs_total = 0
+        self.runs_done = 0
+
+    def __enter__(self) -> "SweepProgress":
+        if self.tty:
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=err,
+            )
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+    def start(self, runs, skipped: int, total: int) -> None:
+        self.runs_total = len(runs)
+        its = sum(r.iterations for r in runs)
+        if self.bar:
+            self.cells = self.bar.add_task("cells", total=total, info="")
+            self.its = self.bar.add_task("iterations", total=max(its, 1), info="")
+        else:
+            print(f"sweep: {total} cells, {skipped} already in the folder, {len(runs)} runs ({its} iterations) to go",
+                  file=sys.stderr, flush=True)
+
+    def iteration(self, run, p) -> None:
+        if self.bar:
+            self.bar.update(self.its, advance=1, info=f"{run.variant.label}, u {run.u:g}: loss {p.loss:.3e}")
+        elif p.iteration == p.iterations:
+            with self.lock:
+                self.runs_done += 1
+                print(f"sweep: run {self.runs_done}/{self.runs_total} ({run.variant.label}, u {run.u:g}) "
+                      f"{p.iterations} iterations in {p.elapsed:.1f} s, loss {p.loss:.4e}", file=sys.stderr, flush=True)
+
+    def cell(self, event) -> None:
+        c = event.cell
+        if self.bar:
+            self.bar.update(self.cells, completed=event.done, info=f"{c.name}{' (kept)' if event.skipped else ''}")
+        elif not event.skipped:
+            print(f"sweep: cell {event.done}/{event.total} {c.name}", file=sys.stderr, flush=True)
+
+
+@app.command()
+def sweep(
+    content: Optional[Path] = typer.Argument(None, help="Content image (the frame); may come from --look.", show_default=False),
+    styles: Optional[list[Path]] = typer.Argument(None, help="Style images: each one is a row block of the grid (a variant, not a blend); may come from --look.", show_default=False),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the sweep: cells/ (images with their look files), contact_sheet.png, index.html, sweep.json.", show_default=False),
+    u: Optional[str] = typer.Option(None, "--u", help="u values: a range as first, last and step with the last included (2:6:0.5 is 9 values) or a list like 3,4,5. (default: the look's u)"),
+    iterations: Optional[str] = typer.Option(None, "--iterations", help="Iteration counts, e.g. 64,128,256 or 64:256:64; one run to the largest gives the others as snapshots. (default: the look's)"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds as another axis, e.g. 1,2,3. (default: the look's seed, else one random seed kept for resumes)"),
+    look: Optional[Path] = LOOK_OPT,
+    size: int = SIZE_OPT,
+    network: str = NETWORK_OPT,
+    weights: Optional[Path] = WEIGHTS_OPT,
+    device: str = DEVICE_OPT,
+    optimizer: str = OPTIMIZER_OPT,
+    lr: Optional[float] = LR_OPT,
+    init: str = INIT_OPT,
+    pooling: str = POOLING_OPT,
+    style_scale: float = STYLE_SCALE_OPT,
+    k: float = K_OPT,
+    raw_ratio: bool = RAW_RATIO_OPT,
+    tv_weight: float = TV_WEIGHT_OPT,
+    preserve_color: str = PRESERVE_COLOR_OPT,
+    parallel: Optional[int] = typer.Option(None, "--parallel", help="Cells rendered at once. (default: 1 on CPU, where torch already uses every core for one cell; on CUDA as many as fit in memory, up to 4)"),
+    thumb: int = typer.Option(256, "--thumb", min=16, help="Long edge of each cell on the contact sheet, px (cells are never enlarged)."),
+) -> None:
+    """Render a grid of looks (u across, styles x seeds down, iterations as sub-rows) and a contact sheet; reruns resume."""
+    from ..sweep import parse_values, plan_sweep, run_sweep
+
+    # u and iterations are axes here (ranges, lists), not single look values: they are parsed below.
+    params = {k: v for k, v in locals().items() if k not in ("u", "iterations")}
+    try:
+        look_file = resolve_look(look, explicit_values(params))
+        content_path, style_paths = require_inputs(look_file)
+        us = parse_values(u, "--u") if u is not None else None
+        its = parse_values(iterations, "--iterations", integer=True) if iterations is not None else None
+        seed_list = parse_values(seeds, "--seeds", integer=True) if seeds is not None else None
+        plan = plan_sweep(content_path, style_paths, output, look_file.look, us=us, iterations=its, seeds=seed_list)
+        with SweepProgress() as progress:
+            report = run_sweep(plan, device=device, workers=parallel, on_iteration=progress.iteration,
+                               on_cell=progress.cell, on_start=progress.start, thumb=thumb)
+    except ImpastoError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        err.print(f"Interrupted; the cells written so far are kept, and the same command resumes in '{output}'.")
+        raise typer.Exit(130)
+    why = " (CPU: torch already uses every core for one cell)" if report.device == "cpu" and report.workers == 1 else ""
+    err.print(
+        f"wrote {report.sheet} and {report.index}: {plan.rows}×{plan.cols} cells ({len(plan.variants)} style×seed "
+        f"rows × {len(plan.iterations)} iteration counts, {plan.cols} u values); rendered {len(report.rendered)} in "
+        f"{report.runs} runs, kept {len(report.skipped)}; {report.seconds:.1f} s on {report.device}, "
+        f"{report.workers} at once{why}", highlight=False,
+    )
+    if not report.labelled:
+        err.print("warning: no font was found, so the contact sheet has no labels; index.html lists every cell's parameters.")
