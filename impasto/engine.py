@@ -241,8 +241,12 @@ def render(
     device: str = "auto",
     progress: Callable[[Progress], None] | None = None,
     snapshots: Iterable[int] = (),
+    on_snapshot: Callable[[int, np.ndarray], None] | None = None,
 ) -> Result:
-    """Stylise one image; the full record (look with its seed, losses per iteration, snapshots)."""
+    """Stylise one image; the full record (look with its seed, losses per iteration, snapshots).
+
+    `on_snapshot(iteration, image)` is called as each snapshot is taken, so a viewer can show the render build up.
+    """
     look = (look or Look()).model_copy()
     styles_in = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles_in:
@@ -264,7 +268,7 @@ def render(
     h, w = fit_size(*content_rgb.shape[:2], look.size)
     check_fits(h, w, look, dev)
     try:
-        return _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, (h, w), progress, set(snapshots))
+        return _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, (h, w), progress, set(snapshots), on_snapshot)
     except torch.OutOfMemoryError:
         raise OutOfMemory(f"Ran out of memory on {dev.type} rendering {w}×{h}; use a smaller --size.") from None
     except RuntimeError as exc:
@@ -273,7 +277,7 @@ def render(
         raise
 
 
-def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress, snapshots) -> Result:
+def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress, snapshots, on_snapshot=None) -> Result:
     start = time.perf_counter()
     torch.manual_seed(look.seed)
     gen = torch.Generator(device="cpu").manual_seed(look.seed)
@@ -367,6 +371,8 @@ def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress,
         history.append(info)
         if i in snapshots:
             shots[i] = _finish(x, content, look)
+            if on_snapshot is not None:
+                on_snapshot(i, shots[i])
         if progress is not None:
             progress(info)
     if not history:
