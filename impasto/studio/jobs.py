@@ -1,0 +1,365 @@
+"""Preview renders for the studio: one background worker per device, a queue, cancellation and a cache.
+
+A preview is an ordinary `impasto.engine.render` at a small long edge with the look's u: the engine scales the
+style ratio by size, so u means the same in the preview as in the final. Each finished preview is cached under
+a hash of everything that decides its pixels (the render look with its seed, the input files' contents, the
+device), so asking again for a look already seen is answered from memory without rendering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import tempfile
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..errors import ImpastoError
+from ..look import Look
+
+State = Literal["queued", "running", "done", "failed", "cancelled"]
+FINISHED: tuple[State, ...] = ("done", "failed", "cancelled")
+MAX_JOBS_KEPT = 200
+
+
+class Cancelled(Exception):
+    """Raised from the engine's progress callback to stop a render the page no longer wants."""
+
+
+# ------------------------------------------------------------------------------------------------ encoding
+
+
+_ENCODE_DIR = tempfile.TemporaryDirectory(prefix="impasto-studio-")
+_COUNTER = itertools.count()
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """Float H×W×3 RGB in 0-1 as 8-bit PNG bytes (through impasto's image writer)."""
+    from ..imageio import write_image
+
+    path = Path(_ENCODE_DIR.name) / f"{os.getpid()}-{threading.get_ident()}-{next(_COUNTER)}.png"
+    try:
+        write_image(path, rgb)
+        return path.read_bytes()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+class FileDigests:
+    """sha1 of files' bytes, remembered by (path, size, mtime) so unchanged files are hashed once."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, int, int], str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, path: Path) -> str:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        with self._lock:
+            if key in self._known:
+                return self._known[key]
+        h = hashlib.sha1()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        with self._lock:
+            self._known[key] = h.hexdigest()
+        return self._known[key]
+
+
+# ------------------------------------------------------------------------------------------------ jobs
+
+
+@dataclass
+class PreviewRequest:
+    """What to render: inputs inside the project, the look (size = the final's long edge) and the preview's edge."""
+
+    content: Path
+    styles: list[Path]
+    look: Look
+    preview_size: int
+
+    def render_look(self) -> Look:
+        """The look the preview renders with: the final's, at the preview's long edge (never larger than the final)."""
+        return self.look.model_copy(update={"size": min(self.preview_size, self.look.size)})
+
+    def snapshot_every(self) -> int:
+        """Iterations between progressive snapshots: about a dozen per render."""
+        return max(1, min(25, round(self.look.iterations / 12)))
+
+
+@dataclass
+class Preview:
+    """A finished preview, as cached."""
+
+    key: str
+    png: bytes
+    width: int
+    height: int
+    ratio: float
+    seconds: float
+    weights_origin: str
+    device: str
+    loss: float
+    style_fraction: float
+    iterations: int
+    look: dict
+
+
+@dataclass(eq=False)
+class Job:
+    id: str
+    key: str
+    group: str
+    request: PreviewRequest
+    state: State = "queued"
+    cached: bool = False
+    iteration: int = 0
+    iterations: int = 0
+    loss: float | None = None
+    elapsed: float = 0.0
+    snapshot: bytes | None = None
+    snapshot_iteration: int = 0
+    error: str | None = None
+    result: Preview | None = None
+    version: int = 0
+    created: float = field(default_factory=time.time)
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def info(self) -> dict:
+        """The job as the page sees it (JSON)."""
+        out: dict = {
+            "id": self.id, "key": self.key, "state": self.state, "cached": self.cached,
+            "iteration": self.iteration, "iterations": self.iterations, "loss": self.loss,
+            "elapsed": round(self.elapsed, 3), "snapshot_iteration": self.snapshot_iteration,
+            "error": self.error, "version": self.version,
+        }
+        if self.result is not None:
+            r = self.result
+            out["result"] = {
+                "width": r.width, "height": r.height, "ratio": r.ratio, "seconds": round(r.seconds, 3),
+                "weights_origin": r.weights_origin, "device": r.device, "loss": r.loss,
+                "style_fraction": r.style_fraction, "iterations": r.iterations, "look": r.look,
+                "image": f"/api/previews/{r.key}.png",
+            }
+        return out
+
+
+class PreviewCache:
+    """Finished previews by key, least recently used dropped first once over `max_bytes`."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, Preview] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Preview | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, item: Preview) -> None:
+        with self._lock:
+            old = self._items.pop(item.key, None)
+            if old is not None:
+                self._bytes -= len(old.png)
+            self._items[item.key] = item
+            self._bytes += len(item.png)
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped.png)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class RenderQueue:
+    """Preview jobs for one device, rendered one at a time by a background thread, newest wishes first served.
+
+    Submitting a job cancels the unfinished jobs of the same group (one page's slider): queued ones are dropped
+    and a running one stops at its next iteration, so the worker moves on to what the user now wants.
+    """
+
+    def __init__(self, device: str = "auto", cache_bytes: int = 256 * 2**20) -> None:
+        from ..engine import resolve_device
+
+        self.device = str(resolve_device(device))
+        self.cache = PreviewCache(cache_bytes)
+        self.digests = FileDigests()
+        self.renders = 0  # engine renders started: the cache test counts these
+        self.origins: dict[tuple[str, str | None], str] = {}  # (network, weights) -> weights origin seen
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._queue: deque[Job] = deque()
+        self._cond = threading.Condition()
+        self._ids = itertools.count(1)
+        self._stop = False
+        self._worker = threading.Thread(target=self._run, name=f"impasto-studio-{self.device}", daemon=True)
+        self._worker.start()
+
+    # ---------------------------------------------------------------------------------------- the API
+    def key(self, request: PreviewRequest) -> str:
+        """The look hash a preview is cached under: the render look (seed included), input contents, device."""
+        data = {
+            "look": request.render_look().model_dump(mode="json"),
+            "content": self.digests(request.content),
+            "styles": [self.digests(s) for s in request.styles],
+            "device": self.device,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
+
+    def submit(self, request: PreviewRequest, group: str = "default", supersede: bool = True) -> Job:
+        """Queue a preview (or answer it from the cache); with `supersede`, the group's unfinished jobs are cancelled."""
+        if request.look.seed is None:
+            raise ImpastoError("A studio preview needs a seed, so that it can be cached and reproduced.")
+        key = self.key(request)
+        with self._cond:
+            job = Job(id=f"j{next(self._ids)}", key=key, group=group, request=request,
+                      iterations=request.look.iterations)
+            cached = self.cache.get(key)
+            if supersede:
+                for other in list(self._jobs.values()):
+                    if other.group == group and other.state not in FINISHED and other.key != key:
+                        self._cancel_locked(other)
+            if cached is not None:
+                job.state, job.cached, job.result = "done", True, cached
+                job.iteration = cached.iterations
+                job.version = 1
+            else:
+                # The same look already on its way: share that job rather than render twice.
+                for other in self._jobs.values():
+                    if other.key == key and other.state in ("queued", "running"):
+                        return other
+                self._queue.append(job)
+            self._jobs[job.id] = job
+            while len(self._jobs) > MAX_JOBS_KEPT:
+                oldest = next(iter(self._jobs.values()))
+                if oldest.state not in FINISHED:
+                    break
+                self._jobs.popitem(last=False)
+            self._cond.notify_all()
+            return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._cond:
+            return self._jobs.get(job_id)
+
+    def cancel(self, job_id: str) -> Job | None:
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is not None and job.state not in FINISHED:
+                self._cancel_locked(job)
+                self._cond.notify_all()
+            return job
+
+    def wait(self, job: Job, after_version: int, timeout: float) -> int:
+        """Block until the job changes past `after_version` (or `timeout`); its version."""
+        with self._cond:
+            self._cond.wait_for(lambda: job.version > after_version, timeout=timeout)
+            return job.version
+
+    def wait_finished(self, job: Job, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: job.state in FINISHED, timeout=timeout)
+
+    def close(self) -> None:
+        """Stop the worker: queued jobs are cancelled, a running render stops at its next iteration."""
+        with self._cond:
+            self._stop = True
+            for job in self._jobs.values():
+                if job.state not in FINISHED:
+                    self._cancel_locked(job)
+            self._cond.notify_all()
+        self._worker.join(timeout=30)
+
+    # ---------------------------------------------------------------------------------------- internals
+    def _cancel_locked(self, job: Job) -> None:
+        job.cancel_event.set()
+        if job.state == "queued":
+            try:
+                self._queue.remove(job)
+            except ValueError:
+                pass
+            job.state = "cancelled"
+            job.version += 1
+
+    def _update(self, job: Job, **changes: object) -> None:
+        with self._cond:
+            for name, value in changes.items():
+                setattr(job, name, value)
+            job.version += 1
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop or bool(self._queue))
+                if self._stop:
+                    return
+                job = self._queue.popleft()
+                if job.cancel_event.is_set():
+                    continue
+                cached = self.cache.get(job.key)
+                if cached is None:
+                    job.state = "running"
+                    job.version += 1
+                    self._cond.notify_all()
+            if cached is not None:  # rendered meanwhile by a job with the same key
+                self._update(job, state="done", cached=True, result=cached, iteration=cached.iterations)
+                continue
+            self._render(job)
+
+    def _render(self, job: Job) -> None:
+        from ..engine import Progress, render
+        from ..preview import style_fraction
+
+        request = job.request
+        look = request.render_look()
+        every = request.snapshot_every()
+
+        def progress(p: Progress) -> None:
+            if job.cancel_event.is_set():
+                raise Cancelled()
+            self._update(job, iteration=p.iteration, iterations=p.iterations, loss=p.loss, elapsed=p.elapsed)
+
+        def on_snapshot(iteration: int, image: np.ndarray) -> None:
+            if job.cancel_event.is_set():
+                raise Cancelled()
+            self._update(job, snapshot=encode_png(image), snapshot_iteration=iteration)
+
+        snaps = range(every, look.iterations, every)
+        with self._cond:
+            self.renders += 1
+        try:
+            result = render(request.content, [str(s) for s in request.styles], look, device=self.device,
+                            progress=progress, snapshots=snaps, on_snapshot=on_snapshot)
+        except Cancelled:
+            self._update(job, state="cancelled")
+            return
+        except ImpastoError as exc:
+            self._update(job, state="failed", error=str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - the worker must survive anything and tell the page
+            self._update(job, state="failed", error=f"The render failed unexpectedly ({type(exc).__name__}: {exc}).")
+            return
+        h, w = result.image.shape[:2]
+        last = result.history[-1]
+        preview = Preview(
+            key=job.key, png=encode_png(result.image), width=w, height=h, ratio=result.ratio, seconds=result.seconds,
+            weights_origin=result.weights_origin, device=result.device, loss=last.loss,
+            style_fraction=style_fraction(result), iterations=last.iteration,
+            look=result.look.model_dump(mode="json"),
+        )
+        self.origins[(look.network, look.weights)] = result.weights_origin
+        self.cache.put(preview)
+        self._update(job, state="done", result=preview, iteration=last.iteration)

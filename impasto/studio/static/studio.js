@@ -1,0 +1,399 @@
+// impasto studio: the page. Plain JS; every action is a call to the studio's API (the same core as the CLI).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const clientId = "p" + Math.random().toString(36).slice(2, 10);
+const state = {
+  project: null,
+  job: null,          // the preview job the page is following
+  events: null,       // its EventSource
+  current: null,      // {url, key, result} of the newest finished preview
+  pinned: null,       // {url, label} of the look pinned as B
+  view: "single",
+  wipe: 0.5,
+  timer: null,
+  sweepCell: null,
+};
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  let data = null;
+  try { data = await response.json(); } catch (_) { /* not JSON */ }
+  if (!response.ok) {
+    const detail = data && data.detail ? data.detail : `${response.status} ${response.statusText}`;
+    const error = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+function say(text, isError = false) {
+  const m = $("message");
+  m.textContent = text || "";
+  m.classList.toggle("error", !!isError);
+}
+
+function q(params) { return new URLSearchParams(params).toString(); }
+function imageUrl(path, max) { return `/api/image?${q({ path, max })}`; }
+function selectedStyles() { return [...document.querySelectorAll("#styles input:checked")].map((i) => i.value); }
+function fmt(x, digits = 3) { return x == null ? "–" : Number(x).toPrecision(digits); }
+
+function currentLook() {
+  return {
+    u: Number($("u").value),
+    iterations: Number($("iterations").value),
+    size: Number($("final-size").value),
+    seed: Number($("seed").value),
+    preserve_color: $("preserve-color").value,
+  };
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+// ---------------------------------------------------------------------------------------------- the folder
+
+function guessPlate(images) {
+  const names = images.map((i) => i.path);
+  return names.find((n) => /(plate|frame|shot|content)/i.test(n)) || names[0];
+}
+
+function guessStyle(images, plate) {
+  const names = images.map((i) => i.path).filter((n) => n !== plate);
+  return names.find((n) => /(style|paint|canvas|art)/i.test(n)) || names[0];
+}
+
+async function loadProject(keep = {}) {
+  const p = await api("/api/project");
+  state.project = p;
+  $("folder").textContent = p.root;
+  $("device").textContent = `previews on ${p.device}`;
+  const plate = $("plate");
+  const oldPlate = keep.plate || plate.value;
+  const oldStyles = keep.styles || selectedStyles();
+  plate.replaceChildren(...p.images.map((im) => el("option", { value: im.path }, im.path)));
+  plate.value = p.images.some((im) => im.path === oldPlate) ? oldPlate : guessPlate(p.images) || "";
+  const wanted = oldStyles.length ? oldStyles : [guessStyle(p.images, plate.value)].filter(Boolean);
+  $("styles").replaceChildren(...p.images.map((im) => el("label", {},
+    Object.assign(el("input", { type: "checkbox", value: im.path, onchange: stylesChanged }), { checked: wanted.includes(im.path) }),
+    " " + im.path)));
+  list("looks", p.looks, (l) => `${l.path}  (u ${l.u})`, (l) => openLook(l.path));
+  list("sweeps", p.sweeps, (s) => s.path, (s) => openSweep(s.path));
+  list("shots", p.shots, (s) => `${s.name}  ${s.frames}  v${String(s.version).padStart(3, "0")}`, (s) => openShot(s.path));
+  plateSize();
+  if (!p.images.length) say("This folder has no images yet: add a plate frame and a painting (or upload a style image).");
+}
+
+function plateSize() {
+  // The final size follows the plate's long edge until the user sets it.
+  if ($("final-size").dataset.touched || !state.project) return;
+  const im = state.project.images.find((i) => i.path === $("plate").value);
+  if (im && im.width) $("final-size").value = Math.max(32, Math.min(16384, Math.max(im.width, im.height)));
+}
+
+function list(id, items, label, onclick) {
+  const ul = $(id);
+  if (!items.length) { ul.replaceChildren(el("li", { class: "none" }, "none in this folder")); return; }
+  ul.replaceChildren(...items.map((it) => el("li", { title: label(it), onclick: () => onclick(it) }, label(it))));
+}
+
+// ---------------------------------------------------------------------------------------------- previews
+
+function schedulePreview(delay = 250) {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(requestPreview, delay);
+}
+
+async function requestPreview() {
+  const content = $("plate").value;
+  const styles = selectedStyles();
+  if (!content || !styles.length) { $("status").textContent = "Pick a plate and at least one style image."; return; }
+  const body = { content, styles, look: currentLook(), preview_size: Number($("preview-size").value), client: clientId };
+  let job;
+  try {
+    job = await api("/api/preview", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  } catch (e) { say(e.message, true); return; }
+  say("");
+  follow(job);
+  updateCompare();
+}
+
+function follow(job) {
+  if (state.events) { state.events.close(); state.events = null; }
+  state.job = job;
+  $("preview").dataset.state = job.state;
+  if (job.state === "done") { finished(job); return; }
+  showProgress(job);
+  const source = new EventSource(`/api/jobs/${job.id}/events`);
+  state.events = source;
+  const mine = () => state.job && state.job.id === job.id;
+  source.addEventListener("progress", (ev) => { if (mine()) showProgress(JSON.parse(ev.data)); });
+  source.addEventListener("snapshot", (ev) => {
+    if (!mine()) return;
+    const info = JSON.parse(ev.data);
+    setPreview(info.image, "rendering", null);
+  });
+  source.addEventListener("done", (ev) => { source.close(); if (mine()) finished(JSON.parse(ev.data)); });
+  source.addEventListener("failed", (ev) => {
+    source.close();
+    if (!mine()) return;
+    const info = JSON.parse(ev.data);
+    $("preview").dataset.state = "failed";
+    $("status").textContent = "failed: " + info.error;
+    say(info.error, true);
+  });
+  source.addEventListener("cancelled", () => source.close());
+  source.onerror = () => { if (source.readyState === EventSource.CLOSED) return; };
+}
+
+function showProgress(info) {
+  const frac = info.iterations ? info.iteration / info.iterations : 0;
+  $("bar").style.width = `${(100 * frac).toFixed(1)}%`;
+  const where = info.state === "queued" ? "queued" : `iteration ${info.iteration}/${info.iterations}`;
+  $("status").textContent = `${where} · ${info.elapsed ? info.elapsed.toFixed(1) + " s" : ""} · loss ${fmt(info.loss)}`;
+}
+
+function finished(info) {
+  const r = info.result;
+  state.current = { url: r.image, key: info.key, result: r };
+  $("bar").style.width = "100%";
+  $("status").textContent = `u ${r.look.u} · ${r.width}×${r.height} · ${r.iterations} it · ratio ${fmt(r.ratio)} · ` +
+    `style share ${fmt(r.style_fraction, 2)} · ${r.seconds.toFixed(1)} s on ${r.device}${info.cached ? " · from cache" : ""}`;
+  setPreview(r.image, "done", info.key);
+}
+
+function setPreview(url, stateName, key) {
+  const img = $("preview");
+  img.onload = () => {
+    img.dataset.state = stateName;
+    if (key) img.dataset.key = key;
+    img.dataset.loaded = String((Number(img.dataset.loaded) || 0) + 1);
+  };
+  img.src = url;
+  $("wipe-a").src = url;
+  $("sbs-a").src = url;
+}
+
+// ---------------------------------------------------------------------------------------------- compare
+
+function updateCompare() {
+  const which = $("compare").value;
+  let url, label;
+  if (which === "pinned" && state.pinned) { url = state.pinned.url; label = "B: " + state.pinned.label; }
+  else { url = imageUrl($("plate").value, Number($("preview-size").value)); label = "B: plate"; }
+  if (!$("plate").value) return;
+  $("wipe-b").src = url;
+  $("sbs-b").src = url;
+  $("wipe-b-label").textContent = label;
+  $("sbs-b-label").textContent = label;
+}
+
+function setView(view) {
+  state.view = view;
+  for (const t of document.querySelectorAll(".tab")) t.classList.toggle("active", t.dataset.view === view);
+  for (const v of ["single", "wipe", "sbs"]) $(v).hidden = v !== view;
+}
+
+function setWipe(fraction) {
+  state.wipe = Math.min(1, Math.max(0, fraction));
+  const pct = (100 * state.wipe).toFixed(2);
+  $("wipe-a").style.clipPath = `inset(0 ${(100 - pct).toFixed(2)}% 0 0)`;
+  $("divider").style.left = `${pct}%`;
+  $("divider").setAttribute("aria-valuenow", pct);
+  $("wipe-box").dataset.wipe = pct;
+}
+
+function wireWipe() {
+  const box = $("wipe-box");
+  let dragging = false;
+  const at = (ev) => { const r = box.getBoundingClientRect(); setWipe((ev.clientX - r.left) / r.width); };
+  box.addEventListener("pointerdown", (ev) => { dragging = true; box.setPointerCapture(ev.pointerId); at(ev); });
+  box.addEventListener("pointermove", (ev) => { if (dragging) at(ev); });
+  box.addEventListener("pointerup", () => { dragging = false; });
+  $("divider").addEventListener("keydown", (ev) => {
+    if (ev.key === "ArrowLeft") setWipe(state.wipe - 0.02);
+    if (ev.key === "ArrowRight") setWipe(state.wipe + 0.02);
+  });
+  setWipe(0.5);
+}
+
+// ---------------------------------------------------------------------------------------------- style check
+
+async function stylesChanged() {
+  schedulePreview(50);
+  const styles = selectedStyles();
+  const box = $("diagnostics");
+  if (!styles.length) { box.replaceChildren(el("p", { class: "dim" }, "Pick a style image.")); return; }
+  const finalSize = Number($("final-size").value);
+  $("check-size").textContent = `for a ${finalSize} px final`;
+  const parts = [];
+  for (const s of styles) {
+    try {
+      const rep = await api(`/api/style-check?${q({ path: s, final_size: finalSize })}`);
+      const rows = rep.diagnostics.map((d) => el("tr", {},
+        el("td", { class: d.ok ? "ok" : "warn" }, d.ok ? "✓" : "⚠"),
+        el("td", {}, d.name.replace(/_/g, " ")),
+        el("td", { class: "v", title: d.unit }, fmt(d.value))));
+      parts.push(el("div", { class: "diag" }, el("strong", {}, `${s} (${rep.width}×${rep.height})`), el("table", {}, ...rows),
+        ...rep.warnings.map((w) => el("p", { class: "warning" }, w))));
+    } catch (e) { parts.push(el("p", { class: "warn" }, `${s}: ${e.message}`)); }
+  }
+  box.replaceChildren(...parts);
+}
+
+// ---------------------------------------------------------------------------------------------- looks
+
+function applyLook(data) {
+  const look = data.look;
+  $("u").value = look.u; $("u-value").textContent = look.u;
+  $("iterations").value = look.iterations;
+  $("final-size").value = look.size; $("final-size").dataset.touched = "1";
+  if (look.seed != null) $("seed").value = look.seed;
+  $("preserve-color").value = look.preserve_color || "none";
+  if (data.content) $("plate").value = data.content;
+  const styles = (data.styles || []).filter(Boolean);
+  if (styles.length) for (const i of document.querySelectorAll("#styles input")) i.checked = styles.includes(i.value);
+  const missing = (data.styles || []).filter((s) => !s).length + (data.content === null ? 1 : 0);
+  say(missing ? `${data.path}: some of its images are not in this folder; the current ones are kept.` : `Loaded ${data.path}.`);
+  stylesChanged();
+  updateCompare();
+}
+
+async function openLook(path) {
+  try { applyLook(await api(`/api/look?${q({ path })}`)); } catch (e) { say(e.message, true); }
+}
+
+async function saveLook(overwrite = false) {
+  const body = { path: $("look-name").value.trim(), content: $("plate").value, styles: selectedStyles(), look: currentLook(),
+                 weights_origin: state.current ? state.current.result.weights_origin : null, overwrite };
+  try {
+    const out = await api("/api/looks", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    $("save-status").textContent = `saved ${out.path}`;
+    await loadProject();
+  } catch (e) {
+    if (e.status === 409 && !overwrite && window.confirm(`${e.message} Overwrite it?`)) return saveLook(true);
+    $("save-status").textContent = e.message;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- sweeps
+
+async function openSweep(path) {
+  let s;
+  try { s = await api(`/api/sweep?${q({ path })}`); } catch (e) { say(e.message, true); return; }
+  $("sheet").hidden = false;
+  $("sheet-title").textContent = s.path;
+  const png = $("sheet-png");
+  if (s.sheet) { png.href = `/api/file?${q({ path: s.sheet })}`; png.hidden = false; } else png.hidden = true;
+  if (!s.cells.length) { $("sheet-grid").replaceChildren(el("p", { class: "dim" }, "No cells in this sweep's manifest yet.")); return; }
+  const rows = Math.max(...s.cells.map((c) => c.row)) + 1;
+  const cols = Math.max(...s.cells.map((c) => c.col)) + 1;
+  const grid = new Map(s.cells.map((c) => [`${c.row},${c.col}`, c]));
+  const us = (s.axes && s.axes.u) || [];
+  const head = el("tr", {}, el("th"), ...[...Array(cols).keys()].map((c) => el("th", {}, us[c] != null ? `u ${us[c]}` : `col ${c}`)));
+  const body = [...Array(rows).keys()].map((r) => {
+    const first = s.cells.find((c) => c.row === r);
+    const label = first ? `${first.style}, seed ${first.seed}\n${first.iterations} it` : "";
+    return el("tr", {}, el("th", {}, label), ...[...Array(cols).keys()].map((c) => {
+      const cell = grid.get(`${r},${c}`);
+      if (!cell) return el("td");
+      const fig = el("figure", { title: `u ${cell.u}, ${cell.iterations} it`, "data-cell": cell.name, onclick: () => pickCell(cell, fig) },
+        el("img", { src: `/api/file?${q({ path: cell.image })}`, alt: cell.name, loading: "lazy" }),
+        el("figcaption", {}, `u ${cell.u}, ${cell.iterations} it`));
+      return el("td", {}, fig);
+    }));
+  });
+  $("sheet-grid").replaceChildren(el("table", {}, head, ...body));
+  $("sheet").scrollIntoView({ behavior: "smooth" });
+}
+
+async function pickCell(cell, fig) {
+  for (const f of document.querySelectorAll("#sheet-grid figure")) f.classList.remove("current");
+  fig.classList.add("current");
+  if (!cell.look) { say(`Cell ${cell.name} has no look file.`, true); return; }
+  try {
+    const data = await api(`/api/look?${q({ path: cell.look })}`);
+    applyLook(data);
+    schedulePreview(0);
+  } catch (e) { say(e.message, true); }
+}
+
+// ---------------------------------------------------------------------------------------------- shots
+
+async function openShot(path) {
+  let s;
+  try { s = await api(`/api/shot?${q({ path })}`); } catch (e) { say(e.message, true); return; }
+  $("shot").hidden = false;
+  $("shot-title").textContent = `${s.name} v${String(s.version).padStart(3, "0")}`;
+  const c = s.counts;
+  const eta = s.eta ? ` · about ${(s.eta / 60).toFixed(1)} min to go` : "";
+  $("shot-summary").textContent = `${c.done} done · ${c.failed} failed · ${c.stale} with an older look · ${c.missing} not rendered${eta}`;
+  $("shot-frames").replaceChildren(...s.frames.map((f) => {
+    const kind = f.state === "done" || f.state === "stale" ? "paint" : "plate";
+    const tile = el("div", { class: `frame ${f.state}`, title: f.error || f.state });
+    if (kind === "paint" || !f.plate_missing) {
+      tile.append(el("img", { loading: "lazy", alt: `frame ${f.frame}`, src: `/api/shot/thumb?${q({ path, frame: f.frame, kind })}` }));
+    }
+    tile.append(el("div", {}, `${f.frame} · ${f.state}${f.plate_missing ? " · no plate" : ""}`));
+    if (f.error) tile.append(el("div", { class: "err" }, f.error));
+    return tile;
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------- uploads
+
+async function upload(file) {
+  say(`uploading ${file.name}…`);
+  try {
+    const out = await api(`/api/upload?${q({ name: file.name, folder: "styles" })}`, { method: "PUT", body: file });
+    const styles = [...selectedStyles(), out.path];
+    await loadProject({ styles });
+    say(`added ${out.path} (${out.width}×${out.height})`);
+    stylesChanged();
+  } catch (e) { say(e.message, true); }
+}
+
+// ---------------------------------------------------------------------------------------------- wiring
+
+function wire() {
+  $("u").addEventListener("input", () => { $("u-value").textContent = $("u").value; schedulePreview(); });
+  for (const id of ["iterations", "seed", "preserve-color"]) $(id).addEventListener("change", () => schedulePreview(0));
+  $("final-size").addEventListener("change", () => { $("final-size").dataset.touched = "1"; stylesChanged(); });
+  $("preview-size").addEventListener("change", () => { schedulePreview(0); updateCompare(); });
+  $("plate").addEventListener("change", () => { plateSize(); schedulePreview(0); updateCompare(); });
+  $("compare").addEventListener("change", updateCompare);
+  $("pin").addEventListener("click", () => {
+    if (!state.current) { say("Nothing to pin yet: wait for a preview."); return; }
+    state.pinned = { url: state.current.url, label: `u ${state.current.result.look.u}, ${state.current.result.iterations} it` };
+    $("pinned-label").textContent = `B = ${state.pinned.label}`;
+    const opt = $("compare").querySelector("option[value=pinned]");
+    opt.disabled = false;
+    $("compare").value = "pinned";
+    updateCompare();
+  });
+  for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => setView(t.dataset.view));
+  for (const b of document.querySelectorAll("button.close")) b.addEventListener("click", () => { $(b.dataset.close).hidden = true; });
+  $("save-look").addEventListener("click", () => saveLook(false));
+  $("upload").addEventListener("change", (ev) => { if (ev.target.files[0]) upload(ev.target.files[0]); ev.target.value = ""; });
+  wireWipe();
+}
+
+async function main() {
+  wire();
+  try { await loadProject(); } catch (e) { say(e.message, true); return; }
+  stylesChanged();
+  updateCompare();
+}
+
+main();
