@@ -263,7 +263,9 @@ class Shot(BaseModel):
         """Digest of everything that changes how a frame is painted: look fields (not where the look was developed),
         style image contents, colour transforms, render scale, post steps and the previous-frame start."""
         look, styles = self.resolved_look()
-        fields = look.model_dump(mode="json", exclude={"size"})
+        # Defaults left out: a new look setting in a later impasto does not turn every finished version stale.
+        fields = look.model_dump(mode="json", exclude={"size", "compile"}, exclude_defaults=True)
+        fields["seed"] = look.seed
         if self.render.from_previous:
             fields["init"] = "previous"
         data = {
@@ -271,7 +273,7 @@ class Shot(BaseModel):
             "styles": [_file_digest(s) for s in styles],
             "colour": {**self.colour_names(), "alpha": self.colour.alpha},
             "scale": self.render.scale,
-            "post": self.post.model_dump(mode="json"),
+            "post": self.post.model_dump(mode="json", exclude_defaults=True),
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -430,7 +432,7 @@ def init_shot(
         "frames": frames,
         "colour": {"input_space": input_space or default_input_space(plate), "display": display, "view": view},
         "render": {"scale": scale},
-        "output": {"folder": _relative(output_folder or "render", folder)},
+        "output": {"folder": _relative(output_folder, folder) if output_folder else "render"},
         "post": {"denoise": denoise, "strength": strength},
         "dissolve": {"head": head, "tail": tail, "curve": curve},
     }

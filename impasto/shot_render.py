@@ -28,7 +28,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ImpastoError, UsageError
-from .manifest import DiskFull, FrameEntry, Manifest, read_manifest, update_manifest
+from .manifest import NO_ROOM, DiskFull, FrameEntry, Manifest, read_manifest, update_manifest
 from .shot import Shot
 
 EventKind = Literal["start", "iteration", "done", "failed"]
@@ -238,12 +238,13 @@ class ShotRenderer(ShotFrames):
         self.look, self.style_paths = shot.resolved_look()
         self.styles = [load_rgb(p, "style image") for p in self.style_paths]
         self.look_hash = shot.look_hash()
-        self._prev: tuple[int, np.ndarray] | None = None  # last painted frame, display-referred, paint size
+        self._frame_bytes = 1 << 20  # about what one written frame needs; set from the plate
 
     def plan(self, frames: list[int] | None = None, *, force: bool = False) -> Plan:
         """Which of `frames` (default: the shot's) need rendering; UsageError if the version holds another look."""
         wanted = self._wanted(frames)
         self.check_plates(wanted)
+        self.clean_stale_temporaries()
         manifest = self.manifest()
         old_look = sorted(
             n for n, e in manifest.done().items()
@@ -280,6 +281,35 @@ class ShotRenderer(ShotFrames):
                 skip.append(n)
         return Plan(wanted, todo, skip, reasons)
 
+    def clean_stale_temporaries(self, older_than: float = 60.0) -> list[Path]:
+        """Remove temporary frame files left by killed renders (their process is gone and they are not fresh)."""
+        import re
+
+        pattern = self.shot.output_pattern()
+        folder = pattern.directory
+        if not folder.is_dir():
+            return []
+        name0 = pattern.path(0).name  # frame 0 takes exactly `pad` digits
+        suffix = Path(name0).suffix
+        prefix = name0[: len(name0) - len(pattern.extension) - pattern.pad]
+        rx = re.compile(r"^\." + re.escape(prefix) + r"-?\d+\.tmp-(\d+)" + re.escape(suffix) + "$")
+        removed = []
+        now = time.time()
+        for entry in os.scandir(folder):
+            m = rx.match(entry.name)
+            if not m or now - entry.stat().st_mtime < older_than:
+                continue
+            try:
+                os.kill(int(m.group(1)), 0)
+                continue  # its writer is still running here
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+        return removed
+
     def _wanted(self, frames: list[int] | None) -> list[int]:
         if frames is None:
             return list(self.frames)
@@ -303,10 +333,8 @@ class ShotRenderer(ShotFrames):
         from .imageio import write_image
 
         path = Path(self._tmp.name) / f"init.{prev}.exr"
-        if self._prev is not None and self._prev[0] == prev:
-            write_image(path, self._prev[1])
-            return str(path), f"previous:{prev}"
-        # Resumed or a farm task: start from the previous frame as written, if it is of this look.
+        # Always the previous frame as written (post and dissolve included), never a copy kept in memory: a
+        # resumed or farmed render then paints exactly what an uninterrupted one would.
         manifest = manifest or self.manifest()
         entry = manifest.frames.get(prev)
         out = self.shot.output_path(prev)
@@ -383,6 +411,7 @@ class ShotRenderer(ShotFrames):
             out_path.parent.mkdir(parents=True, exist_ok=True)
             base["input_hash"] = self.input_hash(frame)
             plate = self.read_plate(frame)
+            self._frame_bytes = plate.rgb.nbytes // 2 + (plate.alpha.nbytes // 2 if plate.alpha is not None else 0)
             if self.plate_size is not None and (plate.width, plate.height) != self.plate_size:
                 raise UsageError(f"Plate frame {frame} is {plate.width}×{plate.height}, not the shot's {self.plate_size[0]}×{self.plate_size[1]}.")
             init, label = self._init_for(frame, None)
@@ -397,14 +426,13 @@ class ShotRenderer(ShotFrames):
 
             like = replace(spec, attributes=attrs, attribute_types=types)
             write_frame(out_path, Frame(rgb=out, alpha=plate.alpha, spec=like), like=like)
-            self._prev = (frame, shown)
             entry = FrameEntry(status="done", init=label, device=result.device,
                                seconds=round(time.perf_counter() - start, 3), finished=time.time(), **base)
         except (KeyboardInterrupt, DiskFull):
             raise
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the shot
             message = str(exc) if isinstance(exc, ImpastoError) else f"{type(exc).__name__}: {exc}"
-            if self._disk_full(out_path, message):
+            if self._disk_full(out_path, message, self._frame_bytes):
                 raise DiskFull(
                     f"The disk holding '{out_path.parent}' is full; finished frames are kept, "
                     "free some space and run impasto render again."
@@ -415,14 +443,28 @@ class ShotRenderer(ShotFrames):
         return entry
 
     @staticmethod
-    def _disk_full(path: Path, message: str) -> bool:
+    def _disk_full(path: Path, message: str, nbytes: int = 1 << 20) -> bool:
+        """After a failed frame: is the output folder out of room? OIIO's write errors do not say, so try."""
         low = message.lower()
         if "disk is full" in low or "no space left" in low or "file too large" in low or "quota" in low:
             return True
+        probe = path.parent / f".impasto-space-probe-{os.getpid()}"
         try:
-            return shutil.disk_usage(path.parent).free < 1 << 20
-        except OSError:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            return exc.errno in NO_ROOM
+        try:
+            block = b"\0" * (1 << 16)
+            left = max(nbytes, 1 << 16)
+            while left > 0:
+                left -= os.write(fd, block[: min(left, len(block))])
+            os.fsync(fd)
             return False
+        except OSError as exc:
+            return exc.errno in NO_ROOM
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
 
 
 def _typical(seconds: list[float]) -> float | None:

@@ -55,11 +55,23 @@ class ShotProgress:
             now = f"frame {e.frame}" + (f" it {e.iteration}/{e.iterations}" if e.kind == "iteration" else "")
             self.bar.update(self.task, completed=e.done, now=now, per=_dur(e.per_frame), eta=_dur(e.eta))
             if e.kind == "failed":
-                self.bar.console.print(f"[red]frame {e.frame} failed:[/] {e.error}", highlight=False)
+                self.bar.console.print(f"[red]frame {e.frame} failed:[/] {e.error}", highlight=False, soft_wrap=True)
         elif e.kind in ("done", "failed"):
             what = f"done in {_dur(e.seconds)}" if e.kind == "done" else f"FAILED ({e.error})"
             print(f"{self.label}: frame {e.frame} {what} [{e.done}/{e.total}, {_dur(e.per_frame)}/frame, ETA {_dur(e.eta)}]",
                   file=sys.stderr, flush=True)
+
+
+def _rel(path: object) -> str:
+    """A path as the user would type it: relative to the working folder when it is below it."""
+    import os
+
+    text = str(path)
+    try:
+        rel = os.path.relpath(text)
+    except ValueError:
+        return text
+    return text if rel.startswith("..") else rel
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -96,7 +108,7 @@ def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> N
 
     if from_previous is not None:
         shot.render.from_previous = from_previous
-    err.print(f"{shot.name}: timing {probe_iterations} iterations on one frame ...", highlight=False)
+    err.print(f"{shot.name}: timing {probe_iterations} iterations on one frame ...", highlight=False, soft_wrap=True)
     est = estimate(shot, wanted, device=device, probe_iterations=probe_iterations, force=force)
     pw, ph = est.paint_size
     w, h = est.plate_size
@@ -118,19 +130,19 @@ def _render(shot, wanted, device, from_previous, force, format_frame_range) -> N
         with ShotRenderer(shot, device=device, from_previous=from_previous) as renderer:
             plan = renderer.plan(wanted, force=force)
             if not plan.todo:
-                err.print(f"{label}: all {len(plan.frames)} frames are done ({shot.output_pattern()}).", highlight=False)
+                err.print(f"{label}: all {len(plan.frames)} frames are done ({_rel(shot.output_pattern())}).", highlight=False, soft_wrap=True)
                 return
             why = {}
             for n, r in plan.reasons.items():
                 why.setdefault(r, []).append(n)
             reasons = "; ".join(f"{r}: {format_frame_range(ns)}" for r, ns in why.items())
             err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames ({reasons}) -> "
-                      f"{shot.output_pattern()}", highlight=False)
+                      f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
             with ShotProgress(label, len(plan.todo)) as progress:
                 report = render_frames(renderer.shot, plan=plan, renderer=renderer, progress=progress)
     except KeyboardInterrupt:
         err.print(f"{label}: interrupted; finished frames are kept, run impasto render {shot.source} again to resume.",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     finally:
         signal.signal(signal.SIGTERM, old)
@@ -140,7 +152,7 @@ def _render(shot, wanted, device, from_previous, force, format_frame_range) -> N
     times = [report.seconds[n] for n in report.rendered]
     mean = sum(times) / len(times) if times else 0.0
     err.print(f"{label}: rendered {done} frames ({_dur(mean)} per frame), {len(report.skipped)} already done, "
-              f"{len(report.failed)} failed -> {shot.output_pattern()}", highlight=False)
+              f"{len(report.failed)} failed -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
     if report.failed:
         listed = ", ".join(f"{n} ({msg})" for n, msg in sorted(report.failed.items())[:5])
         more = f" and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""

@@ -36,4 +36,4 @@ def review(
     except ImpastoError as exc:
         fail(exc)
     gap = f"; frames {format_frame_range(missing)} are not painted yet and are left out" if missing else ""
-    err.print(f"wrote {out}: {len(used)} frames of {shot.name} v{v:03d}{gap}", highlight=False)
+    err.print(f"wrote {out}: {len(used)} frames of {shot.name} v{v:03d}{gap}", highlight=False, soft_wrap=True)

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import ImpastoError
 from .common import app, err, fail
+from .render import _rel
 
 shot_app = typer.Typer(help="Create shot files and move them to a new version.", no_args_is_help=True)
 app.add_typer(shot_app, name="shot")
@@ -48,7 +49,7 @@ def init(
         fail(exc)
     err.print(
         f"wrote {path}: {shot.name} frames {shot.frames}, {names['colour_space']} through {names['display']} / "
-        f"{names['view']}, version {shot.output.version:03d} -> {shot.output_pattern()}", highlight=False,
+        f"{names['view']}, version {shot.output.version:03d} -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True,
     )
 
 
@@ -63,5 +64,5 @@ def version_up(
         shot, old, new = bump(shot_file)
     except ImpastoError as exc:
         fail(exc)
-    err.print(f"{shot.name}: version {old:03d} -> {new:03d}; impasto render {shot_file} writes {shot.output_pattern()}",
-              highlight=False)
+    err.print(f"{shot.name}: version {old:03d} -> {new:03d}; impasto render {shot_file} writes {_rel(shot.output_pattern())}",
+              highlight=False, soft_wrap=True)

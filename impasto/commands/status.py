@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ImpastoError
 from .common import app, fail
-from .render import _dur
+from .render import _dur, _rel
 
 
 @app.command()
@@ -38,7 +38,7 @@ def status(
         }, indent=1))
         return
     rows = [
-        (f"{s.shot} v{s.version:03d}", s.output),
+        (f"{s.shot} v{s.version:03d}", _rel(s.output)),
         ("frames", f"{fr(s.frames)} ({len(s.frames)})"),
         ("done", f"{len(s.done)}" + (f": {fr(s.done)}" if s.done else "")),
         ("failed", f"{len(s.failed)}" + (f": {fr(list(s.failed))}" if s.failed else "")),

@@ -1,0 +1,162 @@
+"""Shot files: init, load, validation sentences, versions, the look hash, the manifest under concurrent writers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from impasto.cli import app
+from impasto.errors import UsageError
+from impasto.frames import Frame, write_frame
+from impasto.imageio import write_image
+from impasto.look import Look, LookFile, save_look
+from impasto.manifest import FrameEntry, read_manifest, update_manifest
+from impasto.shot import init_shot, load_shot, save_shot, version_up
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def project(tmp_path: Path, style_rgb: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder with a 4-frame EXR plate, a 3-digit PNG plate, a style image and a look file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plates").mkdir()
+    rng = np.random.default_rng(1)
+    for n in range(1001, 1005):
+        write_frame(tmp_path / f"plates/cs010_plate.{n}.exr", Frame(rng.random((48, 64, 3), dtype=np.float32)))
+    for n in range(7, 10):
+        write_image(tmp_path / f"plates/short.{n:03d}.png", rng.random((48, 64, 3)))
+    write_image(tmp_path / "style.png", style_rgb)
+    save_look(tmp_path / "my_look.toml", LookFile(look=Look(iterations=2, size=48, seed=3), styles=["style.png"], content="plates/cs010_plate.1001.exr"))
+    return tmp_path
+
+
+def test_init_writes_a_shot_file_that_loads(project: Path) -> None:
+    res = runner.invoke(app, ["shot", "init", "cs010", "--plate", "plates/cs010_plate.####.exr", "--frames", "1001-1004", "--look", "my_look.toml"])
+    assert res.exit_code == 0, res.output
+    shot = load_shot(project / "cs010.toml")
+    assert shot.name == "cs010" and shot.frame_list() == [1001, 1002, 1003, 1004]
+    assert shot.colour.input_space == "ACEScg"  # EXR plates default to scene-linear
+    assert shot.output_path(1001).name == "cs010_paint_v001.1001.exr"
+    assert shot.manifest_path().name == "cs010_paint_v001.manifest.json"
+    look, styles = shot.resolved_look()
+    assert look.seed == 3 and styles == [project / "style.png"]
+    # again: the existing file is kept
+    res = runner.invoke(app, ["shot", "init", "cs010", "--plate", "plates/cs010_plate.####.exr", "--look", "my_look.toml"])
+    assert res.exit_code == 2 and "already exists" in res.output
+
+
+def test_paths_are_relative_to_the_shot_file(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "shots").mkdir()
+    path, _ = init_shot("cs010", "plates/cs010_plate.%04d.exr", None, "my_look.toml", shot_file="shots/cs010.toml")
+    assert 'plate = "../plates/cs010_plate.%04d.exr"' in path.read_text()
+    monkeypatch.chdir(project / "plates")  # load from somewhere else: still finds everything
+    shot = load_shot(project / "shots/cs010.toml")
+    assert shot.frames == "1001-1004"  # taken from the frames on disk
+    assert shot.plate_pattern().path(1002) == project / "shots/../plates/cs010_plate.1002.exr"
+    assert shot.plate_pattern().path(1002).is_file()
+    assert shot.output_folder() == project / "shots/render"
+
+
+def test_hash_pattern_is_one_digit_per_hash(project: Path) -> None:
+    _, shot = init_shot("short", "plates/short.###.png", None, None, styles=["style.png"])
+    assert shot.frame_list() == [7, 8, 9]
+    assert shot.plate_pattern().path(8).name == "short.008.png"
+    assert shot.colour.input_space == "sRGB Encoded Rec.709 (sRGB)"
+    with pytest.raises(UsageError, match="No frames"):
+        init_shot("nope", "plates/short.####.png", None, None, styles=["style.png"], shot_file="nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": {"input_space": "ACEScg", "bogus": 1}}, "colour.bogus: not a shot setting"),
+        ({"frames": "1010-1001"}, "frames: Frame range '1010-1001' runs backwards"),
+        ({"output": {"pattern": "{shot}.####.exr"}}, "must contain {version}"),
+        ({"look": {"iterations": 2}}, "either look_file or an inline [look]"),
+        ({"render": {"scale": 2.0}}, "render.scale"),
+        ({"dissolve": {"head": "x"}}, "dissolve.head"),
+    ],
+)
+def test_bad_shot_files_are_one_sentence(project: Path, change: dict, message: str) -> None:
+    import tomli_w
+
+    path, shot = init_shot("cs010", "plates/cs010_plate.####.exr", None, "my_look.toml")
+    data = shot.model_dump(mode="json", exclude_none=True) | change
+    path.write_text(tomli_w.dumps(data))
+    with pytest.raises(UsageError) as exc:
+        load_shot(path)
+    text = str(exc.value)
+    assert message in text and text.startswith("Shot file") and "\n" not in text
+
+
+def test_unknown_colour_space_is_caught_at_init(project: Path) -> None:
+    res = runner.invoke(app, ["shot", "init", "cs010", "--plate", "plates/cs010_plate.####.exr", "--look", "my_look.toml",
+                              "--colourspace", "ACEScgg"])
+    assert res.exit_code == 2
+    assert "Colour space 'ACEScgg' is not in the OCIO config" in res.output and "ACEScg" in res.output
+    assert not (project / "cs010.toml").exists()
+
+
+def test_version_up_skips_versions_that_hold_frames(project: Path) -> None:
+    path, shot = init_shot("cs010", "plates/cs010_plate.####.exr", None, "my_look.toml")
+    shot.output_folder().mkdir()
+    (shot.output_folder() / "cs010_paint_v002.1001.exr").write_bytes(b"x")  # someone else's v002
+    res = runner.invoke(app, ["shot", "version-up", str(path)])
+    assert res.exit_code == 0, res.output
+    assert load_shot(path).output.version == 3
+    assert "version 001 -> 003" in res.output
+
+
+def test_look_hash_ignores_where_the_look_was_developed_but_not_what_paints(project: Path) -> None:
+    path, shot = init_shot("cs010", "plates/cs010_plate.####.exr", None, "my_look.toml")
+    base = shot.look_hash()
+    lf = LookFile(look=Look(iterations=2, size=48, seed=3), styles=["style.png"], content="plates/cs010_plate.1003.exr")
+    save_look(project / "my_look.toml", lf)
+    assert load_shot(path).look_hash() == base  # another development frame
+    lf.look = Look(iterations=2, size=96, seed=3)
+    save_look(project / "my_look.toml", lf)
+    assert load_shot(path).look_hash() == base  # the shot's scale sets the paint size, not the look's size
+    lf.look = Look(iterations=2, size=48, seed=3, u=5)
+    save_look(project / "my_look.toml", lf)
+    assert load_shot(path).look_hash() != base
+    save_look(project / "my_look.toml", LookFile(look=Look(iterations=2, size=48, seed=3), styles=["style.png"]))
+    shot = load_shot(path)
+    shot.post.denoise = "tv"
+    assert shot.look_hash() != base
+    shot.post.denoise = "none"
+    shot.render.scale = 0.5
+    assert shot.look_hash() != base
+    write_image(project / "style.png", np.zeros((48, 48, 3), np.float32))  # same name, other picture
+    assert load_shot(path).look_hash() != base
+
+
+def test_inline_look_without_seed_gets_a_stable_one(project: Path) -> None:
+    path, shot = init_shot("cs010", "plates/cs010_plate.####.exr", None, None, styles=["style.png"])
+    a = shot.resolved_look()[0].seed
+    save_shot(path, shot)
+    assert a is not None and load_shot(path).resolved_look()[0].seed == a
+
+
+def _writer(args: tuple[str, int]) -> None:
+    path, worker = args
+    for i in range(15):
+        update_manifest(path, "cs010", 1, {worker * 100 + i: FrameEntry(status="done", seconds=float(i), pid=os.getpid())})
+
+
+def test_manifest_keeps_every_writer_s_frames(tmp_path: Path) -> None:
+    path = tmp_path / "cs010_paint_v001.manifest.json"
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(4) as pool:
+        pool.map(_writer, [(str(path), w) for w in range(4)])
+    m = read_manifest(path)
+    assert sorted(m.frames) == sorted(w * 100 + i for w in range(4) for i in range(15))
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    path.write_text("{ not json")
+    with pytest.raises(UsageError, match="damaged"):
+        read_manifest(path)

@@ -1,0 +1,291 @@
+"""Shot rendering end to end on a synthetic 12-frame half-float RGBA EXR plate: resume after SIGKILL, look
+versions, dissolve, bad input, full disk, previous-frame starts, status and the review movie."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+from typer.testing import CliRunner
+
+from impasto.cli import app
+from impasto.frames import Frame, read_frame, write_frame
+from impasto.imageio import write_image
+from impasto.manifest import read_manifest
+from impasto.shot import load_shot
+from impasto.shot_render import ShotRenderer, frame_opens
+
+runner = CliRunner()
+# One thread: on a busy shared CPU, several intra-op threads on 32 px frames spend their time waiting on each other.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+FRAMES = list(range(1001, 1013))
+W, H = 64, 48
+
+
+def _plate(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A moving diagonal gradient with a soft disc, scene-linear 0-0.9, and an alpha ramp (premultiplied)."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    t = (n - 1001) * 2.0
+    r = 0.5 + 0.4 * np.sin((x + t) / 9.0)
+    g = 0.45 + 0.35 * np.cos((y - t) / 7.0)
+    b = 0.3 + 0.6 * (np.hypot(x - 20 - t, y - 24) < 12)
+    rgb = np.stack([r, g, b], -1).astype(np.float32) * 0.9
+    alpha = np.clip(x / (W - 1) * 1.5, 0.0, 1.0).astype(np.float32)
+    return rgb * alpha[..., None], alpha
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def plate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("plates")
+    for n in FRAMES:
+        rgb, alpha = _plate(n)
+        write_frame(folder / f"cs010_plate.{n}.exr", Frame(rgb, alpha))
+    return folder
+
+
+@pytest.fixture()
+def project(tmp_path: Path, plate_dir: Path, style_rgb: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(plate_dir, tmp_path / "plates")
+    write_image(tmp_path / "style.png", style_rgb[:64, :64])
+    return tmp_path
+
+
+def _shot(project: Path, name: str = "cs010", frames: str = "1001-1012", iterations: int = 2, **tables: dict) -> Path:
+    """A shot file with an inline look: size 48, a few iterations, painted at half size (32 px)."""
+    data = {
+        "name": name, "plate": "plates/cs010_plate.####.exr", "frames": frames, "styles": ["style.png"],
+        "look": {"iterations": iterations, "size": 48, "seed": 7, "u": 4.0},
+        "render": {"scale": 0.5, "device": "cpu"},
+    }
+    for key, value in tables.items():
+        data[key] = {**data.get(key, {}), **value}
+    path = project / f"{name}.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def _render(*args: str) -> object:
+    return runner.invoke(app, ["render", *args])
+
+
+def _entries(shot_file: Path) -> dict[int, dict]:
+    shot = load_shot(shot_file)
+    return {n: e.model_dump() for n, e in read_manifest(shot.manifest_path()).frames.items()}
+
+
+def test_sigkill_then_resume_renders_only_the_missing_frames(project: Path) -> None:
+    shot_file = _shot(project, iterations=3)
+    shot = load_shot(shot_file)
+    proc = subprocess.Popen([sys.executable, "-m", "impasto", "render", str(shot_file)], cwd=project, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            m = read_manifest(shot.manifest_path())
+            if len(m.done()) >= 3:
+                break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()  # killed, not finished
+    before = _entries(shot_file)
+    assert 3 <= len(before) < len(FRAMES)
+    assert all(e["status"] == "done" for e in before.values())
+
+    res = _render(str(shot_file))
+    assert res.exit_code == 0, res.output
+    after = _entries(shot_file)
+    assert sorted(after) == FRAMES
+    for n, e in before.items():
+        assert after[n] == e  # untouched: not rendered again
+    assert all(after[n]["pid"] == os.getpid() for n in FRAMES if n not in before)
+    assert f"rendering {len(FRAMES) - len(before)} of {len(FRAMES)} frames" in res.output
+
+    # every file opens, keeps the plate's frame numbers, size, half floats and alpha
+    names = sorted(p.name for p in shot.output_folder().iterdir() if not p.name.startswith("."))
+    assert names == sorted([f"cs010_paint_v001.{n}.exr" for n in FRAMES] + ["cs010_paint_v001.manifest.json"])
+    for n in FRAMES:
+        out = shot.output_path(n)
+        assert frame_opens(out, (W, H))
+        frame = read_frame(out)
+        assert frame.spec.pixel_format == "half" and frame.alpha is not None
+        np.testing.assert_allclose(frame.alpha, _plate(n)[1], atol=1e-3)
+        assert np.isfinite(frame.rgb).all()
+
+    res = _render(str(shot_file))
+    assert res.exit_code == 0 and "all 12 frames are done" in res.output
+
+    # a changed plate frame is re-rendered, alone
+    rgb, alpha = _plate(1005)
+    write_frame(project / "plates/cs010_plate.1005.exr", Frame(rgb * 0.5, alpha))
+    with ShotRenderer(load_shot(shot_file), device="cpu") as r:
+        plan = r.plan()
+    assert plan.todo == [1005] and plan.reasons[1005] == "plate changed"
+
+    res = runner.invoke(app, ["status", str(shot_file)])
+    assert res.exit_code == 0, res.output
+    assert "done       12: 1001-1012" in res.output.replace("done        12", "done       12")
+    assert "flicker" in res.output and "11 consecutive frame pairs" in res.output
+
+    res = runner.invoke(app, ["review", str(shot_file), "-o", str(project / "cs010_v001.mov")])
+    assert res.exit_code == 0, res.output
+    import av
+
+    with av.open(str(project / "cs010_v001.mov")) as movie:
+        assert sum(1 for _ in movie.decode(video=0)) == len(FRAMES)
+
+
+def test_look_change_refuses_then_version_up_renders_a_new_version(project: Path) -> None:
+    shot_file = _shot(project, frames="1001-1003")
+    assert _render(str(shot_file)).exit_code == 0
+    shot = load_shot(shot_file)
+    v1 = {n: shot.output_path(n).read_bytes() for n in (1001, 1002, 1003)}
+    v1_manifest = shot.manifest_path().read_text()
+
+    text = shot_file.read_text().replace("u = 4.0", "u = 5.0")
+    shot_file.write_text(text)
+    res = _render(str(shot_file))
+    assert res.exit_code == 2
+    assert "different look" in res.output and "impasto shot version-up" in res.output and "--force" in res.output
+    assert {n: shot.output_path(n).read_bytes() for n in v1} == v1
+
+    assert runner.invoke(app, ["shot", "version-up", str(shot_file)]).exit_code == 0
+    res = _render(str(shot_file))
+    assert res.exit_code == 0, res.output
+    new = load_shot(shot_file)
+    assert new.output.version == 2
+    assert all(frame_opens(new.output_path(n)) for n in v1)
+    assert {e["status"] for e in _entries(shot_file).values()} == {"done"} and len(_entries(shot_file)) == 3
+    # the old version stays exactly as it was
+    assert {n: shot.output_path(n).read_bytes() for n in v1} == v1
+    assert shot.manifest_path().read_text() == v1_manifest
+
+    # --force re-renders the version in place after another change
+    old_hash = _entries(shot_file)[1001]["look_hash"]
+    shot_file.write_text(shot_file.read_text().replace("u = 5.0", "u = 3.0"))
+    assert _render(str(shot_file), "--frames", "1001-1002").exit_code == 2
+    res = _render(str(shot_file), "--frames", "1001-1002", "--force")
+    assert res.exit_code == 0, res.output
+    entries = _entries(shot_file)
+    assert entries[1001]["look_hash"] != old_hash and entries[1003]["look_hash"] == old_hash
+    assert "old look" in runner.invoke(app, ["status", str(shot_file), "--no-flicker"]).output
+
+
+def test_dissolve_mixes_painting_and_plate_in_linear_light(project: Path) -> None:
+    plain = _shot(project, name="plain", frames="1001-1003")
+    mixed = _shot(project, name="mixed", frames="1001-1003", dissolve={"head": "1001-1003", "curve": "linear"})
+    assert _render(str(plain)).exit_code == 0
+    assert _render(str(mixed)).exit_code == 0
+    p, m = load_shot(plain), load_shot(mixed)
+    tol = dict(atol=2e-3, rtol=2e-3)  # half-float storage
+    for n, w in ((1001, 0.0), (1002, 0.5), (1003, 1.0)):
+        painted = read_frame(p.output_path(n)).rgb
+        plate = read_frame(project / f"plates/cs010_plate.{n}.exr").rgb
+        np.testing.assert_allclose(read_frame(m.output_path(n)).rgb, w * painted + (1 - w) * plate, **tol)
+    assert _entries(mixed)[1002]["dissolve"] == 0.5
+    assert not np.allclose(read_frame(p.output_path(1001)).rgb, read_frame(project / "plates/cs010_plate.1001.exr").rgb, atol=1e-2)
+
+
+def test_missing_frames_are_listed_and_nothing_renders(project: Path) -> None:
+    for n in (1004, 1007, 1008):
+        (project / f"plates/cs010_plate.{n}.exr").unlink()
+    shot_file = _shot(project)
+    res = _render(str(shot_file))
+    assert res.exit_code == 2
+    assert "Plate frames 1004,1007-1008 are missing" in res.output
+    assert not load_shot(shot_file).output_folder().exists()
+
+
+def test_mixed_resolutions_stop_before_painting(project: Path) -> None:
+    write_frame(project / "plates/cs010_plate.1003.exr", Frame(np.zeros((48, 80, 3), np.float32)))
+    res = _render(str(_shot(project)))
+    assert res.exit_code == 2 and "Plate frame 1003 is 80×48 but frame 1001 is 64×48" in res.output
+
+
+def test_unknown_colour_space_is_one_sentence(project: Path) -> None:
+    res = _render(str(_shot(project, colour={"input_space": "Linear Rec.709 (sRBG)"})))
+    assert res.exit_code == 2
+    assert "Colour space 'Linear Rec.709 (sRBG)' is not in the OCIO config" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_truncated_exr_fails_its_frame_and_the_run_goes_on(project: Path) -> None:
+    bad = project / "plates/cs010_plate.1002.exr"
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    shot_file = _shot(project, frames="1001-1003")
+    res = _render(str(shot_file))
+    assert res.exit_code == 1
+    assert "1 frames failed: 1002" in res.output
+    entries = _entries(shot_file)
+    assert entries[1001]["status"] == "done" and entries[1003]["status"] == "done"
+    assert entries[1002]["status"] == "failed" and "1002" in entries[1002]["error"]
+    shot = load_shot(shot_file)
+    assert not shot.output_path(1002).exists()
+    assert [p.name for p in shot.output_folder().iterdir() if ".tmp" in p.name] == []
+    res = runner.invoke(app, ["status", str(shot_file), "--no-flicker"])
+    assert "failed     1: 1002" in res.output.replace("failed      1", "failed     1")
+
+
+def test_full_disk_stops_with_one_sentence_and_keeps_finished_frames(project: Path) -> None:
+    from impasto.weights import load_weights
+
+    load_weights("vgg16", None)  # the converted weights are cached before the file-size limit applies
+    shot_file = _shot(project, frames="1001-1003")
+    assert _render(str(shot_file), "--frames", "1001").exit_code == 0
+    shot = load_shot(shot_file)
+    kept = shot.output_path(1001).read_bytes()
+
+    def small_files() -> None:  # files beyond 4 kB fail as on a full disk (EFBIG instead of ENOSPC)
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    proc = subprocess.run([sys.executable, "-m", "impasto", "render", str(shot_file)], cwd=project, env=ENV,
+                          capture_output=True, text=True, preexec_fn=small_files, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "is full; finished frames are kept" in proc.stderr and "Traceback" not in proc.stderr
+    assert shot.output_path(1001).read_bytes() == kept
+    assert not shot.output_path(1002).exists() and not shot.output_path(1003).exists()
+    assert [p.name for p in shot.output_folder().iterdir() if ".tmp" in p.name or "probe" in p.name] == []
+    assert sorted(_entries(shot_file)) == [1001]
+
+
+def test_from_previous_starts_each_frame_from_the_last_painting(project: Path) -> None:
+    shot_file = _shot(project, frames="1001-1004")
+    assert _render(str(shot_file), "--frames", "1001-1002", "--from-previous").exit_code == 0
+    # a new run (as after a kill) picks the previous frame up from disk
+    assert _render(str(shot_file), "--frames", "1003-1004", "--from-previous").exit_code == 0
+    inits = {n: e["init"] for n, e in _entries(shot_file).items()}
+    assert inits == {1001: "content", 1002: "previous:1001", 1003: "previous:1002", 1004: "previous:1003"}
+    # starting from the plate instead is another look: refused without --force
+    res = _render(str(shot_file))
+    assert res.exit_code == 2 and "different look" in res.output
+
+
+def test_estimate_renders_nothing(project: Path) -> None:
+    shot_file = _shot(project, frames="1001-1003")
+    res = _render(str(shot_file), "--estimate", "--probe-iterations", "2")
+    assert res.exit_code == 0, res.output
+    assert "frames per hour" in res.output and "3 frames left" in res.output and "32×24" in res.output
+    assert not load_shot(shot_file).output_folder().exists()
