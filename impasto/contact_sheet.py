@@ -164,10 +164,12 @@ def write_index(
     grid: dict[tuple[int, int], SheetCell] = {(c.row, c.col): c for c in cells}
     out = [
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(title)}</title>",
-        "<style>body{background:#222;color:#ddd;font:13px sans-serif;margin:16px}"
-        "table{border-collapse:collapse}td,th{padding:4px;vertical-align:top;text-align:left}"
-        "th{font-weight:600}figure{margin:0}img{display:block;max-width:256px}"
-        "figcaption{color:#bbb;margin-top:2px}a{color:#9cf}.dim{color:#888}</style>",
+        (
+            "<style>body{background:#222;color:#ddd;font:13px sans-serif;margin:16px}"
+            "table{border-collapse:collapse}td,th{padding:4px;vertical-align:top;text-align:left}"
+            "th{font-weight:600}figure{margin:0}img{display:block;max-width:256px}"
+            "figcaption{color:#bbb;margin-top:2px}a{color:#9cf}</style>"
+        ),
         "</head><body>", f"<h1>{e(title)}</h1>",
         f'<p><a href="{e(sheet)}">contact sheet</a>'
         + (f' · <a href="{e(manifest)}">manifest</a>' if manifest else "") + "</p>",

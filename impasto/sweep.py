@@ -71,7 +71,7 @@ def parse_values(text: str, what: str, *, integer: bool = False) -> list:
     if integer:
         if any(abs(v - round(v)) > 1e-9 for v in values):
             raise UsageError(f"{what} '{text}' must be whole numbers, like {example}.")
-        values = [int(round(v)) for v in values]
+        values = [round(v) for v in values]
     out: list = []
     for v in values:
         if v not in out:
@@ -193,7 +193,7 @@ class SweepPlan:
 
     def runs(self, cells: Sequence[Cell] | None = None) -> list[Run]:
         """The optimisations that produce `cells` (default: all), style by style so style targets are reused."""
-        wanted = set(id(c) for c in (self.cells if cells is None else cells))
+        wanted = {id(c) for c in (self.cells if cells is None else cells)}
         runs: list[Run] = []
         for v in self.variants:
             for u in self.us:
@@ -356,7 +356,7 @@ class SweepReport:
     seconds: float
     sheet: Path
     index: Path
-    layout: "SheetLayout"  # where each cell sits on the sheet; layout.labelled is False when no font was found
+    layout: SheetLayout  # where each cell sits on the sheet; layout.labelled is False when no font was found
 
     @property
     def labelled(self) -> bool:

@@ -39,7 +39,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     from skimage.transform import resize
 
     folder = tmp_path_factory.mktemp("sweep-inputs")
-    small = lambda img, hw: resize(img, hw, anti_aliasing=True).astype(np.float32)  # noqa: E731
+    small = lambda img, hw: resize(img, hw, anti_aliasing=True).astype(np.float32)
     return (
         write_image(folder / "frame.png", small(data.astronaut(), (48, 48))),
         write_image(folder / "paint_a.png", small(data.coffee(), (48, 64))),
@@ -157,7 +157,7 @@ def test_grid_shape_files_and_look_files(swept) -> None:
 
 
 def test_style_targets_once_per_style_and_one_run_per_u(swept) -> None:
-    plan, report, _, target_calls = swept
+    plan, _, _, target_calls = swept
     assert target_calls == 2  # two style images, four runs
     assert len(plan.runs()) == len(plan.styles) * len(US)
 
@@ -191,7 +191,7 @@ def test_index_lists_every_cell_with_its_parameters(swept) -> None:
 
 
 def test_interrupted_sweep_resumes_where_it_stopped(swept) -> None:
-    plan, report, first, _ = swept
+    _, report, first, _ = swept
     assert len(first) == 3  # three cells were on disk when it stopped
     assert {c.name for c in report.skipped} == set(first)
     assert len(report.rendered) == 5 and report.runs == 3
@@ -247,7 +247,7 @@ def test_parallel_cells_match_sequential_cells(swept, tmp_path: Path) -> None:
 
 
 def test_cli_sweep_writes_the_folder_and_resumes(inputs, tmp_path: Path) -> None:
-    frame, a, b = inputs
+    frame, a, _ = inputs
     out = tmp_path / "sweeps" / "styles"
     args = ["sweep", str(frame), str(a), "--u", "2,3", "--iterations", "2", "--seeds", "1", "--size", str(SIZE),
             "--device", "cpu", "-o", str(out)]

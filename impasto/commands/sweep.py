@@ -29,7 +29,7 @@ class SweepProgress:
         self.runs_total = 0
         self.runs_done = 0
 
-    def __enter__(self) -> "SweepProgress":
+    def __enter__(self) -> SweepProgress:
         if self.tty:
             self.bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
