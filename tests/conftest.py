@@ -8,6 +8,8 @@ import pytest
 import torch
 
 torch.set_default_dtype(torch.float32)
+# Tiny test images gain nothing from intra-op threads, and on a busy CPU threads make them far slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session", autouse=True)
