@@ -218,9 +218,11 @@ function wireWipe() {
   const box = $("wipe-box");
   let dragging = false;
   const at = (ev) => { const r = box.getBoundingClientRect(); setWipe((ev.clientX - r.left) / r.width); };
-  box.addEventListener("pointerdown", (ev) => { dragging = true; box.setPointerCapture(ev.pointerId); at(ev); });
+  // preventDefault: otherwise the browser starts dragging the image itself and the wipe stops following.
+  box.addEventListener("pointerdown", (ev) => { ev.preventDefault(); dragging = true; box.setPointerCapture(ev.pointerId); at(ev); });
   box.addEventListener("pointermove", (ev) => { if (dragging) at(ev); });
-  box.addEventListener("pointerup", () => { dragging = false; });
+  for (const end of ["pointerup", "pointercancel"]) box.addEventListener(end, () => { dragging = false; });
+  box.addEventListener("dragstart", (ev) => ev.preventDefault());
   $("divider").addEventListener("keydown", (ev) => {
     if (ev.key === "ArrowLeft") setWipe(state.wipe - 0.02);
     if (ev.key === "ArrowRight") setWipe(state.wipe + 0.02);
@@ -389,9 +391,26 @@ function wire() {
   wireWipe();
 }
 
+function fromAddress() {
+  // Settings in the address (?u=4.5&iterations=64&preview=128&seed=3&plate=a.png&style=b.png) so a view can be shared.
+  const params = new URLSearchParams(window.location.search);
+  const set = (id, key) => { if (params.has(key)) $(id).value = params.get(key); };
+  set("u", "u"); $("u-value").textContent = $("u").value;
+  set("iterations", "iterations"); set("seed", "seed");
+  if (params.has("size")) { $("final-size").value = params.get("size"); $("final-size").dataset.touched = "1"; }
+  const preview = params.get("preview");
+  if (preview && /^[0-9]+$/.test(preview)) {
+    const sel = $("preview-size");
+    if (![...sel.options].some((o) => o.value === preview)) sel.prepend(el("option", { value: preview }, `${preview} px`));
+    sel.value = preview;
+  }
+  return { plate: params.get("plate") || undefined, styles: params.getAll("style") };
+}
+
 async function main() {
   wire();
-  try { await loadProject(); } catch (e) { say(e.message, true); return; }
+  const initial = fromAddress();
+  try { await loadProject(initial); } catch (e) { say(e.message, true); return; }
   stylesChanged();
   updateCompare();
 }

@@ -1,0 +1,339 @@
+"""The studio's HTTP API on a tiny project folder: previews, cache, cancellation, paths, uploads, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from impasto.imageio import read_image, write_image  # noqa: E402
+from impasto.look import load_look  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CAP = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, content_rgb: np.ndarray, style_rgb: np.ndarray) -> Path:
+    base = tmp_path_factory.mktemp("studio")
+    root = base / "cs010"
+    root.mkdir()
+    (root / "styles").mkdir()
+    write_image(root / "plate.png", content_rgb[:64, :64])
+    write_image(root / "styles" / "painting.png", style_rgb)
+    # Outside the project: a secret a symlink inside points at.
+    write_image(base / "secret.png", content_rgb)
+    (base / "secret.look.toml").write_text("[look]\nu = 3.0\n")
+    os.symlink(base / "secret.png", root / "link.png")
+    os.symlink(base, root / "escape")
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(project: Path):
+    from impasto.studio.app import create_app
+
+    app = create_app(project, device="cpu", max_upload_bytes=CAP)
+    with TestClient(app) as c:
+        yield c
+
+
+def _preview(client: TestClient, **look) -> dict:
+    body = {"content": "plate.png", "styles": ["styles/painting.png"], "preview_size": 48,
+            "look": {"iterations": 4, "seed": 3, **look}}
+    r = client.post("/api/preview", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _events(client: TestClient, job_id: str) -> list[tuple[str, dict]]:
+    out, kind = [], None
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as s:
+        assert s.headers["content-type"].startswith("text/event-stream")
+        for line in s.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                out.append((kind, json.loads(line[6:])))
+    return out
+
+
+def test_project_lists_images_looks_and_skips_outside_links(client: TestClient, project: Path) -> None:
+    p = client.get("/api/project").json()
+    paths = {im["path"] for im in p["images"]}
+    assert paths == {"plate.png", "styles/painting.png"}  # link.png points outside: not offered
+    plate = next(im for im in p["images"] if im["path"] == "plate.png")
+    assert (plate["width"], plate["height"]) == (64, 64)
+    assert p["device"] == "cpu"
+
+
+def test_preview_job_lifecycle_snapshots_and_cache(client: TestClient) -> None:
+    queue = client.app.state.queue
+    before = queue.renders
+    job = _preview(client, u=4.0)
+    assert job["state"] in ("queued", "running") and not job["cached"]
+    events = _events(client, job["id"])
+    kinds = [k for k, _ in events]
+    assert kinds[-1] == "done"
+    assert "progress" in kinds and "snapshot" in kinds  # shown progressively as it renders
+    snap = next(d for k, d in events if k == "snapshot")
+    assert 0 < snap["snapshot_iteration"] < 4
+    done = events[-1][1]
+    assert done["iteration"] == 4 and done["result"]["width"] == 48
+    assert queue.renders == before + 1
+
+    img = client.get(done["result"]["image"])
+    assert img.status_code == 200 and img.content.startswith(PNG_MAGIC)
+    assert client.get(f"/api/jobs/{job['id']}/image").content == img.content
+
+    # The same look again (the slider moved back): answered from the cache, nothing rendered.
+    again = _preview(client, u=4.0)
+    assert again["state"] == "done" and again["cached"] and again["key"] == job["key"]
+    assert queue.renders == before + 1
+    assert client.get(again["result"]["image"]).content == img.content
+    # Another u is another look: a new key.
+    other = _preview(client, u=4.25, iterations=2, optimizer="adam")
+    assert other["key"] != job["key"]
+    assert _events(client, other["id"])[-1][0] == "done"
+    assert queue.renders == before + 2
+
+
+def test_moving_on_cancels_the_running_preview(client: TestClient) -> None:
+    queue = client.app.state.queue
+    # Adam: one network evaluation per iteration, so the cancellation lands quickly.
+    slow = _preview(client, u=2.0, iterations=2000, optimizer="adam")
+    deadline = time.time() + 30
+    while client.get(f"/api/jobs/{slow['id']}").json()["iteration"] < 1 and time.time() < deadline:
+        time.sleep(0.05)
+    quick = _preview(client, u=2.5, iterations=3, optimizer="adam")  # the slider moved on: same page, newer wish
+    assert _events(client, quick["id"])[-1][0] == "done"
+    final = client.get(f"/api/jobs/{slow['id']}").json()
+    assert final["state"] == "cancelled" and final["iteration"] < 2000
+    assert queue.cache.get(slow["key"]) is None
+    # DELETE cancels too; a cancelled job stays cancelled.
+    r = client.delete(f"/api/jobs/{slow['id']}")
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    assert client.get("/api/jobs/nope").status_code == 404
+
+
+def test_failed_render_reports_the_engines_sentence(client: TestClient, project: Path) -> None:
+    broken = project / "styles" / "broken.png"
+    broken.write_bytes(b"not a png")
+    try:
+        r = client.post("/api/preview", json={"content": "plate.png", "styles": ["styles/broken.png"], "preview_size": 48,
+                                              "look": {"iterations": 2, "seed": 1}})
+        assert r.status_code == 200
+        kind, last = _events(client, r.json()["id"])[-1]
+    finally:
+        broken.unlink()
+    assert kind == "failed" and "broken.png" in last["error"] and "Traceback" not in last["error"]
+    assert last["error"].endswith(".")
+
+
+TRAVERSALS = [
+    ("../secret.png", 400),
+    ("..%2Fsecret.png", 400),
+    ("%2e%2e/secret.png", 400),
+    ("%252e%252e%252fsecret.png", 400),
+    ("styles/../../secret.png", 400),
+    ("/etc/passwd", 400),
+    ("%2Fetc%2Fpasswd", 400),
+    ("~/x.png", 400),
+    ("C:/x.png", 400),
+    ("..\\secret.png", 400),
+    ("link.png", 403),
+    ("escape/secret.png", 403),
+    ("plate.png%00.txt", 400),
+]
+
+
+@pytest.mark.parametrize("path,status", TRAVERSALS)
+def test_path_traversal_is_refused(client: TestClient, path: str, status: int) -> None:
+    # Written into the URL as is, so percent-encodings reach the server encoded.
+    for endpoint in ("/api/image", "/api/style-check", "/api/file", "/api/look"):
+        r = client.get(f"{endpoint}?path={path}")
+        assert r.status_code == status, (endpoint, path, r.status_code, r.text)
+        assert not r.content.startswith(PNG_MAGIC) and "[look]" not in r.text
+        assert isinstance(r.json()["detail"], str)
+
+
+def test_traversal_in_bodies_and_writes(client: TestClient, project: Path) -> None:
+    base = project.parent
+    r = client.post("/api/preview", json={"content": "../secret.png", "styles": ["styles/painting.png"]})
+    assert r.status_code == 400
+    r = client.post("/api/preview", json={"content": "plate.png", "styles": ["link.png"]})
+    assert r.status_code == 403
+    r = client.post("/api/preview", json={"content": "plate.png", "styles": ["styles/painting.png"],
+                                          "look": {"init": "/etc/passwd"}})
+    assert r.status_code == 400
+    for target, status in [("../evil.look.toml", 400), ("escape/evil.look.toml", 403), ("/tmp/evil.look.toml", 400)]:
+        r = client.post("/api/looks", json={"path": target, "content": "plate.png", "styles": ["styles/painting.png"]})
+        assert r.status_code == status, (target, r.text)
+    assert not (base / "evil.look.toml").exists()
+    r = client.put("/api/upload?name=x.png&folder=../", content=(project / "plate.png").read_bytes())
+    assert r.status_code == 400
+    r = client.put("/api/upload?name=x.png&folder=escape", content=(project / "plate.png").read_bytes())
+    assert r.status_code == 403
+    assert not (base / "x.png").exists()
+    assert client.get("/api/sweep?path=escape").status_code == 403
+
+
+def test_uploads_are_capped_decoded_and_kept_inside(client: TestClient, project: Path) -> None:
+    good = (project / "plate.png").read_bytes()
+    r = client.put("/api/upload?name=new painting.png", content=good)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["path"] == "styles/new painting.png" and (out["width"], out["height"]) == (64, 64)
+    np.testing.assert_allclose(read_image(project / out["path"]), read_image(project / "plate.png"))
+    # A second upload of the same name does not overwrite the first.
+    assert client.put("/api/upload?name=new painting.png", content=good).json()["path"] == "styles/new painting-1.png"
+
+    before = sorted(p.name for p in (project / "styles").iterdir())
+    big = client.put("/api/upload?name=huge.png", content=b"\0" * (CAP + 1))
+    assert big.status_code == 413 and "MiB" in big.json()["detail"]
+    fake = client.put("/api/upload?name=fake.png", content=b"this is not an image at all" * 10)
+    assert fake.status_code == 415 and "not an image" in fake.json()["detail"]
+    assert client.put("/api/upload?name=empty.png", content=b"").status_code == 400
+    for name in ("script.sh", "x.exe", "../up.png", ".hidden.png", "a/b.png"):
+        assert client.put(f"/api/upload?name={name}", content=good).status_code == 400, name
+    # Nothing half-written is left behind, not even the temporary files.
+    assert sorted(p.name for p in (project / "styles").iterdir()) == before
+
+
+@pytest.mark.parametrize("body,needle", [
+    ({"look": {"u": 100}}, "look.u"),
+    ({"look": {"u": "lots"}}, "look.u"),
+    ({"look": {"iterations": 0}}, "look.iterations"),
+    ({"look": {"unrealness": 3}}, "look.unrealness"),
+    ({"look": {"network": "resnet"}}, "look.network"),
+    ({"preview_size": 5}, "preview_size"),
+    ({"styles": []}, "styles"),
+    ({"client": "../x"}, "client"),
+    ({"content": None}, "content"),
+    ({"look": {"style_weights": [1, 2]}}, "style_weights"),
+])
+def test_bad_parameters_are_422_with_a_sentence(client: TestClient, body: dict, needle: str) -> None:
+    full = {"content": "plate.png", "styles": ["styles/painting.png"], "look": {"iterations": 2}} | body
+    r = client.post("/api/preview", json=full)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and needle in detail and detail.endswith(".")
+
+
+def test_bad_query_parameters_are_422(client: TestClient) -> None:
+    r = client.get("/api/style-check?path=styles/painting.png&final_size=big")
+    assert r.status_code == 422 and "final_size" in r.json()["detail"]
+    assert client.get("/api/image?path=plate.png&max=1").status_code == 422
+    r = client.get("/api/look?path=plate.png")
+    assert r.status_code == 422 and "plate.png" in r.json()["detail"]  # not a look file: load_look's sentence
+
+
+def test_style_check_is_the_core_report(client: TestClient, project: Path) -> None:
+    from impasto.style_image import check_style_image
+
+    r = client.get("/api/style-check?path=styles/painting.png&final_size=1024")
+    assert r.status_code == 200
+    data = r.json()
+    core = check_style_image(project / "styles" / "painting.png", final_size=1024)
+    assert [d["name"] for d in data["diagnostics"]] == [d.name for d in core.diagnostics]
+    assert data["warnings"] == core.warnings and any("long edge" in w for w in data["warnings"])
+    assert data["image"] == "styles/painting.png"
+
+
+def test_save_look_round_trip(client: TestClient, project: Path) -> None:
+    body = {"path": "looks/hero.look.toml", "content": "plate.png", "styles": ["styles/painting.png"],
+            "look": {"u": 4.75, "iterations": 120, "size": 1024, "seed": 7}}
+    r = client.post("/api/looks", json=body)
+    assert r.status_code == 200, r.text
+    saved = load_look(project / "looks" / "hero.look.toml")
+    assert (saved.look.u, saved.look.iterations, saved.look.size, saved.look.seed) == (4.75, 120, 1024, 7)
+    # Paths relative to the look file, so the folder can move and a shot file can use it.
+    assert (project / "looks" / saved.content).resolve() == (project / "plate.png").resolve()
+    assert client.post("/api/looks", json=body).status_code == 409
+    assert client.post("/api/looks", json=body | {"overwrite": True}).status_code == 200
+    back = client.get("/api/look?path=looks/hero.look.toml").json()
+    assert back["content"] == "plate.png" and back["styles"] == ["styles/painting.png"] and back["look"]["u"] == 4.75
+    listed = client.get("/api/project").json()["looks"]
+    assert any(item["path"] == "looks/hero.look.toml" for item in listed)
+    r = client.post("/api/looks", json=body | {"path": "looks/hero.txt"})
+    assert r.status_code == 422 and ".toml" in r.json()["detail"]
+
+
+def test_sweep_contact_sheet_cells_and_looks(client: TestClient, project: Path) -> None:
+    from impasto.look import Look
+    from impasto.sweep import plan_sweep, run_sweep
+
+    plan = plan_sweep(project / "plate.png", [project / "styles" / "painting.png"], project / "sweeps" / "u",
+                      Look(size=32, iterations=2, seed=5), us=[3.0, 5.0])
+    run_sweep(plan, device="cpu", thumb=32)
+    p = client.get("/api/project").json()
+    assert [s["path"] for s in p["sweeps"]] == ["sweeps/u"]
+    assert not any(im["path"].startswith("sweeps/") for im in p["images"])  # cells are not offered as plates
+    s = client.get("/api/sweep?path=sweeps/u").json()
+    assert [(c["row"], c["col"], c["u"]) for c in s["cells"]] == [(0, 0, 3.0), (0, 1, 5.0)]
+    assert s["sheet"] == "sweeps/u/contact_sheet.png"
+    assert client.get(f"/api/file?path={s['sheet']}").content.startswith(PNG_MAGIC)
+    cell = s["cells"][1]
+    assert client.get(f"/api/file?path={cell['image']}").status_code == 200
+    look = client.get(f"/api/look?path={cell['look']}").json()
+    assert look["look"]["u"] == 5.0 and look["content"] == "plate.png" and look["styles"] == ["styles/painting.png"]
+
+
+def test_shot_frames_with_status_and_thumbnails(client: TestClient, project: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from impasto.shot import init_shot
+
+    plates = project / "plates"
+    plates.mkdir()
+    rgb = read_image(project / "plate.png")
+    for n in (1001, 1002):
+        write_image(plates / f"cs010.{n}.png", rgb)
+    monkeypatch.chdir(project)
+    init_shot("cs010", "plates/cs010.####.png", "1001-1003", shot_file="cs010.toml", styles=["styles/painting.png"])
+    p = client.get("/api/project").json()
+    assert [s["path"] for s in p["shots"]] == ["cs010.toml"]
+    assert {"plates/cs010.1001.png", "plates/cs010.1002.png"} <= {im["path"] for im in p["images"]}
+    s = client.get("/api/shot?path=cs010.toml").json()
+    assert [(f["frame"], f["state"], f["plate_missing"]) for f in s["frames"]] == [
+        (1001, "missing", False), (1002, "missing", False), (1003, "missing", True)]
+    thumb = client.get("/api/shot/thumb?path=cs010.toml&frame=1001&kind=plate")
+    assert thumb.status_code == 200 and thumb.content.startswith(PNG_MAGIC)
+    assert client.get("/api/shot/thumb?path=cs010.toml&frame=1001&kind=paint").status_code == 404
+    assert client.get("/api/shot/thumb?path=cs010.toml&frame=7&kind=plate").status_code == 404
+
+
+def test_cli_studio_prints_address_and_warns_on_open_host(project: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "impasto", "studio", str(project), "--port", "0", "--host", "0.0.0.0",
+                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line and str(project) in line
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        import httpx
+
+        r = httpx.get(f"http://127.0.0.1:{port}/api/project", timeout=30)
+        assert r.status_code == 200 and r.json()["root"] == "cs010"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "warning" in err and "0.0.0.0" in err
+
+
+def test_cli_studio_bad_folder_is_one_sentence(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from impasto.cli import app
+
+    r = CliRunner().invoke(app, ["studio", str(tmp_path / "nope")])
+    assert r.exit_code == 2 and "does not exist" in r.output and "Traceback" not in r.output

@@ -1,0 +1,103 @@
+"""The studio in a real browser: Debian's Chromium, driven by Playwright, against `impasto studio` itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from impasto.imageio import write_image
+
+CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and os.path.isfile(p)), None)
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no Chromium at /usr/bin/chromium: install Debian's package (apt-get install -y chromium) to run the browser test",
+)
+
+
+@pytest.fixture()
+def server(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray):
+    """`impasto studio` on a folder with a plate and a painting; yields its address."""
+    pytest.importorskip("fastapi")
+    root = tmp_path / "cs010"
+    root.mkdir()
+    write_image(root / "plate.png", content_rgb[:64, :64])
+    write_image(root / "painting.png", style_rgb)
+    proc = subprocess.Popen([sys.executable, "-m", "impasto", "studio", str(root), "--port", "0", "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
+        yield root, line.split(" at ")[1].split(" ")[0]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_slider_preview_wipe_and_save_in_chromium(server, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from impasto.look import load_look
+
+    root, url = server
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # Tiny previews: 64 px, 3 iterations.
+            page.goto(f"{url}?iterations=3&preview=64&seed=1")
+            expect = sync_api.expect
+            expect(page.locator("#plate")).to_have_value("plate.png", timeout=30_000)
+            expect(page.locator("#styles input[value='painting.png']")).to_be_checked()
+            page.wait_for_selector("#preview[data-state=done]", timeout=90_000)
+            first = page.get_attribute("#preview", "data-key")
+            assert page.evaluate("document.getElementById('preview').naturalWidth") == 64
+
+            # Move the slider with the keyboard, as a user would: two steps of 0.25.
+            page.focus("#u")
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("ArrowRight")
+            expect(page.locator("#u-value")).to_have_text("4.5")
+            page.wait_for_function(
+                "k => { const i = document.getElementById('preview'); return i.dataset.state === 'done' && i.dataset.key !== k; }",
+                arg=first, timeout=90_000)
+            expect(page.locator("#status")).to_contain_text("u 4.5")
+            assert int(page.get_attribute("#preview", "data-loaded")) >= 2
+
+            # Wipe against the plate: drag the divider from the middle to a quarter.
+            page.click("button.tab[data-view=wipe]")
+            page.wait_for_function("document.getElementById('wipe-b').naturalWidth > 0", timeout=30_000)
+            box = page.locator("#wipe-box").bounding_box()
+            assert box and box["width"] > 100
+            y = box["y"] + box["height"] / 2
+            page.mouse.move(box["x"] + box["width"] * 0.5, y)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.35, y, steps=4)
+            page.mouse.move(box["x"] + box["width"] * 0.25, y, steps=4)
+            page.mouse.up()
+            wipe = float(page.get_attribute("#wipe-box", "data-wipe"))
+            assert 22 < wipe < 28
+            assert "inset(0px 7" in page.evaluate("getComputedStyle(document.getElementById('wipe-a')).clipPath")
+
+            # Save the look the page shows.
+            page.fill("#look-name", "looks/hero.look.toml")
+            page.click("#save-look")
+            page.wait_for_function("document.getElementById('save-status').textContent.startsWith('saved')", timeout=30_000)
+            saved = load_look(root / "looks" / "hero.look.toml")
+            assert saved.look.u == 4.5 and saved.look.iterations == 3 and saved.look.seed == 1
+
+            shot = tmp_path / "studio-test.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            assert not errors, errors
+        finally:
+            browser.close()
