@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
 from collections import OrderedDict
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -82,7 +84,11 @@ class FeatureNet:
         deepest = max(list(CONTENT_LAYERS) + list(STYLE_LAYERS), key=layer_names(network).index)
         self.model = VGGFeatures(network, deepest=deepest, pooling=pooling)
         self.model.load_convs(w.tensors)
-        self.model.eval().requires_grad_(False).to(device)
+        # channels_last on CUDA: cuDNN runs NHWC convolutions fastest (tensor cores), and the Gram is then a plain
+        # matmul on the H·W×C view. On the CPU it measured the same speed as NCHW (0.61 s either way, VGG19 fwd+bwd
+        # at 256×192, one thread), so CPU renders stay NCHW and bit-identical to earlier versions.
+        self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        self.model.eval().requires_grad_(False).to(device).to(memory_format=self.memory_format)
         self.origin = w.origin
         self.preprocessing = w.preprocessing
         self.device = device
@@ -97,7 +103,7 @@ class FeatureNet:
         return (rgb - mean) / std
 
     def __call__(self, rgb: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        return self.model(self.preprocess(rgb), layers)
+        return self.model(self.preprocess(rgb).contiguous(memory_format=self.memory_format), layers)
 
 
 @lru_cache(maxsize=4)
@@ -134,8 +140,12 @@ def resize(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(t, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
 
 
-def estimate_memory(height: int, width: int, network: str = "vgg16", optimizer: str = "lbfgs") -> int:
-    """Rough peak bytes for optimising an H×W image: weights, activations kept for backward, optimiser state."""
+def estimate_memory(height: int, width: int, network: str = "vgg16", optimizer: str = "lbfgs", *,
+                    precision: str = "fp32") -> int:
+    """Rough peak bytes for optimising an H×W image: weights, activations kept for backward, optimiser state.
+
+    Checked against measured peaks (bench/run.py --memory): within about 20 % on CPU at 256-1024 px.
+    """
     names = layer_names(network)
     deepest = names.index("relu5_1")
     shapes = conv_shapes(network)
@@ -150,8 +160,9 @@ def estimate_memory(height: int, width: int, network: str = "vgg16", optimizer: 
     params = sum(o * i * 9 + o for o, i, _, _ in shapes.values())
     pixels = 3 * height * width
     state = 2 * LBFGS_HISTORY * pixels + 4 * pixels if optimizer == "lbfgs" else 4 * pixels
+    act_bytes = 2 if precision == "bf16" else 4
     # backward holds a gradient as large as the largest activations at once, on top of the saved ones
-    return 4 * int(1.6 * floats + params + state) + 256 * 2**20
+    return int(act_bytes * 1.6 * floats + 4 * (params + state)) + 256 * 2**20
 
 
 def available_memory(device: torch.device) -> int | None:
@@ -174,7 +185,8 @@ def available_memory(device: torch.device) -> int | None:
 
 
 def check_fits(height: int, width: int, look: Look, device: torch.device) -> None:
-    need = estimate_memory(height, width, look.network, look.optimizer)
+    need = estimate_memory(height, width, look.network, look.optimizer,
+                           precision=resolve_precision(look.precision, device))
     free = available_memory(device)
     if free is not None and need > free:
         raise UsageError(
@@ -246,6 +258,8 @@ def render(
     """Stylise one image; the full record (look with its seed, losses per iteration, snapshots).
 
     `on_snapshot(iteration, image)` is called as each snapshot is taken, so a viewer can show the render build up.
+    Coarse-to-fine (`look.levels`) and tiling (`look.tile`, or automatically when the whole image will not fit
+    in memory) follow the look; snapshots of a tiled render are not taken.
     """
     look = (look or Look()).model_copy()
     styles_in = list(style) if isinstance(style, (list, tuple)) else [style]
@@ -266,120 +280,445 @@ def render(
     init_rgb = None if look.init in ("content", "noise") else load_rgb(look.init, "init image")
 
     h, w = fit_size(*content_rgb.shape[:2], look.size)
-    check_fits(h, w, look, dev)
+    tile = plan_tile(h, w, look, dev)
     try:
-        return _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, (h, w), progress, set(snapshots), on_snapshot)
+        with _precision_mode(dev, resolve_precision(look.precision, dev)):
+            if tile:
+                return _optimise_tiled(look, dev, content_rgb, style_rgbs, blend, init_rgb, (h, w), tile, progress)
+            return _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, (h, w), progress, set(snapshots),
+                             on_snapshot)
     except torch.OutOfMemoryError:
-        raise OutOfMemory(f"Ran out of memory on {dev.type} rendering {w}×{h}; use a smaller --size.") from None
+        raise OutOfMemory(f"Ran out of memory on {dev.type} rendering {w}×{h}; use a smaller --size or --tile.") from None
     except RuntimeError as exc:
         if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
-            raise OutOfMemory(f"Ran out of memory on {dev.type} rendering {w}×{h}; use a smaller --size.") from None
+            raise OutOfMemory(f"Ran out of memory on {dev.type} rendering {w}×{h}; use a smaller --size or --tile.") from None
         raise
+
+
+# --- precision -------------------------------------------------------------------------------------------
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """What 'auto' means on a device: TF32 on CUDA, fp32 elsewhere; tf32 is fp32 off CUDA.
+
+    bf16 is never chosen automatically: on the 2-core AVX512-BF16 CPU it measured slower than fp32, and it is
+    unverified on GPUs (see bench/README.md).
+    """
+    if precision == "auto":
+        return "tf32" if device.type == "cuda" else "fp32"
+    if precision == "tf32" and device.type != "cuda":
+        return "fp32"
+    return precision
+
+
+@contextmanager
+def _precision_mode(device: torch.device, precision: str):
+    """TF32 matmuls and convolutions for this render only; restores the process's settings after."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark
+    tf32 = precision in ("tf32", "bf16")
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = True  # fixed shapes for the whole render
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = saved
+
+
+def _autocast(device: torch.device, precision: str):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+# --- the objective ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    """One image's objective: the network, its targets and the style ratio; `terms(img)` gives the losses."""
+
+    net: FeatureNet
+    content: torch.Tensor  # 1×3×H×W in 0-1, the content image at this size
+    p_targets: dict[str, torch.Tensor]
+    a_targets: dict[str, torch.Tensor]  # per-position Gram targets (Gram / positions)
+    ratio: float
+    tv_weight: float
+    precision: str = "fp32"
+
+    def terms(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(content, style, tv) losses of an image in 0-1; content and style at fzliu's normalisation."""
+        with _autocast(img.device, self.precision):
+            feats = self.net(img, set(CONTENT_LAYERS) | set(STYLE_LAYERS))
+        c = sum(wt * content_layer_loss(feats[k], self.p_targets[k]) for k, wt in CONTENT_LAYERS.items())
+        s = 0.0
+        for k, wt in STYLE_LAYERS.items():
+            _, _, fh, fw = feats[k].shape
+            s = s + wt * style_layer_loss(feats[k], self.a_targets[k] * (fh * fw))
+        t = tv_loss(img) if self.tv_weight else torch.zeros((), device=img.device)
+        return c, s, t
+
+    def total(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(total, content, ratio × style, tv_weight × tv)."""
+        c, s, t = self.terms(img)
+        return c + self.ratio * s + self.tv_weight * t, c, self.ratio * s, self.tv_weight * t
+
+
+def build_problem(look: Look, dev: torch.device, content_rgb: np.ndarray, style_rgbs: Sequence[np.ndarray],
+                  blend: Sequence[float], hw: tuple[int, int], *, style_edge: int | None = None,
+                  ratio: float | None = None, content: torch.Tensor | None = None) -> Problem:
+    """Targets for one size: content features at `hw`, style Grams at `style_edge` (default style_scale × long edge)."""
+    precision = resolve_precision(look.precision, dev)
+    net = feature_net(look.network, look.weights, look.pooling, str(dev))
+    if look.compile and dev.type == "cuda":
+        _compile(net)
+    h, w = hw
+    if content is None:
+        content = resize(to_tensor(content_rgb, dev), hw)
+    if style_edge is None:
+        style_edge = max(32, round(look.style_scale * max(h, w)))
+    match_to = content if look.preserve_color == "match" else None
+    key = _targets_key(look, str(dev), style_rgbs, blend, style_edge, match_to)
+    a_targets = _TARGETS.get(key)
+    if a_targets is None:
+        styles = []
+        for rgb in style_rgbs:
+            s = to_tensor(rgb, dev)
+            if match_to is not None:
+                s = color.match_colors(s, match_to)
+            styles.append(resize(s, fit_size(*rgb.shape[:2], style_edge)))
+        a_targets = style_targets(net, styles, blend)
+        _TARGETS.put(key, a_targets)
+    # Targets always in fp32: a bf16 render that falls back to fp32 keeps the same objective.
+    with torch.inference_mode():
+        p_targets = {k: v.clone() for k, v in net(content, CONTENT_LAYERS).items()}
+    if ratio is None:
+        ratio = style_ratio(look.u, max(h, w), look.k, look.raw_ratio)
+    return Problem(net, content, p_targets, a_targets, ratio, look.tv_weight, precision)
+
+
+def _compile(net: FeatureNet) -> None:
+    if not getattr(net, "compiled", False):
+        net.model.forward = torch.compile(net.model.forward, dynamic=False)
+        net.compiled = True
+
+
+def evaluate_loss(image: ImageLike, content: ImageLike, style: ImageLike | Sequence[ImageLike],
+                  look: Look | None = None, *, device: str = "cpu") -> dict[str, float]:
+    """The loss a render with `look` would assign to `image` (at the look's size, fp32): total, content, style, tv.
+
+    One yardstick for images from other tools or other paths (tiles, coarse-to-fine, bf16).
+    """
+    look = (look or Look()).model_copy(update={"precision": "fp32"})
+    styles_in = list(style) if isinstance(style, (list, tuple)) else [style]
+    blend = look.style_weights or [1.0] * len(styles_in)
+    blend = [b / sum(blend) for b in blend]
+    dev = resolve_device(device)
+    content_rgb = load_rgb(content, "content image")
+    hw = fit_size(*content_rgb.shape[:2], look.size)
+    problem = build_problem(look, dev, content_rgb, [load_rgb(s, "style image") for s in styles_in], blend, hw)
+    img = resize(to_tensor(load_rgb(image, "image"), dev), hw)
+    with torch.inference_mode(), _precision_mode(dev, "fp32"):
+        total, c, s, t = problem.total(img)
+    return {"total": float(total), "content": float(c), "style": float(s), "tv": float(t)}
+
+
+# --- the optimiser ---------------------------------------------------------------------------------------
+
+
+class _Stalled(Exception):
+    """bf16 rounding stopped the line search: the caller goes on in fp32."""
+
+
+def _solve(problem: Problem, x0: torch.Tensor, iterations: int, optimizer: str, lr: float | None,
+           report: Callable[[int, torch.Tensor, torch.Tensor], None], offset: int = 0) -> tuple[torch.Tensor, int]:
+    """Run `iterations` optimiser steps from x0; report(i, [obj, total, content, style, tv], x) after each one.
+
+    Returns the final image and the number of iterations done (fewer only if it diverged).
+    """
+    x = x0.detach().clone().contiguous().requires_grad_(True)
+    done = 0
+    precision = problem.precision
+    while done < iterations:
+        try:
+            done += _steps(problem, x, iterations - done, offset + done, optimizer, lr, report)
+            break
+        except _Stalled as stall:
+            # bf16 with L-BFGS: once the line search can no longer see a decrease through the rounding, finish
+            # in fp32 from where bf16 got to (the fp32 targets differ a little; the objective is rebuilt).
+            done += stall.args[0]
+            problem.precision = "fp32"
+    problem.precision = precision
+    return x.detach(), done
+
+
+def _steps(problem: Problem, x: torch.Tensor, iterations: int, offset: int, optimizer: str, lr: float | None,
+           report) -> int:
+    scale: list[float] = []  # first total loss: L-BFGS sees an O(1) objective whatever u is
+    last: dict[str, object] = {}
+    cache: dict[str, object] = {}
+    lbfgs = optimizer == "lbfgs"
+
+    def closure() -> torch.Tensor:
+        # torch's L-BFGS re-evaluates the point its line search just accepted; answer from the cache.
+        if "x" in cache and torch.equal(x.detach(), cache["x"]):
+            x.grad = cache["grad"].clone()
+            return cache["loss"].clone()
+        if x.grad is not None:
+            x.grad = None
+        # The network sees the image as it will be written (clamped); the penalty walks stray pixels back
+        # into range, which keeps L-BFGS's curvature pairs intact where clamping after each step would not.
+        total, c, s, t = problem.total(x.clamp(0, 1))
+        if not scale:
+            scale.append(max(float(total.detach()), 1e-12))
+        obj = total / scale[0] + OUT_OF_RANGE_WEIGHT * (x - x.clamp(0, 1)).pow(2).mean()
+        obj.backward()
+        terms = torch.stack([obj.detach(), total.detach(), c.detach(), s.detach(), t.detach()])
+        cache.update(x=x.detach().clone(), grad=x.grad.detach().clone(), loss=obj.detach().clone())
+        if lbfgs:
+            # The line search reads floats anyway; keep the lowest evaluation of this step (the accepted iterate).
+            value = float(terms[0])
+            if "obj" not in last or value < last["obj"]:
+                last.update(obj=value, terms=terms)
+        else:
+            last.update(terms=terms)  # stays on the device: no host round-trip per Adam step
+        return obj
+
+    if lbfgs:
+        opt = torch.optim.LBFGS(
+            [x], lr=lr or 1.0, max_iter=1, max_eval=LBFGS_MAX_LINE_SEARCH + 1,
+            tolerance_grad=-1.0, tolerance_change=-1.0, history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe",
+        )
+    else:
+        opt = torch.optim.Adam([x], lr=lr or 0.02)
+    good = x.detach().clone()
+    previous = float("inf")
+    flat = 0
+    check_every = 1 if lbfgs or x.device.type != "cuda" else 16  # Adam on CUDA: no host round-trip per step
+    checked = 0
+    for i in range(1, iterations + 1):
+        last.clear()
+        opt.step(closure)
+        terms = last.get("terms")
+        if terms is None:
+            return checked
+        if i % check_every == 0 or i == iterations:
+            if not (bool(torch.isfinite(terms).all()) and bool(torch.isfinite(x).all())):
+                # Keep the last good iterate rather than hand back NaNs.
+                with torch.no_grad():
+                    x.copy_(good)
+                return checked
+            with torch.no_grad():
+                good.copy_(x)
+            checked = i
+        report(offset + i, terms, x)
+        if lbfgs and problem.precision == "bf16":
+            flat = flat + 1 if last["obj"] >= previous * (1 - 1e-5) else 0
+            previous = min(previous, last["obj"])
+            if flat >= 2:
+                raise _Stalled(i)
+    return iterations
+
+
+class _Recorder:
+    """Turns reports into Progress records; on CUDA, reads the loss values back every few iterations only."""
+
+    def __init__(self, iterations: int, start: float, device: torch.device, progress, every: int | None = None) -> None:
+        self.iterations, self.start, self.progress = iterations, start, progress
+        self.every = every or (16 if device.type == "cuda" else 1)
+        self.history: list[Progress] = []
+        self.pending: list[tuple[int, torch.Tensor, float]] = []
+
+    def add(self, i: int, terms: torch.Tensor, shown: int | None = None) -> None:
+        self.pending.append((i if shown is None else shown, terms, time.perf_counter() - self.start))
+        if len(self.pending) >= self.every or i == self.iterations:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        values = torch.stack([t for _, t, _ in self.pending]).tolist()
+        for (i, _, elapsed), (_, total, c, s, t) in zip(self.pending, values):
+            info = Progress(i, self.iterations, total, c, s, t, elapsed)
+            self.history.append(info)
+            if self.progress is not None:
+                self.progress(info)
+        self.pending.clear()
+
+
+def level_sizes(h: int, w: int, levels: int) -> list[tuple[int, int]]:
+    """Sizes of the coarse-to-fine levels, coarsest first, each half the next; none under 32 px on the long edge."""
+    sizes = []
+    for level in range(levels - 1, -1, -1):
+        f = 0.5**level
+        hw = (max(1, round(h * f)), max(1, round(w * f)))
+        if max(hw) >= 32 or level == 0:
+            sizes.append(hw)
+    return sizes
+
+
+def level_iterations(iterations: int, levels: int) -> list[int]:
+    """Iterations per level, coarsest first: halving towards the finest (4:2:1 for three), at least one each."""
+    if levels == 1:
+        return [iterations]
+    weights = [2.0 ** (levels - 1 - i) for i in range(levels)]
+    counts = [max(1, int(iterations * wt / sum(weights))) for wt in weights]
+    counts[-1] = max(1, iterations - sum(counts[:-1]))
+    return counts
 
 
 def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress, snapshots, on_snapshot=None) -> Result:
     start = time.perf_counter()
     torch.manual_seed(look.seed)
     gen = torch.Generator(device="cpu").manual_seed(look.seed)
-    net = feature_net(look.network, look.weights, look.pooling, str(dev))
     h, w = hw
+    sizes = level_sizes(h, w, look.levels)
+    counts = level_iterations(look.iterations, len(sizes))
+    full_content = resize(to_tensor(content_rgb, dev), hw)
+    recorder = _Recorder(look.iterations, start, dev, progress)
+    shots: dict[int, np.ndarray] = {}
+    x = None
+    problem = None
+    offset = 0
+    for level_hw, count in zip(sizes, counts):
+        content = full_content if level_hw == hw else resize(to_tensor(content_rgb, dev), level_hw)
+        problem = build_problem(look, dev, content_rgb, style_rgbs, blend, level_hw, content=content)
+        if x is not None:
+            x0 = resize(x, level_hw)  # the previous level's result, upsampled
+        elif look.init == "content":
+            x0 = content.clone()
+        elif look.init == "noise":
+            x0 = torch.rand((1, 3, *level_hw), generator=gen).to(dev)
+        else:
+            x0 = resize(to_tensor(init_rgb, dev), level_hw)
+
+        def report(i: int, terms: torch.Tensor, xi: torch.Tensor) -> None:
+            recorder.add(i, terms)
+            if i in snapshots:
+                recorder.flush()
+                shots[i] = _finish(resize(xi.detach().clamp(0, 1), hw), full_content, look)
+                if on_snapshot is not None:
+                    on_snapshot(i, shots[i])
+
+        x, done = _solve(problem, x0, count, look.optimizer, look.lr, report, offset)
+        offset += done
+        if done < count:
+            break
+    recorder.flush()
+    if not recorder.history:
+        raise ImpastoError("The optimisation diverged at its first step; try --optimizer adam or a lower u.")
+    if tuple(x.shape[-2:]) != tuple(hw):
+        x = resize(x, hw)
+    return Result(
+        image=_finish(x, full_content, look), look=look, ratio=problem.ratio, weights_origin=problem.net.origin,
+        device=str(dev), seconds=time.perf_counter() - start, history=recorder.history, snapshots=shots,
+    )
+
+
+# --- memory and tiles ------------------------------------------------------------------------------------
+
+
+def plan_tile(h: int, w: int, look: Look, dev: torch.device) -> int:
+    """Tile long edge for an H×W render, 0 for the whole image at once; a one-sentence error if nothing fits."""
+    if look.tile and look.tile < max(h, w):
+        return max(look.tile, look.tile_overlap + 16)
+    if look.tile:
+        return 0
+    precision = resolve_precision(look.precision, dev)
+    need = estimate_memory(h, w, look.network, look.optimizer, precision=precision)
+    free = available_memory(dev)
+    if free is None or need <= free:
+        return 0
+    tile = max(h, w)
+    while tile > 256:
+        tile = int(tile * 0.8)
+        if estimate_memory(tile, tile, look.network, look.optimizer, precision=precision) <= free * 0.9:
+            return max(tile, look.tile_overlap + 16)
+    raise UsageError(
+        f"A {w}×{h} render needs about {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB "
+        f"is free on {dev.type}, too little even for tiles; use a smaller --size."
+    )
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of `tile` px covering `length` px with at least `overlap` px shared."""
+    if tile >= length:
+        return [0]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def _ramp(length: int, start: int, size: int, starts: list[int], device: torch.device) -> torch.Tensor:
+    """Blend weights along one axis of a tile: 1 inside, a linear ramp across each overlap with a neighbour."""
+    wts = torch.ones(size, device=device)
+    i = starts.index(start)
+    if i > 0:
+        prev_end = starts[i - 1] + size
+        n = prev_end - start
+        if n > 0:
+            wts[:n] = torch.minimum(wts[:n], (torch.arange(n, device=device) + 0.5) / n)
+    if i + 1 < len(starts):
+        n = start + size - starts[i + 1]
+        if n > 0:
+            wts[size - n:] = torch.minimum(wts[size - n:], (n - 0.5 - torch.arange(n, device=device)) / n)
+    return wts
+
+
+def _optimise_tiled(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, tile, progress) -> Result:
+    """Tiles with overlap sharing the whole image's style targets, started from a global low-resolution pass,
+    feathered together: a frame larger than memory renders with the same look."""
+    start = time.perf_counter()
+    h, w = hw
+    # 1. The whole frame at a size that fits: composition and colour for every tile to start from.
+    coarse_edge = max(32, min(max(h, w) // 2, tile))
+    coarse = _optimise(look.model_copy(update={"size": coarse_edge, "tile": 0}), dev, content_rgb, style_rgbs, blend,
+                       init_rgb, fit_size(h, w, coarse_edge), None, set())
+    x_init = resize(to_tensor(coarse.image, dev), hw)
     content = resize(to_tensor(content_rgb, dev), hw)
     style_edge = max(32, round(look.style_scale * max(h, w)))
-    key = _targets_key(look, str(dev), style_rgbs, blend, style_edge, content if look.preserve_color == "match" else None)
-    a_targets = _TARGETS.get(key)
-    if a_targets is None:
-        styles = []
-        for rgb in style_rgbs:
-            s = to_tensor(rgb, dev)
-            if look.preserve_color == "match":
-                s = color.match_colors(s, content)
-            styles.append(resize(s, fit_size(*rgb.shape[:2], style_edge)))
-        a_targets = style_targets(net, styles, blend)
-        _TARGETS.put(key, a_targets)
-    with torch.inference_mode():
-        p_targets = {k: v.clone() for k, v in net(content, CONTENT_LAYERS).items()}
     ratio = style_ratio(look.u, max(h, w), look.k, look.raw_ratio)
+    th, tw = min(h, tile), min(w, tile)
+    ys, xs = tile_starts(h, th, look.tile_overlap), tile_starts(w, tw, look.tile_overlap)
+    out = torch.zeros_like(content)
+    weight = torch.zeros((1, 1, h, w), device=dev)
+    n_tiles = len(ys) * len(xs)
+    history: list[Progress] = list(coarse.history)
+    for p in history:
+        p.iterations = look.iterations
+    shown = [0]
 
-    if look.init == "content":
-        x0 = content.clone()
-    elif look.init == "noise":
-        x0 = torch.rand(content.shape, generator=gen).to(dev)
-    else:
-        x0 = resize(to_tensor(init_rgb, dev), hw)
-    x = x0.contiguous().clone().requires_grad_(True)
-    layers = set(CONTENT_LAYERS) | set(STYLE_LAYERS)
+    def report_for(k: int):
+        def report(i: int, terms: torch.Tensor, _x: torch.Tensor) -> None:
+            # Progress runs over the tiles as one pass of `iterations`, so a bar sized by the look still fits.
+            at = max(1, round((k * look.iterations + i) / n_tiles))
+            if at > shown[0]:
+                shown[0] = at
+                total, c, s, t = terms.tolist()[1:]
+                info = Progress(at, look.iterations, total, c, s, t, time.perf_counter() - start)
+                history.append(info)
+                if progress is not None:
+                    progress(info)
+        return report
 
-    def terms(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        feats = net(img, layers)
-        c = sum(wt * content_layer_loss(feats[k], p_targets[k]) for k, wt in CONTENT_LAYERS.items())
-        s = 0.0
-        for k, wt in STYLE_LAYERS.items():
-            _, _, fh, fw = feats[k].shape
-            s = s + wt * style_layer_loss(feats[k], a_targets[k] * (fh * fw))
-        t = tv_loss(img) if look.tv_weight else torch.zeros((), device=img.device)
-        return c, s, t
-
-    scale: list[float] = []  # first total loss: L-BFGS sees an O(1) objective whatever u is
-    last: dict[str, float] = {}
-    cache: dict[str, torch.Tensor | float] = {}
-
-    def closure() -> torch.Tensor:
-        # torch's L-BFGS re-evaluates the point its line search just accepted; answer from the cache.
-        if "x" in cache and torch.equal(x.detach(), cache["x"]):
-            x.grad = cache["grad"].clone()
-            return torch.tensor(cache["loss"])
-        if x.grad is not None:
-            x.grad = None
-        # The network sees the image as it will be written (clamped); the penalty walks stray pixels back
-        # into range, which keeps L-BFGS's curvature pairs intact where clamping after each step would not.
-        c, s, t = terms(x.clamp(0, 1))
-        total = c + ratio * s + look.tv_weight * t
-        if not scale:
-            scale.append(max(float(total.detach()), 1e-12))
-        obj = total / scale[0] + OUT_OF_RANGE_WEIGHT * (x - x.clamp(0, 1)).pow(2).mean()
-        obj.backward()
-        value = float(obj.detach())
-        cache.update(x=x.detach().clone(), grad=x.grad.detach().clone(), loss=value)
-        if not last or value < last["obj"] or not record_min[0]:
-            last.update(obj=value, loss=float(total.detach()), content=float(c.detach()), style=ratio * float(s.detach()), tv=look.tv_weight * float(t.detach()))
-        return obj
-
-    record_min = [True]
-    if look.optimizer == "lbfgs":
-        opt = torch.optim.LBFGS(
-            [x], lr=look.lr or 1.0, max_iter=1, max_eval=LBFGS_MAX_LINE_SEARCH + 1,
-            tolerance_grad=-1.0, tolerance_change=-1.0, history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe",
-        )
-    else:
-        opt = torch.optim.Adam([x], lr=look.lr or 0.02)
-        record_min[0] = False
-
-    history: list[Progress] = []
-    shots: dict[int, np.ndarray] = {}
-    good = x.detach().clone()
-    for i in range(1, look.iterations + 1):
-        last.clear()
-        opt.step(closure)
-        if not np.isfinite(last.get("obj", float("nan"))) or not torch.isfinite(x).all():
-            # Keep the last good iterate rather than hand back NaNs.
-            with torch.no_grad():
-                x.copy_(good)
-            break
-        with torch.no_grad():
-            good.copy_(x)
-        info = Progress(i, look.iterations, last["loss"], last["content"], last["style"], last["tv"], time.perf_counter() - start)
-        history.append(info)
-        if i in snapshots:
-            shots[i] = _finish(x, content, look)
-            if on_snapshot is not None:
-                on_snapshot(i, shots[i])
-        if progress is not None:
-            progress(info)
-    if not history:
-        raise ImpastoError("The optimisation diverged at its first step; try --optimizer adam or a lower u.")
+    k = 0
+    for y in ys:
+        for x0 in xs:
+            crop = (slice(None), slice(None), slice(y, y + th), slice(x0, x0 + tw))
+            # Each tile holds its share of the frame's positions: scale the ratio so the sum over tiles keeps
+            # the whole image's content/style balance.
+            problem = build_problem(look, dev, content_rgb, style_rgbs, blend, (th, tw), style_edge=style_edge,
+                                    ratio=ratio * (th * tw) / (h * w), content=content[crop].contiguous())
+            result, _ = _solve(problem, x_init[crop].contiguous(), look.iterations, look.optimizer, look.lr,
+                               report_for(k))
+            wts = _ramp(h, y, th, ys, dev).view(1, 1, th, 1) * _ramp(w, x0, tw, xs, dev).view(1, 1, 1, tw)
+            out[crop] += result.clamp(0, 1) * wts
+            weight[crop] += wts
+            k += 1
+    image = out / weight.clamp_min(1e-8)
     return Result(
-        image=_finish(x, content, look), look=look, ratio=ratio, weights_origin=net.origin,
-        device=str(dev), seconds=time.perf_counter() - start, history=history, snapshots=shots,
+        image=_finish(image, content, look), look=look, ratio=ratio, weights_origin=coarse.weights_origin,
+        device=str(dev), seconds=time.perf_counter() - start, history=history, snapshots={},
     )
 
 

@@ -15,6 +15,7 @@ Network = Literal["vgg16", "vgg19"]
 Optimizer = Literal["lbfgs", "adam"]
 Pooling = Literal["max", "avg"]
 PreserveColor = Literal["none", "luminance", "match"]
+Precision = Literal["auto", "fp32", "tf32", "bf16"]
 
 
 class Look(BaseModel):
@@ -38,6 +39,11 @@ class Look(BaseModel):
     tv_weight: float = Field(0.0, ge=0, description="total-variation weight")
     preserve_color: PreserveColor = Field("none", description="none, luminance (keep the content's colours) or match (colour-match the style)")
     seed: int | None = Field(None, ge=0, description="random seed; a render records the one it used")
+    precision: Precision = Field("auto", description="auto (TF32 on CUDA, fp32 elsewhere), fp32, tf32 or bf16 (network in bfloat16, losses in fp32)")
+    levels: int = Field(1, ge=1, le=4, description="coarse-to-fine levels: 3 optimises at 1/4, 1/2, then full size")
+    tile: int = Field(0, ge=0, le=16384, description="tile long edge in px; 0: tiles only when the whole image will not fit in memory")
+    tile_overlap: int = Field(48, ge=0, le=1024, description="overlap between tiles in px, feathered")
+    compile: bool = Field(False, description="torch.compile the network (CUDA; slow to start)")
 
     @field_validator("u")
     @classmethod

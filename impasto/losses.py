@@ -11,6 +11,10 @@ STYLE_LAYERS = {"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, 
 def gram(features: torch.Tensor) -> torch.Tensor:
     """Unnormalised Gram matrix F·Fᵀ (C×C) of one image's features (1×C×H×W), in fp32."""
     _, c, h, w = features.shape
+    if not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last):
+        # channels_last is H·W×C in memory: the Gram is FᵀF on that view, no copy.
+        f = features.permute(0, 2, 3, 1).reshape(h * w, c).float()
+        return f.T @ f
     f = features.reshape(c, h * w).float()
     return f @ f.T
 
