@@ -15,10 +15,10 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from impasto.imageio import read_image, write_image  # noqa: E402
-from impasto.look import load_look  # noqa: E402
+from impasto.imageio import read_image, write_image
+from impasto.look import load_look
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CAP = 64 * 1024
@@ -205,6 +205,10 @@ def test_uploads_are_capped_decoded_and_kept_inside(client: TestClient, project:
     fake = client.put("/api/upload?name=fake.png", content=b"this is not an image at all" * 10)
     assert fake.status_code == 415 and "not an image" in fake.json()["detail"]
     assert client.put("/api/upload?name=empty.png", content=b"").status_code == 400
+    # A small file that declares a huge picture is refused from its header, before decoding.
+    write_image(project.parent / "wide.png", np.zeros((1, 16385, 3), np.float32))
+    wide = client.put("/api/upload?name=wide.png", content=(project.parent / "wide.png").read_bytes())
+    assert wide.status_code == 413 and "16385×1 px" in wide.json()["detail"]
     for name in ("script.sh", "x.exe", "../up.png", ".hidden.png", "a/b.png"):
         assert client.put(f"/api/upload?name={name}", content=good).status_code == 400, name
     # Nothing half-written is left behind, not even the temporary files.
@@ -337,3 +341,13 @@ def test_cli_studio_bad_folder_is_one_sentence(tmp_path: Path) -> None:
 
     r = CliRunner().invoke(app, ["studio", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "does not exist" in r.output and "Traceback" not in r.output
+
+
+def test_only_local_host_names_when_listening_locally(project: Path) -> None:
+    from impasto.studio.app import create_app
+
+    app = create_app(project, device="cpu", allowed_hosts=["127.0.0.1", "localhost"])
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
+        assert c.get("/api/project").status_code == 200
+        # A page on another site reaching 127.0.0.1 through DNS rebinding still sends its own host name.
+        assert c.get("/api/project", headers={"host": "evil.example:8765"}).status_code == 400

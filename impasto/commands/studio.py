@@ -60,7 +60,9 @@ def studio(
             raise UsageError(f"The studio needs FastAPI and uvicorn ({exc.name} is missing): pip install 'impasto[studio]'.") from None
         if not folder.is_dir():
             raise UsageError(f"Project folder '{folder}' does not exist or is not a folder.")
-        web = create_app(folder, device=device, max_upload_bytes=max_upload_mb * 2**20)
+        # Listening locally, answer only local names: a web page cannot then reach the studio by DNS rebinding.
+        hosts = ["127.0.0.1", "localhost", "[::1]", "::1"] if _is_loopback(host) else None
+        web = create_app(folder, device=device, max_upload_bytes=max_upload_mb * 2**20, allowed_hosts=hosts)
         sock = _bind(host, port)
     except ImpastoError as exc:
         fail(exc)

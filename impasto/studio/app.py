@@ -25,10 +25,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import ImpastoError, UsageError
 from ..look import Look, LookFile, load_look, save_look
 from .jobs import FINISHED, PreviewRequest, RenderQueue, encode_png
-from .paths import IMAGE_EXTENSIONS, UPLOAD_EXTENSIONS, PathRefused, relative_name, resolve_inside, safe_file_name
+from .paths import (
+    IMAGE_EXTENSIONS,
+    UPLOAD_EXTENSIONS,
+    PathRefused,
+    relative_name,
+    resolve_inside,
+    safe_file_name,
+)
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 64 * 2**20
+MAX_UPLOAD_EDGE = 16384  # a small file can still declare a huge picture: checked from the header before decoding
+MAX_UPLOAD_PIXELS = 120 * 10**6
 MAX_SCAN_FILES = 20000
 MAX_HEADERS = 2000  # image sizes are read for this many images; the rest are listed without
 SKIP_DIRS = {"__pycache__", "node_modules", ".git", ".venv", "venv"}
@@ -114,8 +123,12 @@ def _small(rgb, edge: int):
 
 
 def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_UPLOAD_BYTES,
-               cache_bytes: int = 256 * 2**20) -> FastAPI:
-    """The studio app serving the project folder `root` (every path it touches stays inside it)."""
+               cache_bytes: int = 256 * 2**20, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The studio app serving the project folder `root` (every path it touches stays inside it).
+
+    `allowed_hosts`: Host header values to answer (the CLI passes the loopback names when it listens only
+    locally, so a web page cannot reach the studio through DNS rebinding); None answers any.
+    """
     root = Path(root).resolve()
     if not root.is_dir():
         raise UsageError(f"Project folder '{root}' does not exist or is not a folder.")
@@ -130,6 +143,10 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
         queue.close()
 
     app = FastAPI(title="impasto studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    if allowed_hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.state.root = root
     app.state.queue = queue
     app.state.max_upload_bytes = max_upload_bytes
@@ -503,28 +520,16 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
             raise HTTPException(413, f"The upload is {int(length) / 2**20:.1f} MiB; the studio takes at most {cap / 2**20:.0f} MiB.")
         if target_dir.exists() and not target_dir.is_dir():
             raise PathRefused(f"'{folder}' is not a folder.", 400)
-        target_dir.mkdir(parents=True, exist_ok=True)
-        tmp = target_dir / f".upload-{secrets.token_hex(6)}{Path(safe).suffix.lower()}"
-        size = 0
-        try:
-            with open(tmp, "wb") as f:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > cap:
-                        raise HTTPException(413, f"The upload is over {cap / 2**20:.0f} MiB, the most the studio takes.")
-                    f.write(chunk)
-            if size == 0:
-                raise HTTPException(400, "The upload is empty.")
-            rgb = await asyncio.to_thread(_decode, tmp)
-            final = target_dir / safe
-            n = 1
-            while final.exists():
-                final = target_dir / f"{Path(safe).stem}-{n}{Path(safe).suffix}"
-                n += 1
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return {"path": relative_name(root, final), "width": rgb.shape[1], "height": rgb.shape[0], "bytes": size}
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > cap:
+                raise HTTPException(413, f"The upload is over {cap / 2**20:.0f} MiB, the most the studio takes.")
+        if not data:
+            raise HTTPException(400, "The upload is empty.")
+        final, rgb = await asyncio.to_thread(_store_upload, bytes(data), target_dir, safe)
+        inside(relative_name(root, final))  # still inside after the folder was made
+        return {"path": relative_name(root, final), "width": rgb.shape[1], "height": rgb.shape[0], "bytes": len(data)}
 
     return app
 
@@ -541,6 +546,37 @@ def _header_size(path: Path) -> tuple[int | None, int | None]:
         return inp.spec().width, inp.spec().height
     finally:
         inp.close()
+
+
+def _store_upload(data: bytes, folder: Path, name: str):
+    """Write an upload under a hidden temporary name, check it decodes, then link it in without overwriting."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".upload-{secrets.token_hex(6)}{Path(name).suffix.lower()}"
+    try:
+        tmp.write_bytes(data)
+        w, h = _header_size(tmp)
+        if w is not None and h is not None and (max(w, h) > MAX_UPLOAD_EDGE or w * h > MAX_UPLOAD_PIXELS):
+            raise HTTPException(413, f"The upload is {w}×{h} px; the studio takes at most {MAX_UPLOAD_EDGE} px a side "
+                                     f"and {MAX_UPLOAD_PIXELS // 10**6} megapixels.")
+        rgb = _decode(tmp)
+        stem, ext = Path(name).stem, Path(name).suffix
+        for n in range(1000):
+            final = folder / (name if n == 0 else f"{stem}-{n}{ext}")
+            try:
+                os.link(tmp, final)  # fails if the name is taken: never overwrites
+                return final, rgb
+            except FileExistsError:
+                continue
+            except OSError:  # no hard links here (FAT, some network shares): claim the name, then rename over it
+                try:
+                    os.close(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    continue
+                os.replace(tmp, final)
+                return final, rgb
+        raise HTTPException(409, f"Too many files named like '{name}' in '{folder.name}'.")
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _decode(path: Path):
