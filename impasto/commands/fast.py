@@ -1,0 +1,345 @@
+"""`impasto fast ...`: train a feed-forward model for one look over a range of u, then paint with it instantly."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ImpastoError, UsageError
+from .common import app, err, fail
+
+fast_app = typer.Typer(
+    help="Instant u: a feed-forward model for one style, conditioned on u (train once per look, then paint any u in its range in milliseconds).",
+    no_args_is_help=True,
+)
+app.add_typer(fast_app, name="fast")
+
+DEVICE_OPT = typer.Option("auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps.")
+SIZE_OPT = typer.Option(None, help="Long edge to paint at, px. (default: the size the model was trained at)")
+INPUT_SPACE_OPT = typer.Option(None, "--input-space", help="Colour space of EXR/DPX plates (OCIO name). (default: ACEScg for EXR, sRGB for other images)")
+
+
+def _u_range(text: str) -> tuple[float, float]:
+    parts = text.replace(",", ":").split(":")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 2:
+        raise UsageError(f"--u '{text}' is not a range; give the lowest and highest u like 2:6.")
+    return values[0], values[1]
+
+
+def _writable_file(path: Path, what: str) -> Path:
+    """A non-image output (model, ONNX): its folder must exist and take files."""
+    import os
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"The {what} '{path}' is a folder; give a file name.")
+    if not folder.is_dir():
+        raise UsageError(f"The folder for the {what} '{path}' does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"The folder for the {what} '{path}' is not writable.")
+    return path
+
+
+def _read_picture(path: Path, input_space: Optional[str]):
+    """An image or plate frame as the display-referred 0-1 picture the model paints (as training saw frames)."""
+    from ..fast.train import _display_frame
+    from ..imageio import read_image
+    from ..shot import default_input_space
+
+    if path.suffix.lower() in (".exr", ".dpx", ".hdr"):
+        return _display_frame(path, input_space or default_input_space(str(path)))
+    return read_image(path)
+
+
+def _check_look(model, look_path: Optional[Path]) -> None:
+    """With --look: the model must have been trained for that look's style."""
+    if look_path is None:
+        return
+    from ..engine import feature_net, load_rgb
+    from .look_options import resolve_look
+
+    look_file = resolve_look(look_path, {})
+    if not look_file.styles:
+        raise UsageError(f"Look file '{look_path}' names no style images.")
+    styles = [load_rgb(s, "style image") for s in look_file.styles]
+    origin = feature_net(look_file.look.network, look_file.look.weights, look_file.look.pooling, "cpu").origin
+    model.check_style(styles, look_file.look, origin, f"look '{look_path.name}'")
+
+
+def _model_styles(model, look_path: Optional[Path]):
+    """The style images for the optimisation side of compare: the look's, else those the model was trained with."""
+    from ..engine import load_rgb
+    from .look_options import resolve_look
+
+    paths = resolve_look(look_path, {}).styles if look_path is not None else model.styles
+    missing = [p for p in paths if not Path(p).is_file()]
+    if not paths or missing:
+        what = f"'{missing[0]}' is missing" if missing else "the model names no style images"
+        raise UsageError(f"The style images are needed for the optimisation ({what}); pass the look with --look.")
+    return [load_rgb(p, "style image") for p in paths]
+
+
+class TrainReporter:
+    """A rich bar with the loss per u bucket on a terminal; a plain line every few steps otherwise."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.bar = None
+        self.every = max(1, steps // 20)
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("[bold]fast train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                TextColumn("{task.fields[buckets]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=err,
+            )
+            self.task = self.bar.add_task("train", total=steps, loss="-", buckets="")
+
+    def __enter__(self) -> "TrainReporter":
+        if self.bar:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+    def __call__(self, p) -> None:
+        buckets = " ".join(f"{k} {v:.3f}" for k, v in p.buckets.items())
+        if self.bar:
+            self.bar.update(self.task, completed=p.step, loss=f"{p.loss:.3f}", buckets=buckets)
+        elif p.step % self.every == 0 or p.step == p.steps or p.step == p.resumed_from + 1:
+            done = p.step - p.resumed_from
+            rate = p.elapsed / done if done else 0.0
+            print(f"fast train: step {p.step}/{p.steps} loss {p.loss:.4f} [{buckets}] {rate:.2f} s/step "
+                  f"ETA {rate * (p.steps - p.step):.0f}s", file=sys.stderr, flush=True)
+
+
+@fast_app.command("train")
+def train_cmd(
+    look: Path = typer.Argument(..., help="Look file (.toml) naming the style images and the look's settings.", show_default=False),
+    output: Path = typer.Option(..., "-o", "--output", help="Model file to write (.pt); its checkpoint goes beside it as <name>.ckpt.", show_default=False),
+    plate: Optional[str] = typer.Option(None, "--plate", help="The shot's frames to train on: a pattern like 'plates/cs010.####.exr', a movie, or one image. (default: the look's content image)"),
+    u: str = typer.Option("2:6", "--u", help="u range the model covers, lowest:highest."),
+    steps: int = typer.Option(2000, help="Training steps (a GPU wants 20000+ for a polished model)."),
+    batch: int = typer.Option(4, help="Crops per step; each gets its own u."),
+    crop: int = typer.Option(256, help="Crop edge in px, taken from frames scaled to the paint size."),
+    size: Optional[int] = typer.Option(None, help="Paint long edge the model learns strokes for. (default: the look's size)"),
+    preset: str = typer.Option("small", help="Network size: tiny (tests), small (fast on a CPU), large (Johnson's widths; GPU)."),
+    lr: float = typer.Option(2e-3, help="Adam learning rate."),
+    max_frames: int = typer.Option(24, help="Plate frames to train on, spread over the shot."),
+    general_fraction: float = typer.Option(0.25, help="Share of crops from scikit-image's bundled photos, so the model generalises."),
+    input_space: Optional[str] = INPUT_SPACE_OPT,
+    checkpoint_every: int = typer.Option(50, help="Steps between checkpoints."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming from the checkpoint."),
+    seed: int = typer.Option(0, help="Random seed."),
+    device: str = DEVICE_OPT,
+    compile_net: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the network. (default: on CUDA)"),
+    amp: Optional[bool] = typer.Option(None, "--bf16/--fp32", help="bf16 autocast. (default: on CUDA)"),
+) -> None:
+    """Train a fast model for LOOK's style over a range of u, on the shot's own frames."""
+    from ..engine import load_rgb
+    from ..fast.train import TrainSettings, read_training_frames, train
+    from .look_options import resolve_look
+
+    try:
+        look_file = resolve_look(look, {})
+        if not look_file.styles:
+            raise UsageError(f"Look file '{look}' names no style images.")
+        source = plate or look_file.content
+        if not source:
+            raise UsageError("Give the shot's frames with --plate (or a look file that names a content image).")
+        settings = TrainSettings(
+            u_range=_u_range(u), steps=steps, batch=batch, crop=crop, lr=lr, preset=preset, size=size,
+            general_fraction=general_fraction, checkpoint_every=max(1, checkpoint_every), seed=seed, device=device,
+            compile=compile_net, amp=amp,
+        )
+        settings.check()
+        if max_frames < 1:
+            raise UsageError("--max-frames must be at least 1.")
+        _writable_file(output, "model file")
+        styles = [load_rgb(s, "style image") for s in look_file.styles]
+        frames, names = read_training_frames(str(source), max_frames=max_frames, input_space=input_space)
+        err.print(f"training on {len(frames)} frame(s) of {source} ({frames[0].shape[1]}×{frames[0].shape[0]}) "
+                  f"+ {settings.general_fraction:.0%} general photos, u {settings.u_range[0]:g} to {settings.u_range[1]:g}",
+                  highlight=False, soft_wrap=True)
+        with TrainReporter(settings.steps) as reporter:
+            result = train(look_file.look, styles, frames, output, settings, style_paths=look_file.styles,
+                           sources={"plate": str(source), "frame_names": names[:64]}, resume=not fresh, progress=reporter)
+    except ImpastoError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        err.print(f"Interrupted; the checkpoint beside {output} keeps the progress: run the same command to resume.")
+        raise typer.Exit(130)
+    resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
+    buckets = ", ".join(f"{k} {result.first.get(k, float('nan')):.3f} -> {v:.3f}" for k, v in result.last.items())
+    err.print(f"wrote {output}: {result.steps} steps{resumed} in {result.seconds:.0f} s on {result.model.record['device']}; "
+              f"loss per u bucket (1.0 = the unpainted frame): {buckets}", highlight=False, soft_wrap=True)
+
+
+@fast_app.command("stylize")
+def stylize_cmd(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file from impasto fast train.", show_default=False),
+    image: Path = typer.Argument(..., help="Frame or image to paint.", show_default=False),
+    u: float = typer.Option(..., "--u", help="u to paint at (inside the model's trained range).", show_default=False),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output image. (default: <image stem>_fast.png)"),
+    size: Optional[int] = SIZE_OPT,
+    look: Optional[Path] = typer.Option(None, "--look", help="Check the model was trained for this look's style."),
+    input_space: Optional[str] = INPUT_SPACE_OPT,
+    device: str = DEVICE_OPT,
+) -> None:
+    """Paint IMAGE at one u with a fast model."""
+    from .. import __version__
+    from ..fast.core import load_model
+    from ..imageio import check_writable, write_image
+
+    try:
+        model = load_model(model_path)
+        model.check_u([u])
+        _check_look(model, look)
+        out = check_writable(output or Path(f"{image.stem}_fast.png"))
+        rgb = _read_picture(image, input_space)
+        start = time.perf_counter()
+        painted = model.paint(rgb, [u], size=size, device=device)[0]
+        seconds = time.perf_counter() - start
+        record = {"fast_model": str(model_path), "style_id": model.style_id, "u": u, "impasto": __version__}
+        write_image(out, painted, {"Software": f"impasto {__version__}", "impasto:fast": json.dumps(record)})
+    except ImpastoError as exc:
+        fail(exc)
+    err.print(f"wrote {out} ({painted.shape[1]}×{painted.shape[0]}, u {u:g}, {seconds * 1000:.0f} ms)", highlight=False)
+
+
+@fast_app.command("sweep")
+def sweep_cmd(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file from impasto fast train.", show_default=False),
+    image: Path = typer.Argument(..., help="Frame or image to paint.", show_default=False),
+    u: str = typer.Option("2:6:0.5", "--u", help="u values: first:last:step or a list like 3,4,5 (inside the trained range)."),
+    output: Path = typer.Option(Path("fast_sweep.png"), "-o", "--output", help="Contact sheet to write (.png)."),
+    size: Optional[int] = SIZE_OPT,
+    thumb: int = typer.Option(256, help="Thumbnail long edge on the sheet, px."),
+    folder: Optional[Path] = typer.Option(None, "--folder", help="Also write each painted picture here as u<value>.png."),
+    input_space: Optional[str] = INPUT_SPACE_OPT,
+    device: str = DEVICE_OPT,
+) -> None:
+    """Paint IMAGE at many u values at once (the frame is encoded once) and lay them out on a sheet."""
+    from ..fast.compare import write_sweep_sheet
+    from ..fast.core import load_model
+    from ..imageio import check_writable, write_image
+    from ..sweep import parse_values
+
+    try:
+        model = load_model(model_path)
+        us = parse_values(u, "--u")
+        model.check_u(us)
+        out = check_writable(output)
+        rgb = _read_picture(image, input_space)
+        start = time.perf_counter()
+        images = model.paint(rgb, us, size=size, device=device)
+        seconds = time.perf_counter() - start
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            for value, img in zip(us, images):
+                write_image(folder / f"u{value:g}.png", img)
+        h, w = images[0].shape[:2]
+        write_sweep_sheet(images, us, out, f"{image.name}: {len(us)} looks from {model_path.name} at {w}x{h} in {seconds:.2f} s",
+                          thumb=thumb)
+    except ImpastoError as exc:
+        fail(exc)
+    except OSError as exc:
+        fail(UsageError(f"Could not write the sweep ({exc.strerror or exc})."))
+    err.print(f"wrote {out}: {len(us)} values of u at {w}×{h} in {seconds:.2f} s ({seconds / len(us) * 1000:.0f} ms each)",
+              highlight=False)
+
+
+@fast_app.command("compare")
+def compare_cmd(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file from impasto fast train.", show_default=False),
+    frames: list[Path] = typer.Argument(..., help="Frames to compare on (frames of the trained shot).", show_default=False),
+    u: str = typer.Option("2,4,6", "--u", help="u values: a list like 2,4,6 or first:last:step."),
+    output: Path = typer.Option(Path("fast_compare.png"), "-o", "--output", help="Side-by-side sheet (.png); the numbers go beside it as .json."),
+    size: Optional[int] = SIZE_OPT,
+    iterations: int = typer.Option(256, help="Optimisation iterations for the reference renders."),
+    look: Optional[Path] = typer.Option(None, "--look", help="The look (for its style images, and to check the model is for it). (default: the style images the model was trained with)"),
+    input_space: Optional[str] = INPUT_SPACE_OPT,
+    device: str = DEVICE_OPT,
+) -> None:
+    """Paint FRAMES at several u with the fast model and the optimisation engine; report the engine's loss of each."""
+    from ..fast.compare import compare, write_compare_sheet
+    from ..fast.core import load_model
+    from ..imageio import check_writable
+    from ..sweep import parse_values
+
+    try:
+        model = load_model(model_path)
+        us = parse_values(u, "--u")
+        model.check_u(us)
+        if iterations < 1:
+            raise UsageError("--iterations must be at least 1.")
+        _check_look(model, look)
+        out = check_writable(output)
+        styles = _model_styles(model, look)
+        pictures = [(f.name, _read_picture(f, input_space)) for f in frames]
+
+        def note(name: str, value: float, done: int, total: int) -> None:
+            if name:
+                err.print(f"compare: {done + 1}/{total}: {name} at u {value:g} ({iterations} iterations)", highlight=False)
+
+        report = compare(model, pictures, us, styles, size=size, iterations=iterations, device=device, progress=note)
+        write_compare_sheet(report, out)
+        rows = [{"frame": r.frame, "u": r.u, "fast": r.fast, "optimised": r.optimised,
+                 "relative": {k: r.relative(k) for k in ("style", "content", "total")},
+                 "fast_seconds": r.fast_seconds, "optimised_seconds": r.optimised_seconds} for r in report.rows]
+        out.with_suffix(".json").write_text(json.dumps({"size": report.size, "iterations": iterations, "rows": rows}, indent=2))
+    except ImpastoError as exc:
+        fail(exc)
+    typer.echo(f"{'frame':<24} {'u':>5} {'style fast/opt':>15} {'content fast/opt':>17} {'total fast/opt':>15}")
+    for r in report.rows:
+        typer.echo(f"{r.frame[:24]:<24} {r.u:>5g} {r.relative('style'):>15.2f} {r.relative('content'):>17.2f} {r.relative('total'):>15.2f}")
+    err.print(f"wrote {out} and {out.with_suffix('.json').name} (losses: the engine's, at {report.size} px; "
+              f"fast/opt above 1 means the fast model is further from the optimum)", highlight=False, soft_wrap=True)
+
+
+@fast_app.command("export")
+def export_cmd(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file from impasto fast train.", show_default=False),
+    output: Path = typer.Option(..., "-o", "--output", help="ONNX file to write.", show_default=False),
+) -> None:
+    """Export a fast model to ONNX (inputs image 1×3×H×W in 0-1 with H, W multiples of 4, and u; output painted)."""
+    from ..fast.core import load_model
+    from ..fast.export import TOLERANCE, export_onnx
+
+    try:
+        model = load_model(model_path)
+        out = _writable_file(output, "ONNX file")
+        report = export_onnx(model, out)
+    except ImpastoError as exc:
+        fail(exc)
+    err.print(f"wrote {report.path} (u {model.describe_range()}; onnxruntime matches torch to {report.max_difference:.1e}, "
+              f"tolerance {TOLERANCE:g})", highlight=False)
+
+
+@fast_app.command("info")
+def info_cmd(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file.", show_default=False),
+) -> None:
+    """What a fast model was trained for: u range, style, size, network and training record."""
+    from ..fast.core import load_model
+
+    try:
+        model = load_model(model_path)
+    except ImpastoError as exc:
+        fail(exc)
+    info = {"u_range": list(model.u_range), "style_id": model.style_id, "size": model.size,
+            "weights_origin": model.weights_origin, "styles": model.styles, "network": model.config.as_dict(),
+            "record": model.record}
+    typer.echo(json.dumps(info, indent=2))

@@ -1,0 +1,130 @@
+"""`fast compare`: the fast model against the optimisation engine, frame by frame and u by u, on the engine's loss."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..engine import fit_size, render, resize, resolve_device, to_array, to_tensor
+from .core import FastModel
+from .loss import GatysLoss, score
+
+
+@dataclass
+class CompareRow:
+    frame: str
+    u: float
+    fast: dict[str, float]  # content, style, tv, total (style already × ratio), ratio
+    optimised: dict[str, float]
+    fast_seconds: float
+    optimised_seconds: float
+
+    def relative(self, term: str) -> float:
+        """The fast model's loss term over the optimisation's (1.0 = as good; above = worse)."""
+        ref = self.optimised[term]
+        return self.fast[term] / ref if ref > 0 else float("inf")
+
+
+@dataclass
+class CompareReport:
+    rows: list[CompareRow]
+    size: int
+    iterations: int
+    images: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # (frame index, u) -> (fast, opt)
+    frames: list[str] = field(default_factory=list)
+
+    def worst_total(self) -> float:
+        return max((r.relative("total") for r in self.rows), default=float("nan"))
+
+
+def compare(
+    model: FastModel,
+    frames: Sequence[tuple[str, np.ndarray]],
+    us: Sequence[float],
+    style_rgbs: Sequence[np.ndarray],
+    *,
+    size: int | None = None,
+    iterations: int = 256,
+    device: str = "auto",
+    seed: int = 0,
+    progress: Callable[[str, float, int, int], None] | None = None,
+) -> CompareReport:
+    """Paint each frame at each u with the fast model and with `impasto.engine.render` (same look, same size),
+    and score both with the engine's loss at that u."""
+    model.check_u(us)
+    edge = int(size or model.size)
+    dev = resolve_device(device)
+    rows: list[CompareRow] = []
+    images: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
+    total = len(frames) * len(us)
+    done = 0
+    for fi, (name, rgb) in enumerate(frames):
+        # The content as both methods see it: resized once to the paint size.
+        content = to_array(resize(to_tensor(rgb, torch.device("cpu")), fit_size(*rgb.shape[:2], edge)))
+        loss = GatysLoss(model.look, style_rgbs, edge, dev, match_to=content)
+        start = time.perf_counter()
+        fast_images = model.paint(content, us, size=edge, device=str(dev))
+        fast_seconds = (time.perf_counter() - start) / max(1, len(us))
+        for u, fast in zip(us, fast_images):
+            if progress is not None:
+                progress(name, u, done, total)
+            look = model.look.model_copy(update={"u": float(u), "size": edge, "iterations": iterations, "seed": seed})
+            result = render(content, list(style_rgbs), look, device=str(dev))
+            rows.append(CompareRow(name, float(u), score(loss, fast, content, u), score(loss, result.image, content, u),
+                                   fast_seconds, result.seconds))
+            images[(fi, float(u))] = (fast, result.image)
+            done += 1
+    if progress is not None and total:
+        progress("", float("nan"), total, total)
+    return CompareReport(rows, edge, iterations, images, [n for n, _ in frames])
+
+
+def write_compare_sheet(report: CompareReport, path: str | os.PathLike, *, thumb: int = 256) -> Path:
+    """A contact sheet: one row per frame, for each u the fast picture then the optimised one, losses under each."""
+    from ..contact_sheet import SheetCell, write_contact_sheet
+    from ..imageio import write_image
+
+    us = sorted({r.u for r in report.rows})
+    by_key = {(report.frames.index(r.frame), r.u): r for r in report.rows}
+    with tempfile.TemporaryDirectory(prefix="impasto-fast-compare-") as tmp:
+        cells = []
+        for (fi, u), (fast, opt) in report.images.items():
+            row = by_key[(fi, u)]
+            col = 2 * us.index(u)
+            for k, (img, which) in enumerate(((fast, "fast"), (opt, "optimised"))):
+                name = f"{fi}_{col + k}.png"
+                write_image(Path(tmp) / name, img)
+                terms = row.fast if which == "fast" else row.optimised
+                lines = [f"total {terms['total']:.3g}", f"style {terms['style']:.3g} content {terms['content']:.3g}"]
+                if which == "fast":
+                    lines.append(f"x{row.relative('total'):.2f} of optimised")
+                else:
+                    lines.append(f"{row.optimised_seconds:.1f} s vs {row.fast_seconds * 1000:.0f} ms")
+                cells.append(SheetCell(fi, col + k, name, None, lines))
+        col_labels = [f"u {u:g} {which}" for u in us for which in ("fast", "optimised")]
+        title = f"fast model vs {report.iterations}-iteration optimisation at {report.size} px (engine loss)"
+        write_contact_sheet(path, tmp, cells, len(report.frames), 2 * len(us), list(report.frames), col_labels,
+                            title, thumb=thumb)
+    return Path(path)
+
+
+def write_sweep_sheet(images: Sequence[np.ndarray], us: Sequence[float], path: str | os.PathLike, title: str,
+                      *, thumb: int = 256) -> Path:
+    """One row of painted pictures, u across the top."""
+    from ..contact_sheet import SheetCell, write_contact_sheet
+    from ..imageio import write_image
+
+    with tempfile.TemporaryDirectory(prefix="impasto-fast-sweep-") as tmp:
+        cells = []
+        for i, img in enumerate(images):
+            write_image(Path(tmp) / f"{i}.png", img)
+            cells.append(SheetCell(0, i, f"{i}.png", None, [f"u {us[i]:g}"]))
+        write_contact_sheet(path, tmp, cells, 1, len(images), [""], [f"u {u:g}" for u in us], title, thumb=thumb)
+    return Path(path)

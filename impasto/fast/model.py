@@ -1,0 +1,167 @@
+"""A feed-forward painter for one style whose look is a smooth function of u.
+
+Johnson et al. 2016's transformer (conv encoder, residual blocks, upsampling decoder, instance norm) with
+Dumoulin et al. 2016's idea turned the way the Come Swim paper (section 5) proposes: instead of one set of
+normalisation parameters per style, the scale and shift of every conditioned instance norm come from a small
+MLP on an embedding of u (FiLM), so one network covers a whole range of style-to-content ratios, and any u
+inside the trained range works, not only values seen in training.
+
+The encoder is not conditioned: it runs once per frame, and only the residual blocks and the decoder run once
+per u, which is what makes a sweep of many u values cost little more than one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class FastConfig:
+    """Network shape; stored in the model file so a file rebuilds its own network."""
+
+    width: int = 8  # channels after the first conv; x2 per downsampling
+    blocks: int = 3  # residual blocks at 1/4 resolution
+    first_kernel: int = 5  # Johnson uses 9; 5 keeps the full-resolution convs cheap on a CPU
+    out_kernel: int = 3  # last conv (full resolution, runs once per u)
+    reflect: bool = False  # reflection padding in the per-u layers too (edges a little cleaner, slower on CPU)
+    embed: int = 8  # sin/cos frequencies of the u embedding
+    hidden: int = 64  # MLP width
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+PRESETS: dict[str, FastConfig] = {
+    "tiny": FastConfig(width=8, blocks=1, first_kernel=3, embed=4, hidden=16),  # tests
+    "small": FastConfig(),  # the CPU default: a 9-value sweep at 512 px in about a second on 2 idle cores
+    "large": FastConfig(width=32, blocks=5, first_kernel=9, embed=8, hidden=128),  # Johnson's widths; GPU
+}
+
+
+LOGIT_EPS = 1e-3
+
+
+class UEmbedding(nn.Module):
+    """u in [lo, hi] -> sin/cos features of t = (u - lo) / (hi - lo); low frequencies keep the map smooth in u."""
+
+    def __init__(self, frequencies: int) -> None:
+        super().__init__()
+        self.register_buffer("freqs", math.pi * torch.arange(1, frequencies + 1, dtype=torch.float32) / 2.0)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        x = t.reshape(-1, 1) * self.freqs.reshape(1, -1)
+        return torch.cat([t.reshape(-1, 1), torch.sin(x), torch.cos(x)], dim=1)
+
+
+class FiLMNorm(nn.Module):
+    """Instance norm whose scale and shift are given per sample (from u)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        # Normalise and apply gamma/beta as one affine per channel: one pass over the pixels instead of three.
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        var = (x * x).mean(dim=(2, 3), keepdim=True) - mean * mean
+        scale = gamma[:, :, None, None] * torch.rsqrt(var.clamp_min(0.0) + 1e-5)
+        return torch.addcmul(beta[:, :, None, None] - mean * scale, x, scale)
+
+
+def _conv(c_in: int, c_out: int, k: int, stride: int = 1, reflect: bool = True) -> nn.Module:
+    # Reflection padding (Johnson et al.) where edges show; zero padding (free inside the conv) elsewhere.
+    if reflect:
+        return nn.Sequential(nn.ReflectionPad2d(k // 2), nn.Conv2d(c_in, c_out, k, stride=stride))
+    return nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2)
+
+
+class FastStyleNet(nn.Module):
+    """image (N×3×H×W, 0-1) and t (N, u mapped onto 0-1) -> painted image (N×3×H×W, 0-1)."""
+
+    def __init__(self, config: FastConfig = FastConfig()) -> None:
+        super().__init__()
+        self.config = config
+        w, k = config.width, config.first_kernel
+        c1, c2, c3 = w, 2 * w, 4 * w
+        # encoder: plain (affine) instance norm, shared by every u
+        self.enc = nn.ModuleList([_conv(3, c1, k), _conv(c1, c2, 3, 2), _conv(c2, c3, 3, 2)])
+        self.enc_norm = nn.ModuleList([nn.InstanceNorm2d(c, affine=True) for c in (c1, c2, c3)])
+        # conditioned part: residual blocks (two convs each) and the decoder
+        r = config.reflect
+        self.res = nn.ModuleList([_conv(c3, c3, 3, reflect=r) for _ in range(2 * config.blocks)])
+        self.up = nn.ModuleList([_conv(c3, c2, 3, reflect=r), _conv(c2, c1, 3, reflect=r)])
+        self.out = _conv(c1, 3, config.out_kernel, reflect=True)
+        self.norm_channels = [c3] * (2 * config.blocks) + [c2, c1]
+        self.norms = nn.ModuleList([FiLMNorm(c) for c in self.norm_channels])
+        self.embedding = UEmbedding(config.embed)
+        n_film = 2 * sum(self.norm_channels)
+        self.film = nn.Sequential(
+            nn.Linear(1 + 2 * config.embed, config.hidden), nn.SiLU(),
+            nn.Linear(config.hidden, config.hidden), nn.SiLU(),
+            nn.Linear(config.hidden, n_film),
+        )
+        # Start as an ordinary transformer (gamma 1, beta 0 at every u); training bends the parameters with u.
+        nn.init.zeros_(self.film[-1].weight)
+        nn.init.zeros_(self.film[-1].bias)
+        nn.init.zeros_(self.out[-1].weight)
+        nn.init.zeros_(self.out[-1].bias)
+        self.register_buffer("film_base", torch.cat([torch.cat([torch.ones(c), torch.zeros(c)]) for c in self.norm_channels]))
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """The u-independent half (full resolution to 1/4): run once per frame."""
+        x = image * 2.0 - 1.0
+        for conv, norm in zip(self.enc, self.enc_norm):
+            x = F.relu(norm(conv(x)))
+        return x
+
+    def film_params(self, t: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(gamma, beta) per conditioned norm for each t: N×C each."""
+        p = self.film(self.embedding(t)) + self.film_base
+        out, i = [], 0
+        for c in self.norm_channels:
+            out.append((p[:, i:i + c], p[:, i + c:i + 2 * c]))
+            i += 2 * c
+        return out
+
+    def decode(self, features: torch.Tensor, image: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The u-dependent half; `features` and `image` (1 or N rows) are broadcast over the N values of t."""
+        params = self.film_params(t)
+        n = t.shape[0]
+        x = features.expand(n, -1, -1, -1)  # a no-op when features already has n rows
+        j = 0
+        for b in range(self.config.blocks):
+            y = F.relu(self.norms[j](self.res[2 * b](x), *params[j]))
+            y = self.norms[j + 1](self.res[2 * b + 1](y), *params[j + 1])
+            x = x + y
+            j += 2
+        for conv in self.up:
+            # nearest upsampling then a conv: no checkerboard, unlike a transposed conv
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = F.relu(self.norms[j](conv(x), *params[j]))
+            j += 1
+        # The decoder paints over the frame (a change in logit space), so an untrained network starts from
+        # the frame itself, as the optimisation does, and a short training already gives a sensible picture.
+        p = image.clamp(LOGIT_EPS, 1.0 - LOGIT_EPS)
+        base = torch.log(p) - torch.log1p(-p)  # logit, spelt out so the ONNX exporter knows it
+        return torch.sigmoid(base + self.out(x))
+
+    def forward(self, image: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(image), image, t)
+
+
+MULTIPLE = 4  # two downsamplings: sizes are padded to a multiple of this
+
+
+def pad_to_multiple(image: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad H and W up to a multiple; returns the padded image and the original (H, W)."""
+    h, w = image.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if h > ph and w > pw else "replicate"
+        image = F.pad(image, (0, pw, 0, ph), mode=mode)
+    return image, (h, w)

@@ -1,0 +1,363 @@
+"""Train a fast model for one style over a range of u, on a shot's own frames plus a few general pictures.
+
+The loss is the engine's Gatys loss (see `impasto.fast.loss`). Each image of a batch gets its own u, drawn
+stratified over the range; its loss is (content + ratio × style) / (1 + ratio), and then divided by the same
+loss of the unpainted crop, so that every u (ratios from 10² to 10⁶ and more) pulls with a comparable force
+and a reported loss of 1.0 means "no better than the frame itself".
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..engine import fit_size, resize, resolve_device, to_tensor
+from ..errors import ImpastoError, UsageError
+from ..look import Look
+from .core import FORMAT, FORMAT_VERSION, FastModel, _read, save_dict, style_identity, u_to_t
+from .loss import GatysLoss
+from .model import PRESETS, FastConfig, FastStyleNet
+
+GENERAL_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket")
+MIN_CROP = 32
+
+
+@dataclass
+class TrainSettings:
+    """How to train; the defaults suit a short CPU run, `impasto fast train --help` lists them."""
+
+    u_range: tuple[float, float] = (2.0, 6.0)
+    steps: int = 2000
+    batch: int = 4
+    crop: int = 256
+    lr: float = 2e-3
+    preset: str = "small"
+    size: int | None = None  # paint long edge; default the look's size
+    general_fraction: float = 0.25  # share of crops from scikit-image's bundled photos
+    buckets: int = 4  # u buckets the progress reports a loss for
+    checkpoint_every: int = 50
+    seed: int = 0
+    device: str = "auto"
+    compile: bool | None = None  # torch.compile the network; default on CUDA
+    amp: bool | None = None  # bf16 autocast; default on CUDA
+
+    def check(self) -> None:
+        lo, hi = self.u_range
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+            raise UsageError(f"The u range {lo:g}:{hi:g} must go from a lower to a higher u, like 2:6.")
+        if lo < -2 or hi > 10:
+            raise UsageError(f"The u range {lo:g}:{hi:g} must lie within -2 to 10.")
+        if self.preset not in PRESETS:
+            raise UsageError(f"Unknown network preset '{self.preset}'; use one of {', '.join(PRESETS)}.")
+        if self.steps < 1 or self.batch < 1:
+            raise UsageError("Steps and batch size must be at least 1.")
+        if self.crop < MIN_CROP or self.crop % 4:
+            raise UsageError(f"The crop must be a multiple of 4 and at least {MIN_CROP} px, not {self.crop}.")
+        if not 0.0 <= self.general_fraction <= 1.0:
+            raise UsageError("The general-image fraction must lie between 0 and 1.")
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    steps: int
+    loss: float  # normalised loss of this step's batch (1.0 = as good as the unpainted frame)
+    buckets: dict[str, float]  # smoothed normalised loss per u bucket
+    elapsed: float
+    resumed_from: int = 0
+
+
+@dataclass
+class TrainResult:
+    model: FastModel
+    path: Path
+    steps: int
+    resumed_from: int
+    seconds: float
+    first: dict[str, float] = field(default_factory=dict)  # per-bucket loss over the first steps
+    last: dict[str, float] = field(default_factory=dict)  # and at the end
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+
+def checkpoint_path(output: str | os.PathLike) -> Path:
+    """`<model file>.ckpt` beside the model file."""
+    output = Path(output)
+    return output.with_name(output.name + ".ckpt")
+
+
+def general_images() -> list[np.ndarray]:
+    """A few of scikit-image's bundled colour photos (no download), float32 0-1."""
+    from skimage import data
+
+    out = []
+    for name in GENERAL_SAMPLES:
+        img = getattr(data, name)()
+        out.append(np.asarray(img, dtype=np.float32)[:, :, :3] / 255.0)
+    return out
+
+
+def bucket_labels(u_range: tuple[float, float], n: int) -> list[str]:
+    lo, hi = u_range
+    edges = [lo + (hi - lo) * i / n for i in range(n + 1)]
+    return [f"u{edges[i]:.3g}-{edges[i + 1]:.3g}" for i in range(n)]
+
+
+def _bucket(u: float, u_range: tuple[float, float], n: int) -> int:
+    lo, hi = u_range
+    return min(n - 1, max(0, int((u - lo) / (hi - lo) * n)))
+
+
+class _Crops:
+    """Random square crops (with flips) from the shot's frames and the general set, as one N×3×S×S batch."""
+
+    def __init__(self, frames: Sequence[np.ndarray], general: Sequence[np.ndarray], edge: int, crop: int,
+                 general_fraction: float, device: torch.device) -> None:
+        def prep(rgb: np.ndarray) -> torch.Tensor:
+            t = to_tensor(rgb, torch.device("cpu"))
+            return resize(t, fit_size(*rgb.shape[:2], edge))
+
+        self.frames = [prep(f) for f in frames]
+        self.general = [prep(g) for g in general]
+        smallest = min(min(t.shape[-2:]) for t in self.frames + self.general)
+        self.crop = min(crop, smallest - smallest % 4)
+        self.fraction = general_fraction if self.general else 0.0
+        if not self.frames:
+            self.fraction = 1.0
+        self.device = device
+
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        out = []
+        for _ in range(n):
+            pool = self.general if float(torch.rand((), generator=gen)) < self.fraction else self.frames
+            img = pool[int(torch.randint(len(pool), (), generator=gen))]
+            h, w = img.shape[-2:]
+            y = int(torch.randint(h - self.crop + 1, (), generator=gen))
+            x = int(torch.randint(w - self.crop + 1, (), generator=gen))
+            c = img[:, :, y:y + self.crop, x:x + self.crop]
+            if float(torch.rand((), generator=gen)) < 0.5:
+                c = c.flip(-1)
+            out.append(c)
+        return torch.cat(out).to(self.device).contiguous()
+
+
+def _stratified_u(n: int, u_range: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
+    """n values of u covering the range evenly (one per stratum, shuffled)."""
+    lo, hi = u_range
+    t = (torch.arange(n, dtype=torch.float32) + torch.rand(n, generator=gen)) / n
+    return (lo + (hi - lo) * t)[torch.randperm(n, generator=gen)]
+
+
+def train(
+    look: Look,
+    style_rgbs: Sequence[np.ndarray],
+    frames: Sequence[np.ndarray],
+    output: str | os.PathLike,
+    settings: TrainSettings | None = None,
+    *,
+    style_paths: Sequence[str] = (),
+    sources: dict[str, Any] | None = None,
+    resume: bool = True,
+    general: Sequence[np.ndarray] | None = None,
+    progress: Callable[[TrainProgress], None] | None = None,
+) -> TrainResult:
+    """Train (or resume) a fast model for `look`'s style over `settings.u_range`; writes `output` and its checkpoint.
+
+    `frames` are display-referred float H×W×3 0-1 pictures of the shot; `general` defaults to scikit-image's
+    samples (pass [] to train on the frames alone).
+    """
+    settings = settings or TrainSettings()
+    settings.check()
+    if not style_rgbs:
+        raise UsageError("Give at least one style image.")
+    if not frames and not (general or general is None):
+        raise UsageError("Give some frames to train on.")
+    dev = resolve_device(settings.device)
+    cuda = dev.type == "cuda"
+    amp = cuda if settings.amp is None else settings.amp
+    use_compile = cuda if settings.compile is None else settings.compile
+    edge = int(settings.size or look.size)
+    output = Path(output)
+    ckpt_path = checkpoint_path(output)
+    start_time = time.perf_counter()
+
+    torch.manual_seed(settings.seed)
+    gen = torch.Generator().manual_seed(settings.seed)
+    general = general_images() if general is None else list(general)
+    crops = _Crops(frames, general, edge, settings.crop, settings.general_fraction, dev)
+    loss_fn = GatysLoss(look, style_rgbs, edge, dev, match_to=frames[0] if frames else None)
+    style_id = style_identity(style_rgbs, look, loss_fn.origin)
+    config = PRESETS[settings.preset]
+    net = FastStyleNet(config).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    labels = bucket_labels(settings.u_range, settings.buckets)
+    smooth: dict[str, float] = {}
+    first: dict[str, float] = {}
+    history: list[tuple[int, float]] = []
+    step = 0
+    identity = {"style_id": style_id, "u_range": [float(v) for v in settings.u_range], "config": config.as_dict(),
+                "size": edge, "crop": crops.crop}
+
+    if resume and ckpt_path.exists():
+        state = _read(ckpt_path)
+        saved = state.get("identity", {})
+        if saved != identity:
+            raise UsageError(
+                f"Checkpoint '{ckpt_path}' is for another training (style, u range, network, size or crop differ); "
+                f"pass --fresh to start over."
+            )
+        net.load_state_dict(state["state"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        step = int(state["step"])
+        smooth = dict(state.get("smooth", {}))
+        first = dict(state.get("first", {}))
+        history = [tuple(h) for h in state.get("history", [])]
+    resumed_from = step
+
+    train_net: Any = net
+    if use_compile:
+        train_net = torch.compile(net)
+
+    def model_dict(record_extra: dict[str, Any]) -> FastModel:
+        record = {
+            "steps": step, "batch": settings.batch, "crop": crops.crop, "lr": settings.lr, "preset": settings.preset,
+            "general_fraction": crops.fraction, "frames": len(frames), "device": str(dev), "amp": amp,
+            "compile": bool(use_compile), "seconds": round(time.perf_counter() - start_time, 1), "impasto": __version__,
+            "torch": torch.__version__, "buckets": dict(smooth), "first_buckets": dict(first), **(sources or {}),
+            **record_extra,
+        }
+        return FastModel(net=net, u_range=settings.u_range, style_id=style_id, size=edge,
+                         weights_origin=loss_fn.origin, look=look, styles=[str(p) for p in style_paths], record=record)
+
+    def save_checkpoint() -> None:
+        data = model_dict({}).to_dict()
+        data.update(identity=identity, optimizer=opt.state_dict(), generator=gen.get_state(),
+                    torch_rng=torch.get_rng_state(), step=step, smooth=smooth, first=first, history=[list(h) for h in history])
+        save_dict(ckpt_path, data)
+
+    net.train()
+    try:
+        while step < settings.steps:
+            x = crops.sample(settings.batch, gen)
+            us = _stratified_u(settings.batch, settings.u_range, gen)
+            t = u_to_t(us, settings.u_range).to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                content_feats, base_s, base_t = loss_fn.reference(x)
+                y = train_net(x, t)
+                c, s, tv = loss_fn.terms(y, content_feats)
+            ratios = torch.tensor([loss_fn.ratio(float(u), crops.crop) for u in us], device=dev)
+            tvw = look.tv_weight
+            total = c.float() + ratios * s.float() + tvw * tv.float()
+            # Divided by (1 + ratio) and by the unpainted crop's own loss at that u: each u pulls alike.
+            base = (ratios * base_s.float() + tvw * base_t.float()).clamp_min(1e-12)
+            norm = total / base
+            loss = norm.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            step += 1
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise ImpastoError(f"Training diverged at step {step} (loss {value}); try a lower --lr.")
+            history.append((step, value))
+            for u, v in zip(us.tolist(), norm.detach().tolist()):
+                label = labels[_bucket(u, settings.u_range, settings.buckets)]
+                smooth[label] = v if label not in smooth else 0.9 * smooth[label] + 0.1 * v
+                first.setdefault(label, v)
+            if progress is not None:
+                progress(TrainProgress(step, settings.steps, value, {k: smooth[k] for k in labels if k in smooth},
+                                       time.perf_counter() - start_time, resumed_from))
+            if step % settings.checkpoint_every == 0 and step < settings.steps:
+                save_checkpoint()
+    except KeyboardInterrupt:
+        if step > resumed_from:
+            save_checkpoint()
+        raise
+    net.eval()
+    model = model_dict({})
+    model.save(output)
+    save_checkpoint()  # a later run with more --steps continues from here
+    return TrainResult(model=model, path=output, steps=step, resumed_from=resumed_from,
+                       seconds=time.perf_counter() - start_time, first=first, last=dict(smooth), history=history)
+
+
+def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str | None = None
+                         ) -> tuple[list[np.ndarray], list[str]]:
+    """Display-referred 0-1 frames from a frame pattern (`plate.####.exr`), a movie or one image, up to `max_frames`
+    spread evenly over the shot; every frame must have the shot's size. Returns (frames, their names)."""
+    from ..sequence import is_movie
+
+    names: list[str] = []
+    if is_movie(plate):
+        from ..sequence import movie_frames, movie_info
+
+        info = movie_info(plate)
+        count = info.frames or max_frames
+        wanted = set(_spread(list(range(count)), max_frames))
+        out = []
+        for number, rgb in movie_frames(plate, 0, wanted):
+            out.append(rgb.astype(np.float32))
+            names.append(f"{Path(plate).name}@{number}")
+        if not out:
+            raise UsageError(f"Movie '{plate}' gave no frames.")
+        return out, names
+    from ..shot import default_input_space
+
+    space = input_space or default_input_space(plate)
+    if any(ch in Path(plate).name for ch in "#@") or "%" in Path(plate).name:
+        from ..sequence import FramePattern
+
+        pattern = FramePattern(plate)
+        numbers = pattern.frames_on_disk()
+        if not numbers:
+            raise UsageError(f"No frames match '{plate}'.")
+        paths = [pattern.path(n) for n in _spread(numbers, max_frames)]
+    else:
+        paths = [Path(plate)]
+    out, size, first_name = [], None, None
+    for p in paths:
+        rgb = _display_frame(p, space)
+        if size is None:
+            size, first_name = rgb.shape[:2], p.name
+        elif rgb.shape[:2] != size:
+            raise UsageError(
+                f"Plate frame '{p.name}' is {rgb.shape[1]}×{rgb.shape[0]} but '{first_name}' is {size[1]}×{size[0]}; "
+                "a shot needs one resolution, so conform the plate first."
+            )
+        out.append(rgb)
+        names.append(p.name)
+    return out, names
+
+
+def _display_frame(path: Path, space: str) -> np.ndarray:
+    """A plate frame as the display-referred 0-1 picture the network sees (as a shot render does)."""
+    from ..colour import to_display
+    from ..frames import read_frame, unpremultiply
+
+    frame = read_frame(path)
+    rgb = frame.rgb
+    if frame.alpha is not None:
+        rgb = unpremultiply(rgb, frame.alpha)
+    return np.clip(to_display(rgb, space), 0.0, 1.0).astype(np.float32)
+
+
+def _spread(items: list, n: int) -> list:
+    if len(items) <= n:
+        return list(items)
+    idx = np.linspace(0, len(items) - 1, n).round().astype(int)
+    return [items[i] for i in dict.fromkeys(idx.tolist())]
+
+
+__all__ = ["TrainSettings", "TrainProgress", "TrainResult", "train", "read_training_frames", "checkpoint_path",
+           "general_images", "FORMAT", "FORMAT_VERSION"]

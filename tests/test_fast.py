@@ -1,0 +1,198 @@
+"""Instant u: the fast model trains on the engine's loss, u takes effect, files round-trip, bad input is one sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from impasto.cli import app
+from impasto.fast import TrainSettings, load_model, train
+from impasto.fast.loss import GatysLoss, score
+from impasto.imageio import write_image
+from impasto.look import Look, LookFile, save_look
+
+U_RANGE = (0.0, 8.0)
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, content_rgb: np.ndarray, style_rgb: np.ndarray):
+    """A tiny model, a few steps on 64 px crops of one frame (no general photos: the test is about this frame)."""
+    folder = tmp_path_factory.mktemp("fast")
+    look = Look(size=64)
+    settings = TrainSettings(u_range=U_RANGE, steps=24, batch=2, crop=64, lr=1e-2, preset="tiny", device="cpu",
+                             checkpoint_every=1000, general_fraction=0.0)
+    result = train(look, [style_rgb], [content_rgb], folder / "m.pt", settings, general=[], resume=False)
+    return folder, look, result
+
+
+def _cli(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _one_sentence(output: str) -> None:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in output, output
+
+
+def test_loss_falls(trained) -> None:
+    _, _, result = trained
+    losses = [v for _, v in result.history]
+    assert len(losses) == 24
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4])
+
+
+def test_u_conditioning_takes_effect(trained, content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    """After the short training, the painting at the top of the u range is closer to the style than at the bottom."""
+    _, look, result = trained
+    lo, hi = U_RANGE
+    low, high = result.model.paint(content_rgb, [lo, hi], size=64, device="cpu")
+    assert not np.allclose(low, high, atol=1e-3)
+    loss = GatysLoss(look, [style_rgb], 64, torch.device("cpu"))
+    s_low = score(loss, low, content_rgb, lo)
+    s_high = score(loss, high, content_rgb, hi)
+    # Style terms without the ratio: the raw distance to the style's Gram matrices.
+    assert s_high["style"] / s_high["ratio"] < s_low["style"] / s_low["ratio"]
+    assert s_high["content"] > s_low["content"]
+
+
+def test_save_load_round_trip(trained, content_rgb: np.ndarray) -> None:
+    folder, _, result = trained
+    loaded = load_model(folder / "m.pt")
+    assert loaded.u_range == U_RANGE and loaded.style_id == result.model.style_id and loaded.size == 64
+    a = result.model.paint(content_rgb, [1.0, 5.5], device="cpu")
+    b = loaded.paint(content_rgb, [1.0, 5.5], device="cpu")
+    assert a[0].shape == (64, 64, 3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    # A sweep (one encode, many u) paints what one u at a time paints.
+    one = loaded.paint(content_rgb, [5.5], device="cpu")[0]
+    np.testing.assert_allclose(one, b[1], atol=1e-5)
+
+
+def test_onnx_round_trip(trained, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    folder, _, _ = trained
+    r = _cli("fast", "export", folder / "m.pt", "-o", tmp_path / "m.onnx")
+    assert r.exit_code == 0, r.output
+    model = load_model(folder / "m.pt")
+    image = torch.rand(1, 3, 40, 68, generator=torch.Generator().manual_seed(3))
+    us = torch.tensor([0.5, 7.5], dtype=torch.float32)
+    got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(
+        ["painted"], {"image": image.numpy(), "u": us.numpy()})[0]
+    with torch.no_grad():
+        want = model.net(image, (us - U_RANGE[0]) / (U_RANGE[1] - U_RANGE[0])).numpy()
+    assert got.shape == (2, 3, 40, 68)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_cli_stylize_and_sweep(trained, tmp_path: Path, content_rgb: np.ndarray) -> None:
+    folder, _, _ = trained
+    frame = write_image(tmp_path / "frame.png", content_rgb)
+    r = _cli("fast", "stylize", folder / "m.pt", frame, "--u", "3.7", "-o", tmp_path / "out.png")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out.png").is_file()
+    r = _cli("fast", "sweep", folder / "m.pt", frame, "--u", "0:8:2", "-o", tmp_path / "sheet.png", "--folder", tmp_path / "cells")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "sheet.png").is_file()
+    assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == ["u0.png", "u2.png", "u4.png", "u6.png", "u8.png"]
+
+
+def test_u_outside_range_says_the_range(trained, tmp_path: Path, content_rgb: np.ndarray) -> None:
+    folder, _, _ = trained
+    frame = write_image(tmp_path / "frame.png", content_rgb)
+    r = _cli("fast", "stylize", folder / "m.pt", frame, "--u", "9", "-o", tmp_path / "out.png")
+    assert r.exit_code == 2
+    _one_sentence(r.output)
+    assert "0 to 8" in r.output
+    assert not (tmp_path / "out.png").exists()
+    r = _cli("fast", "sweep", folder / "m.pt", frame, "--u", "6:10:2", "-o", tmp_path / "sheet.png")
+    assert r.exit_code == 2 and "0 to 8" in r.output
+    assert not (tmp_path / "sheet.png").exists()
+
+
+def test_corrupt_or_foreign_model_file(tmp_path: Path, content_rgb: np.ndarray) -> None:
+    frame = write_image(tmp_path / "frame.png", content_rgb)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"PK\x03\x04 this is not a model" * 10)
+    r = _cli("fast", "stylize", bad, frame, "--u", "4", "-o", tmp_path / "out.png")
+    assert r.exit_code == 2
+    _one_sentence(r.output)
+    assert "not a readable impasto fast model" in r.output
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    r = _cli("fast", "export", tmp_path / "other.pt", "-o", tmp_path / "o.onnx")
+    assert r.exit_code == 2 and "not an impasto fast model" in r.output
+    r = _cli("fast", "stylize", tmp_path / "missing.pt", frame, "--u", "4")
+    assert r.exit_code == 2 and "does not exist" in r.output
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "o.onnx").exists()
+
+
+def test_model_for_another_style(trained, tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    folder, _, _ = trained
+    frame = write_image(tmp_path / "frame.png", content_rgb)
+    same = write_image(tmp_path / "style.png", style_rgb)
+    other = write_image(tmp_path / "other.png", style_rgb[::-1].copy())
+    save_look(tmp_path / "same.toml", LookFile(look=Look(size=64), styles=[str(same)]))
+    save_look(tmp_path / "other.toml", LookFile(look=Look(size=64), styles=[str(other)]))
+    r = _cli("fast", "stylize", folder / "m.pt", frame, "--u", "4", "--look", tmp_path / "same.toml", "-o", tmp_path / "a.png")
+    assert r.exit_code == 0, r.output
+    r = _cli("fast", "stylize", folder / "m.pt", frame, "--u", "4", "--look", tmp_path / "other.toml", "-o", tmp_path / "b.png")
+    assert r.exit_code == 2
+    _one_sentence(r.output)
+    assert "another style" in r.output and not (tmp_path / "b.png").exists()
+
+
+def test_cli_train_resume_and_plate_sizes(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    for n in (1001, 1002):
+        write_image(plates / f"sh.{n}.png", np.roll(content_rgb, 5 * (n - 1001), axis=1))
+    style = write_image(tmp_path / "style.png", style_rgb)
+    save_look(tmp_path / "look.toml", LookFile(look=Look(size=48), styles=[str(style)]))
+
+    def train_cli(steps: int, u: str = "2:6", out: str = "m.pt"):
+        return _cli("fast", "train", tmp_path / "look.toml", "--plate", plates / "sh.####.png", "--u", u, "-o", tmp_path / out,
+                    "--preset", "tiny", "--crop", "32", "--batch", "1", "--device", "cpu", "--general-fraction", "0.5",
+                    "--steps", str(steps))
+
+    r = train_cli(2)
+    assert r.exit_code == 0, r.output
+    assert "2 frame(s)" in r.output and (tmp_path / "m.pt.ckpt").is_file()
+    r = train_cli(3)
+    assert r.exit_code == 0, r.output
+    assert "resumed at step 2" in r.output
+    assert load_model(tmp_path / "m.pt").record["steps"] == 3
+    # a checkpoint for another u range is not silently reused
+    r = train_cli(3, u="1:5")
+    assert r.exit_code == 2 and "--fresh" in r.output
+    # frames of another size in the plate: one sentence, exit 2, nothing written
+    write_image(plates / "sh.1003.png", content_rgb[:80])
+    r = train_cli(1, out="n.pt")
+    assert r.exit_code == 2
+    _one_sentence(r.output)
+    assert "conform the plate" in r.output and not (tmp_path / "n.pt").exists()
+    r = _cli("fast", "train", tmp_path / "look.toml", "--plate", plates / "sh.####.png", "--u", "6:2", "-o", tmp_path / "x.pt")
+    assert r.exit_code == 2 and "lower to a higher u" in r.output
+
+
+def test_compare_reports_losses(trained, tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    import json
+
+    folder, _, _ = trained
+    frame = write_image(tmp_path / "frame.png", content_rgb)
+    style = write_image(tmp_path / "style.png", style_rgb)
+    save_look(tmp_path / "look.toml", LookFile(look=Look(size=64), styles=[str(style)]))
+    r = _cli("fast", "compare", folder / "m.pt", frame, "--u", "2,6", "--iterations", "3", "--look", tmp_path / "look.toml",
+             "--device", "cpu", "-o", tmp_path / "cmp.png")
+    assert r.exit_code == 0, r.output
+    data = json.loads((tmp_path / "cmp.json").read_text())
+    assert [row["u"] for row in data["rows"]] == [2.0, 6.0]
+    for row in data["rows"]:
+        assert row["fast"]["total"] > 0 and row["optimised"]["total"] > 0
+        assert row["relative"]["total"] == pytest.approx(row["fast"]["total"] / row["optimised"]["total"])
+    assert (tmp_path / "cmp.png").is_file()
