@@ -94,3 +94,19 @@ def test_four_tiles_leave_no_seam_and_agree_with_the_whole_image(content_rgb, st
     assert np.abs(r.image.mean(axis=(0, 1)) - reference.image.mean(axis=(0, 1))).max() < 0.05
     # pixels differ about as much as 20 and 60 iterations of one whole-image render do (0.11)
     assert np.abs(r.image - reference.image).mean() < 0.16
+
+
+def test_cli_takes_the_performance_options(images, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from impasto.cli import app
+
+    content, style = images
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(app, ["stylize", str(content), str(style), "-o", str(out), "--iterations", "2",
+                                      "--size", "48", "--device", "cpu", "--levels", "2", "--tile", "40",
+                                      "--tile-overlap", "8", "--precision", "fp32", "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    assert out.exists()
+    bad = CliRunner().invoke(app, ["stylize", str(content), str(style), "-o", str(tmp_path / "b.png"), "--levels", "9"])
+    assert bad.exit_code == 2 and not (tmp_path / "b.png").exists()

@@ -1,0 +1,341 @@
+"""impasto against pastiche 1.6.0: seconds per iteration, peak memory and time to quality, in one run.
+
+    python bench/run.py [--quick] [--json PATH] [--device cpu|cuda]
+
+Every measurement runs in its own subprocess (clean peak RSS, no warm caches carried between tools), and the
+tools alternate, so load from other processes on a shared machine falls on both alike. Time to quality: the
+seconds each tool needs to reach the loss pastiche reaches after 256 iterations, with both images judged by
+impasto's loss (VGG19 like pastiche, Caffe-scale fzliu normalisation, u 4). pastiche runs with its own loss
+weights: set to impasto's objective (`_pastiche(matched=True)`), its L-BFGS without a line search made the loss
+worse at this scale (7.6e13 after 30 iterations at 128 px, above impasto's first iterate). Not part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+IMAGES = Path("/work/shared/data/images")
+CONTENT, STYLE = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+U = 4.0
+PASTICHE_ITERATIONS = 256
+
+
+# --- workers (run in a subprocess each) -----------------------------------------------------------------
+
+
+def _content(size: tuple[int, int] | int, tmp: str) -> tuple[str, tuple[int, int]]:
+    """The content image at this size as a PNG both tools read, and its (h, w)."""
+    from impasto.engine import fit_size, load_rgb, resize, to_array, to_tensor
+    import torch
+
+    rgb = load_rgb(str(CONTENT), "content")
+    if isinstance(size, int):
+        hw = fit_size(*rgb.shape[:2], size)
+    else:
+        hw = tuple(size)
+        h0, w0 = rgb.shape[:2]  # crop to the aspect first
+        a = hw[1] / hw[0]
+        if w0 / h0 > a:
+            cw = round(h0 * a)
+            rgb = rgb[:, (w0 - cw) // 2:(w0 - cw) // 2 + cw]
+        else:
+            ch = round(w0 / a)
+            rgb = rgb[(h0 - ch) // 2:(h0 - ch) // 2 + ch]
+    img = to_array(resize(to_tensor(rgb, torch.device("cpu")), hw))
+    from impasto.imageio import write_image
+
+    path = os.path.join(tmp, f"content_{hw[0]}x{hw[1]}.png")
+    write_image(path, img)
+    return path, hw
+
+
+def _look(hw, network="vgg19", **kw):
+    from impasto.look import Look
+
+    return Look(u=U, size=max(hw), network=network, seed=0, **kw)
+
+
+def _pastiche(content_path: str, hw, device: str, matched: bool):
+    """A PasticheArtist on the same content and style; `matched` sets its weights to impasto's objective."""
+    from pastiche.pastiche import PasticheArtist
+    from impasto.controls import style_ratio
+
+    style_edge = round(1.2 * max(hw))
+    kw = {}
+    if matched:
+        # pastiche: content lw * mse(F, P) (mean over C·M), style lw * mse(G/M, A/M); impasto: ½‖F−P‖² and
+        # ratio * 0.2 * ‖G−A‖²/(4N²M²) per layer, so lw_c = ½ C M at relu4_2 and lw_s = 0.05 * ratio.
+        h4, w4 = hw[0] // 8, hw[1] // 8
+        kw = dict(content_layer_weights=[0.5 * 512 * h4 * w4],
+                  style_layer_weights=[0.05 * style_ratio(U, max(hw))] * 5)
+    return PasticheArtist(content_path, [str(STYLE)], device=device, size=tuple(hw), style_size=style_edge, **kw)
+
+
+def _pastiche_rgb(artist):
+    import numpy as np
+
+    x = artist.pastiche.detach().squeeze(0).cpu().clone()
+    for i, m in enumerate((103.939, 116.779, 123.68)):
+        x[i] += m
+    x = x[[2, 1, 0]] / 255.0
+    return x.clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak(device: str) -> dict:
+    import resource
+
+    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.startswith("cuda"):
+        import torch
+
+        out["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def worker_speed(tool: str, size, iterations: int, device: str, precision: str, tmp: str) -> dict:
+    """Seconds per iteration (median after two warm-up iterations), wall and CPU, and the peak memory."""
+    import torch
+
+    content_path, hw = _content(size, tmp)
+    walls, cpus = [], []
+    if tool == "pastiche":
+        artist = _pastiche(content_path, hw, device, matched=False)
+        step = artist.draw
+        for i in range(2 + iterations):
+            _sync(device)
+            w, c = time.perf_counter(), time.process_time()
+            step()
+            _sync(device)
+            if i >= 2:
+                walls.append(time.perf_counter() - w)
+                cpus.append(time.process_time() - c)
+    else:
+        from impasto.engine import render
+
+        network = tool.split("-")[1]
+        marks = []
+
+        def progress(p):
+            marks.append((time.perf_counter(), time.process_time()))
+
+        render(content_path, str(STYLE), _look(hw, network, iterations=2 + iterations, precision=precision),
+               device=device, progress=progress)
+        for (w0, c0), (w1, c1) in zip(marks[1:], marks[2:]):
+            walls.append(w1 - w0)
+            cpus.append(c1 - c0)
+    from impasto.engine import estimate_memory
+
+    return {"tool": tool, "hw": list(hw), "s_per_it": statistics.median(walls), "cpu_s_per_it": statistics.median(cpus),
+            "estimate_mib": estimate_memory(*hw, tool.split("-")[1] if "-" in tool else "vgg19") / 2**20,
+            **_peak(device)}
+
+
+def worker_quality(tool: str, size, iterations: int, device: str, target: float | None, levels: int,
+                   precision: str, tmp: str) -> dict:
+    """Loss (impasto's, fp32) against seconds; for pastiche its final image after `iterations` steps."""
+    from impasto.engine import evaluate_loss, feature_net, render
+
+    content_path, hw = _content(size, tmp)
+    feature_net("vgg19", None, "max", "cuda" if device.startswith("cuda") else "cpu")  # loaded before the clock
+    out = {"tool": tool, "hw": list(hw), "levels": levels, "precision": precision}
+    if tool == "pastiche":
+        artist = _pastiche(content_path, hw, device, matched=False)
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(iterations):
+            artist.draw()
+        _sync(device)
+        out["seconds"] = time.perf_counter() - t0
+        out["iterations"] = iterations
+        image = _pastiche_rgb(artist)
+    else:
+        trace = []
+
+        def progress(p):
+            trace.append((p.iteration, p.elapsed, p.loss))
+
+        r = render(content_path, str(STYLE), _look(hw, "vgg19", iterations=iterations, levels=levels,
+                                                   precision=precision), device=device, progress=progress)
+        image = r.image
+        fine_from = iterations - _fine_iterations(iterations, levels)
+        out["trace"] = [t for t in trace if t[0] > fine_from]  # losses at full size only
+        out["seconds"] = r.seconds
+        out["iterations"] = iterations
+        if target is not None:
+            hit = next((t for t in out["trace"] if t[2] <= target), None)
+            out["time_to_quality_s"] = hit[1] if hit else None
+            out["iterations_to_quality"] = hit[0] if hit else None
+    out["final_loss"] = evaluate_loss(image, content_path, str(STYLE), _look(hw, "vgg19"),
+                                      device="cuda" if device.startswith("cuda") else "cpu")["total"]
+    import numpy as np
+
+    np.save(os.path.join(tmp, f"{tool}_{levels}_{precision}.npy"), image)
+    return out
+
+
+def _fine_iterations(iterations: int, levels: int) -> int:
+    from impasto.engine import level_iterations
+
+    return level_iterations(iterations, levels)[-1]
+
+
+def style_distance(a_path: str, b_path: str, tmp: str) -> float:
+    """Mean absolute pixel difference of two results (how far coarse-to-fine's look is from single-scale's)."""
+    import numpy as np
+
+    return float(np.abs(np.load(a_path) - np.load(b_path)).mean())
+
+
+# --- the driver -----------------------------------------------------------------------------------------
+
+
+def _run(args: list[str], timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--worker", json.dumps(args)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a few iterations per speed figure; time to quality at 256 px")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        kind, *rest = json.loads(a.worker)
+        fn = {"speed": worker_speed, "quality": worker_quality}[kind]
+        print(json.dumps(fn(*rest)))
+        return 0
+
+    import torch
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
+    cuda = device.startswith("cuda")
+    speed_sizes = [1024, [1080, 2048], [2160, 4096]] if cuda else [256, 512]
+    quality_size = 512 if cuda and not a.quick else 256
+    reps = 1 if a.quick else 2
+    n_it = 3 if a.quick else 8
+    tmp = tempfile.mkdtemp(prefix="impasto-bench-")
+    results: dict = {"device": device, "quick": a.quick, "load_before": os.getloadavg(),
+                     "note": "tools alternate in separate processes; on a shared CPU, wall times carry other "
+                             "processes' load, CPU-seconds less so", "speed": [], "quality": {}}
+    t_start = time.perf_counter()
+    log = lambda *m: print(*m, file=sys.stderr, flush=True)  # noqa: E731
+
+    # 1. seconds per iteration and peak memory, interleaved
+    for size in speed_sizes:
+        row: dict = {"size": size}
+        for rep in range(reps):
+            for tool in ("impasto-vgg19", "pastiche", "impasto-vgg16"):
+                if tool == "pastiche" and max(size if isinstance(size, list) else [size]) > 2048:
+                    continue  # pastiche at 4K does not fit the time budget
+                log(f"speed {tool} {size} rep {rep + 1}")
+                r = _run(["speed", tool, size, n_it, device, "auto", tmp], timeout=1800)
+                row.setdefault(tool, []).append(r)
+        summary = {"size": size}
+        for tool, runs in row.items():
+            if tool == "size":
+                continue
+            ok = [r for r in runs if "error" not in r]
+            if not ok:
+                summary[tool] = {"error": runs[0]["error"]}
+                continue
+            summary[tool] = {k: statistics.median(r[k] for r in ok) for k in ok[0] if isinstance(ok[0][k], float)}
+            summary["hw"] = ok[0]["hw"]
+        for tool in ("impasto-vgg19", "impasto-vgg16"):
+            if "s_per_it" in summary.get(tool, {}) and "s_per_it" in summary.get("pastiche", {}):
+                summary[f"{tool}_s_per_it_ratio"] = _ratio(summary[tool]["s_per_it"], summary["pastiche"]["s_per_it"])
+                summary[f"{tool}_cpu_s_per_it_ratio"] = _ratio(summary[tool]["cpu_s_per_it"],
+                                                               summary["pastiche"]["cpu_s_per_it"])
+                mem = "peak_cuda_mib" if cuda else "peak_rss_mib"
+                summary[f"{tool}_memory_ratio"] = _ratio(summary[tool][mem], summary["pastiche"][mem])
+        results["speed"].append(summary)
+
+    # 2. time to quality: pastiche's loss after 256 iterations, then how long impasto takes to reach it
+    log(f"quality pastiche {quality_size} x{PASTICHE_ITERATIONS}")
+    pas = _run(["quality", "pastiche", quality_size, PASTICHE_ITERATIONS, device, None, 1, "fp32", tmp], 3600)
+    results["quality"]["pastiche"] = pas
+    target = pas.get("final_loss")
+    runs = [("impasto", 1, "auto"), ("impasto_levels3", 3, "auto")]
+    if not a.quick:
+        runs.append(("impasto_levels2", 2, "auto"))
+        if cuda:
+            runs.append(("impasto_bf16", 1, "bf16"))
+    for name, levels, precision in runs:
+        log(f"quality {name} {quality_size}")
+        r = _run(["quality", "impasto", quality_size, PASTICHE_ITERATIONS, device, target, levels, precision, tmp], 3600)
+        r.pop("trace", None) if a.quick else None
+        results["quality"][name] = r
+        r["time_to_quality_ratio"] = _ratio(r.get("time_to_quality_s"), pas.get("seconds"))
+        r["final_loss_ratio"] = _ratio(r.get("final_loss"), target)
+    single = os.path.join(tmp, "impasto_1_auto.npy")
+    for name, levels, precision in runs[1:]:
+        other = os.path.join(tmp, f"impasto_{levels}_{precision}.npy")
+        if os.path.exists(single) and os.path.exists(other):
+            results["quality"][name]["pixel_distance_to_single_scale"] = style_distance(single, other, tmp)
+    results["seconds"] = time.perf_counter() - t_start
+    results["load_after"] = os.getloadavg()
+
+    _print_table(results)
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def _print_table(r: dict) -> None:
+    print(f"impasto vs pastiche 1.6.0 on {r['device']} ({'quick' if r['quick'] else 'full'}, {r['seconds']:.0f} s; "
+          f"load {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}). {r['note']}.")
+    print("\nseconds per iteration (wall / CPU), peak memory MiB, median after warm-up")
+    mem = "peak_cuda_mib" if r["device"].startswith("cuda") else "peak_rss_mib"
+    for s in r["speed"]:
+        hw = "x".join(map(str, reversed(s.get("hw", [])))) or s["size"]
+        cells = []
+        for tool in ("pastiche", "impasto-vgg19", "impasto-vgg16"):
+            t = s.get(tool)
+            if not t or "s_per_it" not in t:
+                cells.append(f"{tool} -")
+                continue
+            ratio = s.get(f"{tool}_s_per_it_ratio")
+            cells.append(f"{tool} {t['s_per_it']:.3f}/{t['cpu_s_per_it']:.3f} s {t[mem]:.0f} MiB"
+                         + (f" (ratio {ratio:.2f})" if ratio else ""))
+        print(f"  {hw}: " + "; ".join(cells))
+    q = r["quality"]
+    p = q.get("pastiche", {})
+    print(f"\ntime to quality ({PASTICHE_ITERATIONS} pastiche iterations, both judged by impasto's VGG19 loss)")
+    print(f"  pastiche: loss {p.get('final_loss', float('nan')):.4g} in {p.get('seconds', float('nan')):.1f} s")
+    for name, v in q.items():
+        if name == "pastiche":
+            continue
+        ttq = v.get("time_to_quality_s")
+        print(f"  {name}: reaches it in {ttq if ttq is None else round(ttq, 1)} s at iteration "
+              f"{v.get('iterations_to_quality')} (time_to_quality_ratio {v.get('time_to_quality_ratio')}); "
+              f"after {v.get('iterations')} iterations loss {v.get('final_loss', float('nan')):.4g} "
+              f"in {v.get('seconds', float('nan')):.1f} s"
+              + (f"; pixel distance to single-scale {v['pixel_distance_to_single_scale']:.3f}"
+                 if "pixel_distance_to_single_scale" in v else ""))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
