@@ -15,7 +15,15 @@ import zlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import UsageError
 from .look import Look, load_look
@@ -159,7 +167,7 @@ class Shot(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _one_look(self) -> "Shot":
+    def _one_look(self) -> Shot:
         if (self.look_file is None) == (self.look is None):
             raise ValueError("give either look_file or an inline [look] table, not both or neither")
         if self.look is not None and not self.styles:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import socket
 import statistics
 import tempfile
@@ -28,7 +27,14 @@ import numpy as np
 
 from . import __version__
 from .errors import ImpastoError, UsageError
-from .manifest import NO_ROOM, DiskFull, FrameEntry, Manifest, read_manifest, update_manifest
+from .manifest import (
+    NO_ROOM,
+    DiskFull,
+    FrameEntry,
+    Manifest,
+    read_manifest,
+    update_manifest,
+)
 from .shot import Shot
 
 EventKind = Literal["start", "iteration", "done", "failed"]
@@ -354,7 +360,7 @@ class ShotRenderer(ShotFrames):
         """Paint one plate frame: (frame values to write, painted display picture at paint size, engine Result)."""
         from .engine import render
         from .frames import premultiply, unpremultiply
-        from .post import denoise, mix, upscale
+        from .post import denoise, upscale
 
         c = self.shot.colour
         h, w = plate.rgb.shape[:2]

@@ -16,7 +16,7 @@ from impasto.frames import Frame, write_frame
 from impasto.imageio import write_image
 from impasto.look import Look, LookFile, save_look
 from impasto.manifest import FrameEntry, read_manifest, update_manifest
-from impasto.shot import init_shot, load_shot, save_shot, version_up
+from impasto.shot import init_shot, load_shot, save_shot
 
 runner = CliRunner()
 

@@ -3,7 +3,6 @@ versions, dissolve, bad input, full disk, previous-frame starts, status and the 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -198,7 +197,7 @@ def test_dissolve_mixes_painting_and_plate_in_linear_light(project: Path) -> Non
     assert _render(str(plain)).exit_code == 0
     assert _render(str(mixed)).exit_code == 0
     p, m = load_shot(plain), load_shot(mixed)
-    tol = dict(atol=2e-3, rtol=2e-3)  # half-float storage
+    tol = {"atol": 2e-3, "rtol": 2e-3}  # half-float storage
     for n, w in ((1001, 0.0), (1002, 0.5), (1003, 1.0)):
         painted = read_frame(p.output_path(n)).rgb
         plate = read_frame(project / f"plates/cs010_plate.{n}.exr").rgb

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import ImpastoError, UsageError
+from ..errors import ImpastoError
 from .common import app, err, fail
 
 
@@ -32,7 +32,13 @@ class ShotProgress:
         self.tty = sys.stderr.isatty()
         self.bar = None
         if self.tty and total:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
@@ -41,7 +47,7 @@ class ShotProgress:
             )
             self.task = self.bar.add_task(label, total=total, now="", per="-", eta="-")
 
-    def __enter__(self) -> "ShotProgress":
+    def __enter__(self) -> ShotProgress:
         if self.bar:
             self.bar.start()
         return self
