@@ -196,3 +196,39 @@ def test_compare_reports_losses(trained, tmp_path: Path, content_rgb: np.ndarray
         assert row["fast"]["total"] > 0 and row["optimised"]["total"] > 0
         assert row["relative"]["total"] == pytest.approx(row["fast"]["total"] / row["optimised"]["total"])
     assert (tmp_path / "cmp.png").is_file()
+
+
+def test_shot_render_with_fast_model(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    """`impasto render --fast`'s core: every frame of a shot painted by the fast model, through the shot pipeline."""
+    import shutil
+
+    from impasto.fast.hooks import FastPreviewer, FastShotRenderer, model_for_look
+    from impasto.shot import init_shot
+    from impasto.shot_render import render_frames
+
+    folder, _, result = trained
+    monkeypatch.chdir(tmp_path)
+    Path("plates").mkdir()
+    for n in (1001, 1002):
+        write_image(f"plates/sh.{n}.png", np.roll(content_rgb, 3 * (n - 1001), axis=0))
+    write_image("style.png", style_rgb)
+    save_look("look.toml", LookFile(look=Look(size=64, u=5.0), styles=["style.png"]))
+    _, shot = init_shot("sh", "plates/sh.####.png", None, "look.toml")
+    with FastShotRenderer(shot, folder / "m.pt", device="cpu") as renderer:
+        report = render_frames(shot, renderer=renderer)
+    assert report.rendered == [1001, 1002] and not report.failed
+    assert all(shot.output_path(n).is_file() for n in (1001, 1002))
+    assert "-fast-" in renderer.look_hash
+
+    # the studio's slider: the look's own model is found, and a u paints what the model paints
+    assert model_for_look("look.toml") is None or model_for_look("look.toml") == Path("m.pt")
+    shutil.copy(folder / "m.pt", "look.fast.pt")
+    assert model_for_look("look.toml") == Path("look.fast.pt")
+    previewer = FastPreviewer()
+    a = previewer.paint("look.fast.pt", content_rgb, 2.0)
+    b = previewer.paint("look.fast.pt", content_rgb, 6.0)
+    np.testing.assert_allclose(b, result.model.paint(content_rgb, [6.0], device="cpu")[0], atol=1e-5)
+    assert not np.allclose(a, b, atol=1e-3)
+    save_look("other.toml", LookFile(look=Look(size=64, style_scale=2.0), styles=["style.png"]))
+    assert model_for_look("other.toml") is None

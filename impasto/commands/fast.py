@@ -141,6 +141,7 @@ def train_cmd(
     general_fraction: float = typer.Option(0.25, help="Share of crops from scikit-image's bundled photos, so the model generalises."),
     input_space: Optional[str] = INPUT_SPACE_OPT,
     checkpoint_every: int = typer.Option(50, help="Steps between checkpoints."),
+    minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (the model is written; rerun with more --steps to go on)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming from the checkpoint."),
     seed: int = typer.Option(0, help="Random seed."),
     device: str = DEVICE_OPT,
@@ -162,7 +163,7 @@ def train_cmd(
         settings = TrainSettings(
             u_range=_u_range(u), steps=steps, batch=batch, crop=crop, lr=lr, preset=preset, size=size,
             general_fraction=general_fraction, checkpoint_every=max(1, checkpoint_every), seed=seed, device=device,
-            compile=compile_net, amp=amp,
+            compile=compile_net, amp=amp, time_limit=None if minutes is None else 60.0 * minutes,
         )
         settings.check()
         if max_frames < 1:

@@ -45,6 +45,7 @@ class TrainSettings:
     general_fraction: float = 0.25  # share of crops from scikit-image's bundled photos
     buckets: int = 4  # u buckets the progress reports a loss for
     checkpoint_every: int = 50
+    time_limit: float | None = None  # seconds; stop (and save) after this long even if steps remain
     seed: int = 0
     device: str = "auto"
     compile: bool | None = None  # torch.compile the network; default on CUDA
@@ -280,6 +281,8 @@ def train(
                                        time.perf_counter() - start_time, resumed_from))
             if step % settings.checkpoint_every == 0 and step < settings.steps:
                 save_checkpoint()
+            if settings.time_limit is not None and time.perf_counter() - start_time > settings.time_limit:
+                break
     except KeyboardInterrupt:
         if step > resumed_from:
             save_checkpoint()
