@@ -78,6 +78,9 @@ def test_slider_preview_wipe_and_save_in_chromium(server, tmp_path: Path) -> Non
             page.wait_for_function("document.getElementById('wipe-b').naturalWidth > 0", timeout=30_000)
             box = page.locator("#wipe-box").bounding_box()
             assert box and box["width"] > 100
+            # Look and plate lie exactly on top of each other, so the wipe compares like with like.
+            assert page.locator("#wipe-a").bounding_box() == page.locator("#wipe-b").bounding_box()
+            assert page.locator("#sbs").is_hidden() and page.locator("#single").is_hidden()
             y = box["y"] + box["height"] / 2
             page.mouse.move(box["x"] + box["width"] * 0.5, y)
             page.mouse.down()
