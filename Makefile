@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup bench clean
+.PHONY: demo test setup bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/impasto demo
 
-test: setup
+# The studio's browser test drives Debian's Chromium (Playwright's own download needs the network).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+		{ SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } || \
+		echo "warning: could not install chromium; the browser test will be skipped"
+
+test: setup chromium
 	$(BIN)/python -m pytest -q
 
 bench: setup
