@@ -46,10 +46,12 @@ def main() -> None:
     ap.add_argument("--u", type=float, default=4.0)
     ap.add_argument("--ks", default="0,0.5,1,1.5,2,2.5", help="k values for the extra previews")
     ap.add_argument("--pairs", type=int, default=len(PAIRS))
+    ap.add_argument("--first", type=int, default=0, help="index of the first pair (to split the work over processes)")
     ap.add_argument("--crop-check", action="store_true")
     ap.add_argument("--calibrate", default="", help="sizes for impasto.calibrate on each pair, e.g. 64,128,256")
     ap.add_argument("--out", type=Path, default=Path("bench/out"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true", help="load the finals from --out if there (their style fraction is then unknown)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     ks = [float(v) for v in args.ks.split(",")]
@@ -57,10 +59,11 @@ def main() -> None:
               "default_k": DEFAULT_K, "pairs": []}
     print(f"final {args.final} px, preview {args.scale:g} x, {args.iterations} iterations, u {args.u:g}, "
           f"default k {DEFAULT_K:g}, CPU", flush=True)
-    for c_name, s_name in PAIRS[: args.pairs]:
+    path = args.out / f"preview_predicts{args.first or ''}_scale{args.scale:g}.json"
+    for c_name, s_name in PAIRS[args.first: args.first + args.pairs]:
         report["pairs"].append(run_pair(IMAGES / c_name, IMAGES / s_name, args, ks))
-        (args.out / "preview_predicts.json").write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {args.out / 'preview_predicts.json'}")
+        path.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {path}")
 
 
 def run_pair(content: Path, style: Path, args: argparse.Namespace, ks: list[float]) -> dict:
@@ -70,6 +73,12 @@ def run_pair(content: Path, style: Path, args: argparse.Namespace, ks: list[floa
     look = Look(u=args.u, iterations=args.iterations, size=args.final, seed=args.seed, k=DEFAULT_K)
     finals, fracs, secs = {}, {}, {}
     for du in (0.0, -0.25, 0.25):
+        saved = args.out / f"{tag}_final_u{args.u + du:g}.png"
+        if args.reuse and saved.exists():
+            from impasto.imageio import read_image
+
+            finals[du], fracs[du], secs[du] = read_image(saved), float("nan"), float("nan")
+            continue
         t = time.perf_counter()
         res = render(c_rgb, s_rgb, look.model_copy(update={"u": args.u + du}), device="cpu")
         finals[du], fracs[du], secs[du] = res.image, style_fraction(res), time.perf_counter() - t
@@ -84,7 +93,7 @@ def run_pair(content: Path, style: Path, args: argparse.Namespace, ks: list[floa
     f_sig = gram_signature(finals[0.0], edge, **net)
     d_quarter = {du: signature_distance(gram_signature(finals[du], edge, **net), f_sig) for du in (-0.25, 0.25)}
     d_default = signature_distance(gram_signature(pr.result.image, edge, **net), f_sig)
-    write_image(args.out / f"{tag}_preview_k{DEFAULT_K:g}.png", pr.result.image, {})
+    write_image(args.out / f"{tag}_preview{args.scale:g}_k{DEFAULT_K:g}.png", pr.result.image, {})
     predicted, actual = pr.predicted_final_seconds, secs[0.0]
     print(f"preview {edge} px (k {DEFAULT_K:g}): style fraction {style_fraction(pr.result):.4f}, "
           f"distance to final {d_default:.4f}; finals u±0.25: {d_quarter[-0.25]:.4f} / {d_quarter[0.25]:.4f}; "
@@ -103,7 +112,7 @@ def run_pair(content: Path, style: Path, args: argparse.Namespace, ks: list[floa
         # the same at 2/3 of the preview's size, where both images are downsampled alike
         d_small = signature_distance(gram_signature(res.image, small, **net), f_small)
         per_k.append({"k": k, "style_fraction": style_fraction(res), "distance": d, "distance_small": d_small})
-        write_image(args.out / f"{tag}_preview_k{k:g}.png", res.image, {})
+        write_image(args.out / f"{tag}_preview{args.scale:g}_k{k:g}.png", res.image, {})
         print(f"  preview k {k:<4g}: style fraction {style_fraction(res):.4f}  distance to final {d:.4f} "
               f"(at {small} px {d_small:.4f})", flush=True)
 
