@@ -623,8 +623,6 @@ def plan_tile(h: int, w: int, look: Look, dev: torch.device) -> int:
     """Tile long edge for an H×W render, 0 for the whole image at once; a one-sentence error if nothing fits."""
     if look.tile and look.tile < max(h, w):
         return max(look.tile, look.tile_overlap + 16)
-    if look.tile:
-        return 0
     precision = resolve_precision(look.precision, dev)
     need = estimate_memory(h, w, look.network, look.optimizer, precision=precision)
     free = available_memory(dev)
