@@ -20,7 +20,7 @@ runner = CliRunner()
 
 
 def _balance(content: np.ndarray, style: np.ndarray, size: int, **look: object) -> float:
-    r = render(content, style, Look(u=2.0, size=size, iterations=6, seed=0, **look), device="cpu")
+    r = render(content, style, Look(u=2.0, size=size, iterations=4, seed=0, **look), device="cpu")
     last = r.history[-1]
     return math.log10(last.style / last.content)
 
