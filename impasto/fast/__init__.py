@@ -2,7 +2,24 @@
 
 from .core import FastModel, load_model, style_identity
 from .model import PRESETS, FastConfig, FastStyleNet
-from .train import TrainProgress, TrainResult, TrainSettings, read_training_frames, train
+from .train import (
+           TrainProgress,
+           TrainResult,
+           TrainSettings,
+           read_training_frames,
+           train,
+)
 
-__all__ = ["FastModel", "load_model", "style_identity", "PRESETS", "FastConfig", "FastStyleNet", "TrainSettings",
-           "TrainProgress", "TrainResult", "train", "read_training_frames"]
+__all__ = [
+           "PRESETS",
+           "FastConfig",
+           "FastModel",
+           "FastStyleNet",
+           "TrainProgress",
+           "TrainResult",
+           "TrainSettings",
+           "load_model",
+           "read_training_frames",
+           "style_identity",
+           "train",
+]

@@ -177,4 +177,4 @@ class _FastResult:
         self.seconds = seconds
 
 
-__all__ = ["FastPreviewer", "FastShotRenderer", "model_for_look", "default_model_path", "UsageError"]
+__all__ = ["FastPreviewer", "FastShotRenderer", "UsageError", "default_model_path", "model_for_look"]

@@ -16,7 +16,13 @@ from ..controls import style_ratio
 from ..engine import FeatureNet, feature_net, fit_size, resize, to_tensor
 from ..errors import UsageError
 from ..look import Look
-from ..losses import CONTENT_LAYERS, STYLE_LAYERS, content_layer_loss, style_layer_loss, tv_loss
+from ..losses import (
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    content_layer_loss,
+    style_layer_loss,
+    tv_loss,
+)
 
 LAYERS = tuple(dict.fromkeys([*CONTENT_LAYERS, *STYLE_LAYERS]))
 

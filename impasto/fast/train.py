@@ -23,9 +23,17 @@ from .. import __version__
 from ..engine import fit_size, resize, resolve_device, to_tensor
 from ..errors import ImpastoError, UsageError
 from ..look import Look
-from .core import FORMAT, FORMAT_VERSION, FastModel, _read, save_dict, style_identity, u_to_t
+from .core import (
+    FORMAT,
+    FORMAT_VERSION,
+    FastModel,
+    _read,
+    save_dict,
+    style_identity,
+    u_to_t,
+)
 from .loss import GatysLoss
-from .model import PRESETS, FastConfig, FastStyleNet
+from .model import PRESETS, FastStyleNet
 
 GENERAL_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket")
 MIN_CROP = 32
@@ -362,5 +370,14 @@ def _spread(items: list, n: int) -> list:
     return [items[i] for i in dict.fromkeys(idx.tolist())]
 
 
-__all__ = ["TrainSettings", "TrainProgress", "TrainResult", "train", "read_training_frames", "checkpoint_path",
-           "general_images", "FORMAT", "FORMAT_VERSION"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "TrainProgress",
+    "TrainResult",
+    "TrainSettings",
+    "checkpoint_path",
+    "general_images",
+    "read_training_frames",
+    "train",
+]
