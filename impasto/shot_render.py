@@ -540,6 +540,8 @@ class Estimate:
     per_frame: float
     device: str
     probe_iterations: int
+    cores_used: float = 0.0  # CPU seconds per second during the probe: well below `threads` on a busy machine
+    threads: int = 1
 
     @property
     def frames_per_hour(self) -> float:
@@ -550,9 +552,11 @@ class Estimate:
         return self.per_frame * self.frames
 
 
-def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None = None, probe_iterations: int = 3,
+def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None = None, probe_iterations: int = 4,
              force: bool = False) -> Estimate:
     """Time a short probe on the first frame to be rendered (a few iterations, nothing written) and extrapolate."""
+    import torch
+
     from .engine import fit_size
     from .frames import Frame, write_frame
 
@@ -566,12 +570,16 @@ def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None 
         # Warm up: network and style targets load once per process, not per frame.
         r.paint(frame, plate, iterations=1)
         stamps: list[float] = []
+        c1 = time.process_time()
         t1 = time.perf_counter()
         out, _, result = r.paint(frame, plate, iterations=probe_iterations,
                                  on_iteration=lambda i, n: stamps.append(time.perf_counter()))
         total = time.perf_counter() - t1
+        cores = (time.process_time() - c1) / total if total > 0 else 0.0
         steps = np.diff([t1, *stamps])
-        per_iter = float(np.mean(steps[1:])) if len(steps) > 1 else float(steps[0])
+        # L-BFGS's first steps search for a step size (many evaluations); later ones mostly take one. Those
+        # first steps happen on every frame, so they stay in the per-frame overhead below.
+        per_iter = float(np.median(steps[2:])) if len(steps) >= 3 else float(steps[-1])
         overhead = max(0.0, total - per_iter * probe_iterations)  # content targets, post, colour
         t2 = time.perf_counter()
         tmp = Path(r._tmp.name) / f"probe{shot.output_pattern().extension}"
@@ -581,7 +589,8 @@ def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None 
         ph, pw = fit_size(h, w, r.paint_edge(w, h))
         per_frame = read_s + overhead + write_s + per_iter * r.look.iterations
         return Estimate(frames=len(plan.todo), paint_size=(pw, ph), plate_size=(w, h), iterations=r.look.iterations,
-                        per_iteration=per_iter, per_frame=per_frame, device=result.device, probe_iterations=probe_iterations)
+                        per_iteration=per_iter, per_frame=per_frame, device=result.device, probe_iterations=probe_iterations,
+                        cores_used=cores, threads=torch.get_num_threads())
 
 
 # -------------------------------------------------------------------------------------------------- status

@@ -92,7 +92,13 @@ def render(
     estimate: bool = typer.Option(False, "--estimate", help="Time a short probe and print the predicted time and frames per hour; render nothing."),
     from_previous: Optional[bool] = typer.Option(None, "--from-previous/--from-content", help="Start each frame from the previous painted frame (steadier) or from the plate. (default: the shot file's render.from_previous)"),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps. (default: the shot file's render.device)"),
-    probe_iterations: int = typer.Option(3, help="Iterations timed by --estimate."),
+    probe_iterations: int = typer.Option(4, help="Iterations timed by --estimate (the first two search a step size, the rest set the pace)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Render on a Ray cluster: auto ($RAY_ADDRESS, a cluster started here with ray start --head, else a local Ray), local, or an address such as ray://head:10001. Needs pip install 'impasto[cluster]'."),
+    gpus_per_frame: Optional[float] = typer.Option(None, "--gpus-per-frame", help="With --cluster: GPUs per worker; 0 paints on CPUs. (default: 1 where the cluster has GPUs, else 0)"),
+    cpus_per_frame: int = typer.Option(1, "--cpus-per-frame", help="With --cluster: CPUs (torch threads) per worker."),
+    chunk: int = typer.Option(1, "--chunk", help="With --cluster: frames per Ray task."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="With --cluster: at most this many worker processes. (default: as many as the cluster holds)"),
+    max_retries: int = typer.Option(3, "--max-retries", help="With --cluster: restarts of a lost worker, and retries of its chunk."),
 ) -> None:
     """Paint the frames of a shot that are not done yet, into the version the shot file names."""
     from ..sequence import format_frame_range, parse_frame_range
@@ -103,6 +109,13 @@ def render(
         wanted = parse_frame_range(frames) if frames else None
         if estimate:
             _estimate(shot, wanted, device, from_previous, probe_iterations, force)
+            return
+        if cluster:
+            from ..cluster import ClusterOptions
+
+            opts = ClusterOptions(address=cluster, chunk=chunk, gpus_per_frame=gpus_per_frame,
+                                  cpus_per_frame=cpus_per_frame, workers=workers, max_retries=max_retries)
+            _render_cluster(shot, wanted, from_previous, force, opts, format_frame_range)
             return
         _render(shot, wanted, device, from_previous, force, format_frame_range)
     except ImpastoError as exc:
@@ -124,6 +137,9 @@ def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> N
         f"{est.per_iteration:.2f} s each on {est.device}: about {_dur(est.per_frame)} per frame, "
         f"{est.frames_per_hour:.1f} frames per hour; {left}, about {_dur(est.total)}."
     )
+    if est.device == "cpu" and est.cores_used < 0.75 * est.threads:
+        err.print(f"note: the probe got {est.cores_used:.1f} of {est.threads} CPU threads' time (other work is running); "
+                  "the estimate assumes the machine stays this busy.", highlight=False, soft_wrap=True)
 
 
 def _render(shot, wanted, device, from_previous, force, format_frame_range) -> None:
@@ -159,6 +175,77 @@ def _render(shot, wanted, device, from_previous, force, format_frame_range) -> N
     mean = sum(times) / len(times) if times else 0.0
     err.print(f"{label}: rendered {done} frames ({_dur(mean)} per frame), {len(report.skipped)} already done, "
               f"{len(report.failed)} failed -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
+    if report.failed:
+        listed = ", ".join(f"{n} ({msg})" for n, msg in sorted(report.failed.items())[:5])
+        more = f" and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""
+        raise ImpastoError(f"{len(report.failed)} frames failed: {listed}{more}; fix the cause and run impasto render again to retry them.")
+
+
+# ------------------------------------------------------------------------------------------- --cluster
+
+
+class ClusterShotProgress(ShotProgress):
+    """ShotProgress for a render spread over Ray workers: adds which worker painted a frame and every worker's pace."""
+
+    def __call__(self, e) -> None:
+        speed = sum(e.rates.values())
+        pace = f"{e.workers} workers" + (f", {speed:.0f} frames/h" if speed else "")
+        if e.kind == "ready":
+            self._say(f"{self.label}: {e.workers} workers on {e.address}")
+        elif e.kind == "lost":
+            self._say(f"{self.label}: worker {e.worker} died while painting frame {e.frame}; Ray restarts it and the chunk "
+                      "resumes without repainting finished frames")
+        if self.bar:
+            self.bar.update(self.task, completed=e.done, now=pace, per=_dur(e.per_frame), eta=_dur(e.eta))
+            if e.kind == "failed":
+                self.bar.console.print(f"[red]frame {e.frame} failed:[/] {e.error}", highlight=False, soft_wrap=True)
+        elif e.kind in ("done", "failed"):
+            what = f"done in {_dur(e.seconds)}" if e.kind == "done" else f"FAILED ({e.error})"
+            own = e.rates.get(e.worker)
+            on = f" on {e.worker}" + (f" ({own:.0f} frames/h)" if own else "") if e.worker else ""
+            print(f"{self.label}: frame {e.frame} {what}{on} [{e.done}/{e.total}, {pace}, ETA {_dur(e.eta)}]",
+                  file=sys.stderr, flush=True)
+
+    def _say(self, text: str) -> None:
+        if self.bar:
+            self.bar.console.print(text, highlight=False, soft_wrap=True)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+
+def _render_cluster(shot, wanted, from_previous, force, opts, format_frame_range) -> None:
+    from ..cluster import render_on_cluster, require_ray
+    from ..shot_render import ShotRenderer
+
+    require_ray()  # before any planning: one sentence on how to install it
+    old = signal.signal(signal.SIGTERM, _interrupt)
+    label = f"{shot.name} v{shot.output.version:03d}"
+    try:
+        with ShotRenderer(shot, device="cpu", from_previous=from_previous) as renderer:
+            plan = renderer.plan(wanted, force=force)
+        if not plan.todo:
+            err.print(f"{label}: all {len(plan.frames)} frames are done ({_rel(shot.output_pattern())}).", highlight=False, soft_wrap=True)
+            return
+        why: dict[str, list[int]] = {}
+        for n, r in plan.reasons.items():
+            why.setdefault(r, []).append(n)
+        reasons = "; ".join(f"{r}: {format_frame_range(ns)}" for r, ns in why.items())
+        err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames on Ray ({reasons}) -> "
+                  f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
+        with ClusterShotProgress(label, len(plan.todo)) as progress:
+            report = render_on_cluster(shot, wanted, options=opts, force=force, from_previous=from_previous,
+                                       progress=progress, plan=plan)
+    except KeyboardInterrupt:
+        err.print(f"{label}: interrupted; outstanding Ray tasks were cancelled and finished frames are kept, run "
+                  f"impasto render {shot.source} --cluster {opts.address} again to resume.", highlight=False, soft_wrap=True)
+        raise typer.Exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    rate = report.frames_per_hour
+    extra = f", {report.restarts} workers restarted" if report.restarts else ""
+    err.print(f"{label}: rendered {len(report.rendered)} frames on {len(report.workers)} workers"
+              f"{f' ({rate:.0f} frames/h)' if rate else ''}, {len(report.skipped)} already done, {len(report.failed)} failed"
+              f"{extra} -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
     if report.failed:
         listed = ", ".join(f"{n} ({msg})" for n, msg in sorted(report.failed.items())[:5])
         more = f" and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""
