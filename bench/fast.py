@@ -33,6 +33,22 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def sweep(model, content, us, out: Path, results: dict) -> None:
+    """Time a sweep of `us` at 512 px (best of 3 after a warm-up) and write its sheet."""
+    model.paint(content, us, size=512, device="cpu")  # warm-up
+    runs = []
+    for _ in range(3):
+        load = os.getloadavg()[0]
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        images = model.paint(content, us, size=512, device="cpu")
+        runs.append({"wall": time.perf_counter() - t0, "cpu": cpu_seconds() - c0, "load1": load})
+    best = min(runs, key=lambda r: r["wall"])
+    results["sweep_512"] = {"runs": runs, "best_wall": best["wall"], "cpu_seconds": best["cpu"],
+                            "idle_2core_estimate": best["cpu"] / 2, "size": list(images[0].shape[:2])}
+    write_sweep_sheet(images, us, out / "sweep_512.png", "bench: 9 u values at 512 px")
+    print(json.dumps(results["sweep_512"], indent=1), flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--content", default=str(IMAGES / "tubingen.jpg"))
@@ -45,6 +61,8 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=256)
     ap.add_argument("--out", default="/tmp/impasto-fast-bench")
     ap.add_argument("--skip-train", action="store_true", help="reuse the model in --out")
+    ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--compare-u", type=lambda t: [float(v) for v in t.split(",")], default=[4.0, 3.0, 5.0])
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,37 +91,34 @@ def main() -> int:
 
     # The sweep: 9 u values at 512 px, the frame encoded once.
     us = [2.0 + 0.5 * i for i in range(9)]
-    model.paint(content, us, size=512, device="cpu")  # warm-up
-    runs = []
-    for _ in range(3):
-        load = os.getloadavg()[0]
-        c0, t0 = cpu_seconds(), time.perf_counter()
-        images = model.paint(content, us, size=512, device="cpu")
-        runs.append({"wall": time.perf_counter() - t0, "cpu": cpu_seconds() - c0, "load1": load})
-    best = min(runs, key=lambda r: r["wall"])
-    results["sweep_512"] = {"runs": runs, "best_wall": best["wall"], "cpu_seconds": best["cpu"],
-                            "idle_2core_estimate": best["cpu"] / 2, "size": list(images[0].shape[:2])}
-    write_sweep_sheet(images, us, out / "sweep_512.png", "bench: 9 u values at 512 px")
-    print(json.dumps(results["sweep_512"], indent=1), flush=True)
+    if args.skip_sweep:
+        us = []
+    if us:
+        sweep(model, content, us, out, results)
+
 
     # Fast vs optimisation at u 3, 4, 5 on the trained frame, at the trained size.
     def note(name: str, u: float, done: int, total: int) -> None:
         if name:
             print(f"compare {done + 1}/{total} u {u:g} ({args.iterations} iterations at {args.size} px)", flush=True)
 
-    report = compare(model, [("tubingen", content)], [3.0, 4.0, 5.0], [style], size=args.size,
-                     iterations=args.iterations, device="cpu", progress=note)
-    write_compare_sheet(report, out / "compare.png")
-    results["compare"] = [
-        {"u": r.u, "fast": r.fast, "optimised": r.optimised, "relative_total": r.relative("total"),
-         "relative_style": r.relative("style"), "relative_content": r.relative("content"),
-         "fast_seconds": r.fast_seconds, "optimised_seconds": r.optimised_seconds}
-        for r in report.rows
-    ]
-    for r in results["compare"]:
-        print(f"u {r['u']:g}: total fast/opt {r['relative_total']:.2f} (style {r['relative_style']:.2f}, "
-              f"content {r['relative_content']:.2f}); fast {r['fast_seconds'] * 1000:.0f} ms, opt {r['optimised_seconds']:.0f} s",
-              flush=True)
+    # One u at a time, written as it finishes: on a shared CPU each 256-iteration render can take many minutes.
+    results["compare"] = []
+    rows = []
+    for u in args.compare_u:
+        report = compare(model, [("tubingen", content)], [u], [style], size=args.size,
+                         iterations=args.iterations, device="cpu", progress=note)
+        rows += report.rows
+        r = report.rows[0]
+        row = {"u": r.u, "fast": r.fast, "optimised": r.optimised, "relative_total": r.relative("total"),
+               "relative_style": r.relative("style"), "relative_content": r.relative("content"),
+               "fast_seconds": r.fast_seconds, "optimised_seconds": r.optimised_seconds}
+        results["compare"].append(row)
+        print(f"u {row['u']:g}: total fast/opt {row['relative_total']:.2f} (style {row['relative_style']:.2f}, "
+              f"content {row['relative_content']:.2f}); fast {row['fast_seconds'] * 1000:.0f} ms, "
+              f"opt {row['optimised_seconds']:.0f} s", flush=True)
+        write_compare_sheet(report, out / f"compare_u{u:g}.png")
+        (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {out / 'results.json'}")
     return 0
