@@ -41,7 +41,10 @@ def main(
 
 
 def fail(exc: ImpastoError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # Escaped: messages name paths and extras like impasto[cluster], which rich would take for markup.
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 

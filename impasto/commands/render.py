@@ -189,9 +189,9 @@ class ClusterShotProgress(ShotProgress):
 
     def __call__(self, e) -> None:
         speed = sum(e.rates.values())
-        pace = f"{e.workers} workers" + (f", {speed:.0f} frames/h" if speed else "")
+        pace = f"{e.workers} worker{'s' if e.workers != 1 else ''}" + (f", {speed:.0f} frames/h" if speed else "")
         if e.kind == "ready":
-            self._say(f"{self.label}: {e.workers} workers on {e.address}")
+            self._say(f"{self.label}: {pace} on {e.address}")
         elif e.kind == "lost":
             self._say(f"{self.label}: worker {e.worker} died while painting frame {e.frame}; Ray restarts it and the chunk "
                       "resumes without repainting finished frames")
@@ -214,7 +214,7 @@ class ClusterShotProgress(ShotProgress):
 
 
 def _render_cluster(shot, wanted, from_previous, force, opts, format_frame_range) -> None:
-    from ..cluster import render_on_cluster, require_ray
+    from ..cluster import connect, render_on_cluster, require_ray
     from ..shot_render import ShotRenderer
 
     require_ray()  # before any planning: one sentence on how to install it
@@ -230,11 +230,12 @@ def _render_cluster(shot, wanted, from_previous, force, opts, format_frame_range
         for n, r in plan.reasons.items():
             why.setdefault(r, []).append(n)
         reasons = "; ".join(f"{r}: {format_frame_range(ns)}" for r, ns in why.items())
-        err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames on Ray ({reasons}) -> "
-                  f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
-        with ClusterShotProgress(label, len(plan.todo)) as progress:
-            report = render_on_cluster(shot, wanted, options=opts, force=force, from_previous=from_previous,
-                                       progress=progress, plan=plan)
+        with connect(opts.address):  # before saying anything: an unreachable cluster is one sentence
+            err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames on Ray ({reasons}) -> "
+                      f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
+            with ClusterShotProgress(label, len(plan.todo)) as progress:
+                report = render_on_cluster(shot, wanted, options=opts, force=force, from_previous=from_previous,
+                                           progress=progress, plan=plan)
     except KeyboardInterrupt:
         err.print(f"{label}: interrupted; outstanding Ray tasks were cancelled and finished frames are kept, run "
                   f"impasto render {shot.source} --cluster {opts.address} again to resume.", highlight=False, soft_wrap=True)
@@ -243,8 +244,9 @@ def _render_cluster(shot, wanted, from_previous, force, opts, format_frame_range
         signal.signal(signal.SIGTERM, old)
     rate = report.frames_per_hour
     extra = f", {report.restarts} workers restarted" if report.restarts else ""
-    err.print(f"{label}: rendered {len(report.rendered)} frames on {len(report.workers)} workers"
-              f"{f' ({rate:.0f} frames/h)' if rate else ''}, {len(report.skipped)} already done, {len(report.failed)} failed"
+    n = len(report.workers)
+    err.print(f"{label}: rendered {len(report.rendered)} frames on {n} worker{'s' if n != 1 else ''}"
+              f"{f' ({rate:.0f} frames/h overall)' if rate else ''}, {len(report.skipped)} already done, {len(report.failed)} failed"
               f"{extra} -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
     if report.failed:
         listed = ", ".join(f"{n} ({msg})" for n, msg in sorted(report.failed.items())[:5])

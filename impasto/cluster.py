@@ -1,0 +1,535 @@
+"""Render a shot's frames across a Ray cluster: the same per-frame units and manifest as a local render.
+
+The driver plans the shot (which frames still need painting), splits the frames to paint into chunks and
+hands them to a pool of Ray actors, one per worker slot (one per GPU, or per `cpus_per_frame` CPUs). Each
+actor builds one `ShotRenderer` for its life, so the network and the style targets load once per process,
+and renders a chunk with `ShotRenderer.render_frame`: the frame is written under a temporary name and
+renamed, and the manifest beside the outputs is updated under its file lock, exactly as a local render does.
+
+Faults: a worker process that dies is restarted by Ray (`max_restarts`) and its chunk retried on it
+(`max_task_retries`); a retried chunk re-reads the manifest and skips frames that an earlier attempt of this
+run already finished (done or failed), so nothing is painted twice and a frame that failed on bad input is
+not retried. An actor that is gone for good (its node died, restarts exhausted) has its chunk re-queued on
+the others. Ctrl-C cancels the chunks in flight (Ray's cancellation flag is checked every iteration, so the
+frame in flight is dropped before it is written) and leaves finished frames in place.
+
+Nothing here prints: progress goes to a callback as `ClusterEvent`s, fed by a small progress actor that the
+workers post each frame's start and end to.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import statistics
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import ImpastoError, UsageError
+from .shot import Shot
+from .shot_render import FrameEvent, Plan, RunReport, ShotRenderer
+
+INSTALL_HINT = "Rendering on a cluster needs Ray, which is not installed; install it with pip install 'impasto[cluster]'."
+# Test hooks (fault injection): the worker painting frame IMPASTO_TEST_CRASH_FRAME dies with os._exit(1) at its
+# first iteration, once: only the process that manages to remove the marker file IMPASTO_TEST_CRASH_MARKER dies.
+CRASH_FRAME_ENV = "IMPASTO_TEST_CRASH_FRAME"
+CRASH_MARKER_ENV = "IMPASTO_TEST_CRASH_MARKER"
+
+ClusterEventKind = Literal["ready", "start", "done", "failed", "lost"]
+
+
+@dataclass
+class ClusterEvent(FrameEvent):
+    """A `FrameEvent` for the whole shot across the cluster, with which worker sent it and every worker's pace."""
+
+    worker: str = ""
+    rates: dict[str, float] = field(default_factory=dict)  # frames per hour, per worker that has finished a frame
+    workers: int = 0  # worker processes in the pool now
+    address: str = ""
+
+
+ClusterProgress = Callable[[ClusterEvent], None]
+
+
+@dataclass
+class ClusterOptions:
+    """How to spread a shot over the cluster."""
+
+    address: str = "auto"  # auto (RAY_ADDRESS, a running local cluster, else a new local one), local, or an address
+    chunk: int = 1  # frames per Ray task
+    gpus_per_frame: float | None = None  # None: 1 where the cluster has GPUs, else CPU workers
+    cpus_per_frame: int = 1  # CPUs (and torch threads) per worker
+    workers: int | None = None  # at most this many worker processes (default: as many as the cluster holds)
+    max_retries: int = 3  # restarts of a lost worker, and retries of its chunk
+
+
+@dataclass
+class ClusterReport(RunReport):
+    address: str = ""
+    workers: dict[str, list[int]] = field(default_factory=dict)  # frames each worker painted
+    restarts: int = 0  # worker processes Ray restarted after they died
+    requeued: int = 0  # chunks handed to another worker after theirs was lost for good
+    elapsed: float = 0.0
+
+    @property
+    def frames_per_hour(self) -> float | None:
+        done = len(self.rendered) + len(self.failed)
+        return 3600.0 * done / self.elapsed if done and self.elapsed > 0 else None
+
+
+def require_ray() -> Any:
+    """The `ray` module, or a UsageError saying in one sentence how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(INSTALL_HINT) from None
+    return ray
+
+
+@contextmanager
+def connect(address: str = "auto") -> Iterator[str]:
+    """Connect to the Ray cluster at `address` for the duration (reusing a connection already made); yields where.
+
+    `auto`: $RAY_ADDRESS if set, else a cluster started on this machine with `ray start --head`, else a new local
+    Ray for this run. `local`: always a new local Ray. Anything else (`ray://head:10001`, `head:6379`) is passed on.
+    """
+    ray = require_ray()
+    if ray.is_initialized():
+        yield _where(ray)
+        return
+    started_here = False
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+    try:
+        if address == "auto" and not os.environ.get("RAY_ADDRESS"):
+            try:
+                ray.init(address="auto", **quiet)
+            except ConnectionError:
+                ray.init(address="local", include_dashboard=False, **quiet)
+                started_here = True
+        elif address == "auto":
+            _check_reachable(os.environ["RAY_ADDRESS"])
+            ray.init(**({} if os.environ["RAY_ADDRESS"].startswith("ray://") else quiet))
+        elif address == "local":
+            ray.init(address="local", include_dashboard=False, **quiet)
+            started_here = True
+        else:
+            _check_reachable(address)
+            ray.init(address=address, **({} if address.startswith("ray://") else quiet))
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        target = os.environ.get("RAY_ADDRESS", address) if address == "auto" else address
+        first = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"Could not reach the Ray cluster at '{target}' ({first}); start one with 'ray start --head' "
+                         "or check the address.") from None
+    try:
+        yield "a local Ray started for this run" if started_here else _where(ray)
+    finally:
+        ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail in seconds, not minutes, when nothing listens at a cluster address (Ray retries for a long time)."""
+    rest = address.split("://", 1)[-1]
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"'{address}' is not a Ray cluster address; give host:port, ray://host:10001, auto or local.")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(exc.strerror or str(exc) or "no answer") from None
+
+
+def _where(ray: Any) -> str:
+    try:
+        return f"the Ray cluster at {ray.get_runtime_context().gcs_address}"
+    except Exception:  # noqa: BLE001 - only a label; Ray Client has no GCS address here
+        return "the Ray cluster"
+
+
+# ------------------------------------------------------------------------------------------------- workers
+
+
+def _crash_hook(frame: int) -> None:
+    """Fault injection for tests: die like a lost worker, once (see CRASH_FRAME_ENV)."""
+    target, marker = os.environ.get(CRASH_FRAME_ENV), os.environ.get(CRASH_MARKER_ENV)
+    if not target or not marker or str(frame) != target.strip():
+        return
+    try:
+        os.unlink(marker)
+    except FileNotFoundError:
+        return  # disarmed: another attempt already died here
+    os._exit(1)
+
+
+class WorkerMismatch(UsageError):
+    """A worker would paint the shot differently from the driver (other impasto, OCIO config or style files)."""
+
+
+class FrameWorker:
+    """A Ray actor: one process that keeps one ShotRenderer (network, style targets) and paints chunks with it."""
+
+    def __init__(self, shot: Shot, device: str, threads: int, index: int, driver: tuple[str, str], progress: str,
+                 from_previous: bool | None = None) -> None:
+        import ray
+
+        self.shot, self.device, self.threads, self.from_previous = shot, device, threads, from_previous
+        self.driver_version, self.driver_look_hash = driver
+        # Looked up by name rather than passed as a handle: a restarted actor's arguments must be plain values.
+        try:
+            self.progress = ray.get_actor(progress)
+        except ValueError:
+            self.progress = None
+        self.label = f"{socket.gethostname()}/w{index}"
+        self.renderer: ShotRenderer | None = None
+        self._ray = ray
+        if device == "cpu":
+            import torch
+
+            torch.set_num_threads(max(1, threads))
+        self._post({"kind": "ready", "pid": os.getpid()})
+
+    def _post(self, event: dict[str, Any]) -> None:
+        if self.progress is None:
+            return
+        with suppress(Exception):  # progress is display only; never lose a frame over it
+            self.progress.put.remote({**event, "worker": self.label})
+
+    def _setup(self) -> ShotRenderer:
+        from . import __version__
+
+        if self.renderer is None:
+            if __version__ != self.driver_version:
+                raise WorkerMismatch(f"Worker {self.label} runs impasto {__version__} but the driver runs {self.driver_version}; "
+                                 "install the same impasto on every node.")
+            renderer = ShotRenderer(self.shot, device=self.device, from_previous=self.from_previous)
+            if renderer.look_hash != self.driver_look_hash:
+                # Same look, different painting: another OCIO config ($OCIO), other style files or other code.
+                renderer.close()
+                raise WorkerMismatch(f"Worker {self.label} resolves the shot's look to {renderer.look_hash}, not the driver's "
+                                 f"{self.driver_look_hash}; give every node the same impasto, $OCIO and style files.")
+            self.renderer = renderer
+        return self.renderer
+
+    def render_chunk(self, frames: list[int], run_started: float, force: bool) -> dict[str, Any]:
+        """Paint the frames of a chunk not finished yet; each frame's manifest entry (as a dict) and the skipped frames."""
+        ctx = self._ray.get_runtime_context()
+        out: dict[str, Any] = {"worker": self.label, "entries": {}, "skipped": [], "pid": os.getpid()}
+        try:
+            r = self._setup()
+            plan = r.plan(frames, force=force)
+            manifest = r.manifest()
+        except ImpastoError as exc:
+            out["setup_error"], out["own_sentence"] = str(exc), isinstance(exc, WorkerMismatch)
+            return out
+        for n in frames:
+            entry = manifest.frames.get(n)
+            if entry is not None and entry.finished >= run_started:
+                out["entries"][n] = entry.model_dump(mode="json")  # an earlier attempt of this run finished it
+                continue
+            if n not in plan.todo:
+                out["skipped"].append(n)
+                continue
+            if ctx.is_canceled():
+                out["cancelled"] = True
+                break
+            self._post({"kind": "start", "frame": n})
+
+            def on_iteration(i: int, its: int, n: int = n) -> None:
+                _crash_hook(n)
+                if ctx.is_canceled():
+                    raise KeyboardInterrupt  # render_frame drops the frame before writing anything
+
+            try:
+                done = r.render_frame(n, on_iteration=on_iteration)
+            except KeyboardInterrupt:
+                out["cancelled"] = True
+                break
+            out["entries"][n] = done.model_dump(mode="json")
+            self._post({"kind": done.status, "frame": n, "seconds": done.seconds, "error": done.error})
+        return out
+
+
+class ProgressBox:
+    """A Ray actor the workers post events to and the driver drains."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def put(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def take(self) -> list[dict[str, Any]]:
+        events, self.events = self.events, []
+        return events
+
+
+# -------------------------------------------------------------------------------------------------- driver
+
+
+def _typical(seconds: list[float]) -> float | None:
+    """Time per frame; a worker's first frame also loads the network, so it is left out when there are others."""
+    if not seconds:
+        return None
+    return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+
+
+def _chunks(frames: list[int], size: int) -> list[list[int]]:
+    return [frames[i:i + size] for i in range(0, len(frames), size)]
+
+
+def plan_workers(resources: dict[str, float], options: ClusterOptions, chunks: int) -> tuple[int, float, int]:
+    """(workers, gpus per worker, cpus per worker) for a cluster with `resources` and a shot of `chunks` chunks."""
+    gpus_total = float(resources.get("GPU", 0.0))
+    gpus = options.gpus_per_frame if options.gpus_per_frame is not None else (1.0 if gpus_total >= 1 else 0.0)
+    cpus = max(1, options.cpus_per_frame)
+    if gpus < 0:
+        raise UsageError("--gpus-per-frame must be 0 (CPU workers) or more.")
+    if gpus > 0 and gpus_total < gpus:
+        raise UsageError(f"The Ray cluster has {gpus_total:g} GPUs, fewer than the {gpus:g} asked per frame; "
+                         "pass --gpus-per-frame 0 to paint on CPUs.")
+    slots = math.floor(gpus_total / gpus + 1e-9) if gpus > 0 else math.floor(float(resources.get("CPU", 0.0)) / cpus)
+    # A cluster that autoscales from zero shows no room yet: ask for one worker and let the autoscaler add nodes.
+    workers = max(1, slots)
+    if options.workers is not None:
+        workers = max(1, options.workers)
+    return min(workers, max(1, chunks)), gpus, cpus
+
+
+def render_on_cluster(
+    shot: Shot,
+    frames: list[int] | None = None,
+    *,
+    options: ClusterOptions | None = None,
+    force: bool = False,
+    from_previous: bool | None = None,
+    progress: ClusterProgress | None = None,
+    plan: Plan | None = None,
+) -> ClusterReport:
+    """Render the frames of `shot` not done yet on a Ray cluster (connecting per `options.address` if needed)."""
+    from . import __version__
+
+    opts = options or ClusterOptions()
+    ray = require_ray()
+    if opts.chunk < 1:
+        raise UsageError("--chunk must be 1 or more frames.")
+    if opts.max_retries < 0:
+        raise UsageError("--max-retries must be 0 or more.")
+    if (shot.render.from_previous if from_previous is None else from_previous):
+        raise UsageError("Frames that start from the previous painted frame depend on each other, so they cannot be "
+                         "spread over a cluster; render with --from-content, or without --cluster.")
+    with ShotRenderer(shot, device="cpu", from_previous=from_previous) as r:
+        plan = plan or r.plan(frames, force=force)
+        shot, look_hash = r.shot, r.look_hash  # with the from_previous override applied, as workers will see it
+    report = ClusterReport(version=shot.output.version, skipped=list(plan.skip))
+    if not plan.todo:
+        return report
+    with connect(opts.address) as where:
+        report.address = where
+        return _drive(ray, shot, plan, opts, force, progress, report, (__version__, look_hash))
+
+
+class _Pool:
+    """The driver's view of the workers: which are idle, which chunk each one is painting."""
+
+    def __init__(self, ray: Any, make: Callable[[int], Any]) -> None:
+        self.ray, self.make = ray, make
+        self.idle: list[Any] = []
+        self.busy: dict[Any, tuple[Any, int]] = {}  # ref -> (actor, chunk index)
+        self.started = 0
+
+    def start(self) -> None:
+        self.idle.append(self.make(self.started))
+        self.started += 1
+
+    @property
+    def alive(self) -> int:
+        return len(self.idle) + len(self.busy)
+
+    def kill(self, actor: Any) -> None:
+        with suppress(Exception):  # already gone
+            self.ray.kill(actor, no_restart=True)
+
+    def kill_idle(self) -> None:
+        while self.idle:
+            self.kill(self.idle.pop())
+
+    def close(self) -> None:
+        self.kill_idle()
+        for actor, _ in self.busy.values():
+            self.kill(actor)
+        self.busy.clear()
+
+
+def _drive(ray: Any, shot: Shot, plan: Plan, opts: ClusterOptions, force: bool, progress: ClusterProgress | None,
+           report: ClusterReport, driver: tuple[str, str]) -> ClusterReport:
+    from ray.exceptions import RayError, RayTaskError, TaskCancelledError
+
+    todo = list(plan.todo)
+    chunks = _chunks(todo, opts.chunk)
+    n_workers, gpus, cpus = plan_workers(ray.cluster_resources(), opts, len(chunks))
+    device = "cuda" if gpus > 0 else "cpu"
+    box_name = f"impasto-progress-{uuid.uuid4().hex[:12]}"
+    box = ray.remote(ProgressBox).options(num_cpus=0, name=box_name).remote()
+    worker_cls = ray.remote(FrameWorker).options(
+        num_cpus=cpus, num_gpus=gpus, max_restarts=opts.max_retries, max_task_retries=opts.max_retries,
+        scheduling_strategy="SPREAD",
+    )
+
+    def make(index: int) -> Any:
+        # The shot goes by value (small, inlined in the task spec): an actor restarted after its process died must
+        # not depend on an object-store copy that may have gone with the node.
+        return worker_cls.remote(shot, device, cpus, index, driver, box_name)
+
+    pool = _Pool(ray, make)
+    for _ in range(n_workers):
+        pool.start()
+    max_started = n_workers + max(1, opts.max_retries) * n_workers  # replacements for workers lost for good
+    queue: deque[int] = deque(range(len(chunks)))
+    attempts = [0] * len(chunks)
+    run_started = time.time()
+    t0 = time.perf_counter()
+    total = len(todo)
+    finished: dict[int, str] = {}  # frame -> done/failed, as announced
+    seconds: dict[str, list[float]] = {}
+    pids: dict[str, set[int]] = {}
+    current: dict[str, int] = {}
+
+    def rates() -> dict[str, float]:
+        out = {}
+        for w, s in seconds.items():
+            t = _typical(s)
+            if t:
+                out[w] = 3600.0 / t
+        return out
+
+    def emit(kind: str, frame: int, worker: str = "", secs: float | None = None, error: str | None = None) -> None:
+        if progress is None:
+            return
+        r = rates()
+        per = _typical([x for s in seconds.values() for x in s])
+        speed = sum(r.values()) / 3600.0  # frames per second, all workers together
+        left = total - len(finished)
+        eta = left / speed if speed > 0 else None
+        progress(ClusterEvent(kind, frame, len(finished), total, seconds=secs, per_frame=per, eta=eta, error=error,  # type: ignore[arg-type]
+                              worker=worker, rates=r, workers=pool.alive, address=report.address))
+
+    def finish(n: int, entry: dict[str, Any], worker: str) -> None:
+        status = entry.get("status", "failed")
+        if status == "done":
+            if n not in report.rendered:
+                report.rendered.append(n)
+            report.failed.pop(n, None)
+        else:
+            report.failed[n] = entry.get("error") or "unknown error"
+        report.seconds[n] = float(entry.get("seconds") or 0.0)
+        if n not in finished:
+            finished[n] = status
+            who = worker or f"{entry.get('host', '?')}/pid{entry.get('pid', 0)}"
+            seconds.setdefault(who, []).append(report.seconds[n])
+            report.workers.setdefault(who, []).append(n)
+            emit(status, n, who, report.seconds[n], entry.get("error"))
+
+    def drain() -> None:
+        try:
+            events = ray.get(box.take.remote(), timeout=30)
+        except RayError:
+            return
+        for e in events:
+            w = e.get("worker", "")
+            if e["kind"] == "ready":
+                seen = pids.setdefault(w, set())
+                if seen and e["pid"] not in seen:
+                    report.restarts += 1
+                    emit("lost", current.get(w, 0), w)
+                seen.add(e["pid"])
+            elif e["kind"] == "start":
+                current[w] = e["frame"]
+                if e["frame"] not in finished:
+                    emit("start", e["frame"], w)
+            elif e["kind"] in ("done", "failed") and e["frame"] not in finished:
+                finish(e["frame"], {"status": e["kind"], "seconds": e.get("seconds"), "error": e.get("error")}, w)
+
+    def give_up(c: int, why: str) -> None:
+        for n in chunks[c]:
+            if n not in finished:
+                finish(n, {"status": "failed", "error": why}, "")
+
+    emit("ready", 0)
+    try:
+        while queue or pool.busy:
+            while pool.idle and queue:
+                c = queue.popleft()
+                actor = pool.idle.pop()
+                attempts[c] += 1
+                pool.busy[actor.render_chunk.remote(chunks[c], run_started, force)] = (actor, c)
+            ready, _ = ray.wait(list(pool.busy), num_returns=len(pool.busy), timeout=0.5)
+            drain()
+            for ref in ready:
+                actor, c = pool.busy.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except RayTaskError as exc:
+                    cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
+                    if isinstance(cause, ImpastoError):
+                        raise type(cause)(str(cause)) from None  # e.g. the disk is full: stop, keep what is finished
+                    give_up(c, f"{type(cause).__name__ if cause else 'RayTaskError'}: {cause or exc}".splitlines()[0])
+                    pool.idle.append(actor)
+                    continue
+                except TaskCancelledError:
+                    continue
+                except RayError:
+                    # The worker is gone for good (its node died, restarts used up): another worker takes the chunk
+                    # and skips what is done.
+                    pool.kill(actor)
+                    if attempts[c] <= opts.max_retries:
+                        report.requeued += 1
+                        queue.appendleft(c)
+                    else:
+                        give_up(c, f"its worker was lost {attempts[c]} times")
+                    if pool.alive == 0 and queue and pool.started < max_started:
+                        pool.start()
+                    continue
+                if "setup_error" in result:
+                    if result.get("own_sentence"):
+                        raise UsageError(result["setup_error"])
+                    raise UsageError(f"Worker {result['worker']} could not load the shot: {result['setup_error'].rstrip('.')}; "
+                                     "every worker must reach the shot's files at the same paths (shared storage).")
+                for n, entry in sorted(result["entries"].items()):
+                    finish(int(n), entry, result["worker"])
+                for n in result["skipped"]:
+                    if n not in finished and n not in report.skipped:
+                        report.skipped.append(n)
+                pool.idle.append(actor)
+            if not queue:
+                pool.kill_idle()  # frees their slots, so a worker Ray restarts elsewhere finds room
+            elif pool.alive == 0:
+                while queue:  # every worker was lost and no more may be started
+                    give_up(queue.popleft(), "no worker was left to paint it")
+        drain()
+    except BaseException:
+        _cancel(ray, pool)
+        raise
+    finally:
+        pool.close()
+        with suppress(Exception):
+            ray.kill(box)
+        report.elapsed = time.perf_counter() - t0
+    report.rendered.sort()
+    return report
+
+
+def _cancel(ray: Any, pool: _Pool, grace: float = 10.0) -> None:
+    """Ctrl-C: flag every chunk in flight as cancelled (the frame being painted is dropped, none is half-written)."""
+    refs = list(pool.busy)
+    for ref in refs:
+        with suppress(Exception):  # already finished, or its worker is gone
+            ray.cancel(ref)
+    if refs:
+        with suppress(Exception):
+            ray.wait(refs, num_returns=len(refs), timeout=grace)

@@ -1,0 +1,177 @@
+"""Shot rendering on a local Ray cluster: same frames as a local render, a worker killed mid-chunk loses and
+duplicates nothing, a failed frame is recorded and not retried, a re-run paints nothing, and without Ray
+`--cluster` says how to install it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+from typer.testing import CliRunner
+
+from impasto.cli import app
+from impasto.cluster import (
+    CRASH_FRAME_ENV,
+    CRASH_MARKER_ENV,
+    INSTALL_HINT,
+    ClusterOptions,
+    plan_workers,
+)
+from impasto.errors import UsageError
+from impasto.frames import Frame, read_frame, write_frame
+from impasto.imageio import write_image
+from impasto.manifest import read_manifest
+from impasto.shot import load_shot
+from impasto.shot_render import frame_opens, render_frames
+
+runner = CliRunner()
+W, H = 64, 48
+CRASH_FRAME = 1004
+
+
+def _plate(n: int) -> np.ndarray:
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    t = (n - 1001) * 3.0
+    r = 0.5 + 0.4 * np.sin((x + t) / 8.0)
+    g = 0.45 + 0.35 * np.cos((y - t) / 6.0)
+    b = 0.2 + 0.6 * (np.hypot(x - 18 - t, y - 24) < 11)
+    return (np.stack([r, g, b], -1) * 0.8).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """One local Ray for the module (starting it is the slow part); workers inherit the fault-injection hook."""
+    ray = pytest.importorskip("ray")
+    marker = tmp_path_factory.mktemp("crash") / "armed"
+    os.environ[CRASH_FRAME_ENV] = str(CRASH_FRAME)
+    os.environ[CRASH_MARKER_ENV] = str(marker)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    try:
+        yield marker
+    finally:
+        ray.shutdown()
+        os.environ.pop(CRASH_FRAME_ENV, None)
+        os.environ.pop(CRASH_MARKER_ENV, None)
+
+
+@pytest.fixture()
+def project(tmp_path: Path, style_rgb: np.ndarray) -> Path:
+    (tmp_path / "plates").mkdir()
+    for n in range(1001, 1009):
+        write_frame(tmp_path / "plates" / f"p.{n}.exr", Frame(_plate(n)))
+    write_image(tmp_path / "style.png", style_rgb[:64, :64])
+    return tmp_path
+
+
+def _shot(project: Path, name: str, frames: str, folder: str, iterations: int = 2) -> Path:
+    data = {
+        "name": name, "plate": "plates/p.####.exr", "frames": frames, "styles": ["style.png"],
+        "look": {"iterations": iterations, "size": 48, "seed": 11, "u": 4.0},
+        "render": {"scale": 0.75, "device": "cpu"}, "output": {"folder": folder},
+    }
+    path = project / f"{name}.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def test_ray_render_from_the_cli_matches_a_local_render(ray_cluster: Path, project: Path) -> None:
+    local = load_shot(_shot(project, "cs010", "1001-1006", "local"))
+    report = render_frames(local, device="cpu")
+    assert report.ok and len(report.rendered) == 6
+    on_ray = _shot(project, "cs010", "1001-1006", "ray")
+
+    res = runner.invoke(app, ["render", str(on_ray), "--cluster", "auto", "--chunk", "2", "--max-retries", "1"])
+    assert res.exit_code == 0, res.output
+    assert "frame 1006 done" in res.output and "workers" in res.output
+    shot = load_shot(on_ray)
+    manifest = read_manifest(shot.manifest_path())
+    assert sorted(manifest.done()) == list(range(1001, 1007))
+    pids = {e.pid for e in manifest.frames.values()}
+    assert os.getpid() not in pids  # painted by Ray workers, not the test process
+    for n in range(1001, 1007):
+        a, b = read_frame(local.output_path(n)).rgb, read_frame(shot.output_path(n)).rgb
+        assert a.shape == b.shape == (H, W, 3)
+        np.testing.assert_allclose(b, a, atol=2e-3)  # half-float EXR; both paths paint with one torch thread
+
+    again = runner.invoke(app, ["render", str(on_ray), "--cluster", "auto"])
+    assert again.exit_code == 0 and "all 6 frames are done" in again.output
+
+
+def test_killed_worker_mid_chunk_loses_nothing_and_a_rerun_paints_nothing(ray_cluster: Path, project: Path) -> None:
+    from impasto.cluster import render_on_cluster
+
+    shot_file = _shot(project, "cs020", "1001-1008", "render")
+    shot = load_shot(shot_file)
+    bad = project / "plates" / "p.1002.exr"
+    good = bad.read_bytes()
+    bad.write_bytes(good[: len(good) // 2])  # header intact, pixels cut short: a user error for frame 1002 only
+    ray_cluster.touch()  # arm: the first worker to paint frame 1004 dies at its first iteration
+
+    events = []
+    report = render_on_cluster(shot, options=ClusterOptions(chunk=4, max_retries=2), progress=events.append)
+    assert not ray_cluster.exists()  # a worker did die
+    assert report.restarts >= 1 or report.requeued >= 1
+    assert sorted(report.rendered) == [1001, 1003, 1004, 1005, 1006, 1007, 1008]
+    assert list(report.failed) == [1002]
+    assert any(e.kind == "done" and e.worker and e.rates for e in events)
+    assert events[-1].done == 8 and events[-1].eta is not None
+
+    m = read_manifest(shot.manifest_path()).frames
+    assert sorted(m) == list(range(1001, 1009))
+    # The chunk 1001-1004 was retried after the crash: frames the first attempt finished kept their entries (same
+    # process), the failed frame was not retried, and only 1004 was painted by the restarted worker.
+    first = m[1001].pid
+    assert m[1002].pid == first and m[1003].pid == first and m[1002].status == "failed"
+    assert m[1004].pid != first and m[1004].status == "done"
+    for n in [1001, *range(1003, 1009)]:
+        assert frame_opens(shot.output_path(n), (W, H))
+    leftovers = [p.name for p in shot.output_folder().iterdir() if ".tmp" in p.name]
+    assert not leftovers
+
+    bad.write_bytes(good)  # fixed: the re-run paints just that frame
+    report = render_on_cluster(shot, options=ClusterOptions(chunk=4))
+    assert report.rendered == [1002] and not report.failed
+    assert len(report.skipped) == 7
+    before = read_manifest(shot.manifest_path()).frames
+    assert all(frame_opens(shot.output_path(n), (W, H)) for n in range(1001, 1009))
+
+    report = render_on_cluster(shot, options=ClusterOptions(chunk=4))
+    assert report.rendered == [] and sorted(report.skipped) == list(range(1001, 1009))
+    assert read_manifest(shot.manifest_path()).frames == before
+
+
+def test_cluster_without_ray_says_how_to_install_it(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shot_file = _shot(project, "cs030", "1001-1002", "render")
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError, as when it is not installed
+    res = runner.invoke(app, ["render", str(shot_file), "--cluster", "auto"])
+    assert res.exit_code == 2
+    text = " ".join(res.output.split())
+    assert "pip install 'impasto[cluster]'" in text and text.count(". ") == 0
+    assert not (project / "render").exists()
+    assert INSTALL_HINT.endswith(".")
+
+
+def test_previous_frame_starts_cannot_be_spread_over_a_cluster(project: Path) -> None:
+    pytest.importorskip("ray")
+    from impasto.cluster import render_on_cluster
+
+    shot = load_shot(_shot(project, "cs040", "1001-1002", "render"))
+    with pytest.raises(UsageError, match="depend on each other"):
+        render_on_cluster(shot, from_previous=True)
+
+
+def test_workers_follow_the_cluster_resources() -> None:
+    opts = ClusterOptions()
+    assert plan_workers({"CPU": 8.0}, opts, chunks=20) == (8, 0.0, 1)
+    assert plan_workers({"CPU": 8.0}, opts, chunks=3) == (3, 0.0, 1)
+    assert plan_workers({"CPU": 16.0, "GPU": 4.0}, opts, chunks=20) == (4, 1.0, 1)
+    assert plan_workers({"CPU": 16.0, "GPU": 4.0}, ClusterOptions(gpus_per_frame=0.5), chunks=20) == (8, 0.5, 1)
+    assert plan_workers({"CPU": 16.0, "GPU": 4.0}, ClusterOptions(gpus_per_frame=0, cpus_per_frame=4), chunks=20) == (4, 0.0, 4)
+    assert plan_workers({}, opts, chunks=5)[0] == 1  # autoscaling from zero: one worker asks for the first node
+    with pytest.raises(UsageError, match="fewer than"):
+        plan_workers({"CPU": 8.0}, ClusterOptions(gpus_per_frame=1), chunks=2)
+
