@@ -208,8 +208,11 @@ def _run(args: list[str], timeout: float) -> dict:
     cmd = [sys.executable, __file__, "--worker", json.dumps(args)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
-        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(p.stdout.strip().splitlines()[-1])
+        out = {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
+    else:
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+    print("  ", json.dumps({k: v for k, v in out.items() if k != "trace"}), file=sys.stderr, flush=True)
+    return out
 
 
 def _ratio(a, b):
