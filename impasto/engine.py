@@ -144,8 +144,9 @@ def estimate_memory(height: int, width: int, network: str = "vgg16", optimizer: 
                     precision: str = "fp32") -> int:
     """Rough peak bytes for optimising an H×W image: weights, activations kept for backward, optimiser state.
 
-    Fitted to measured CPU peaks (RSS, L-BFGS): 256×192 VGG19 662 MiB (estimate 669), 512×384 VGG19 1134 (1096),
-    1024×768 VGG16 2557 (2685). Backward keeps each ReLU's output and each pooling's, plus transient gradients (1.4).
+    Fitted to measured CPU peaks (RSS, L-BFGS): 1024×768 VGG16 2557 MiB (estimate 2535); at 512×384 and 256×192
+    VGG19, 1134 and 662 MiB (estimates 946 and 519: the process's own ~360 MiB weighs more there).
+    Backward keeps each ReLU's output and each pooling's, plus transient gradients (the 1.4).
     """
     names = layer_names(network)
     deepest = names.index("relu5_1")
@@ -162,7 +163,7 @@ def estimate_memory(height: int, width: int, network: str = "vgg16", optimizer: 
     pixels = 3 * height * width
     state = 2 * LBFGS_HISTORY * pixels + 4 * pixels if optimizer == "lbfgs" else 4 * pixels
     act_bytes = 2 if precision == "bf16" else 4
-    return int(act_bytes * 1.4 * floats + 4 * (params + state)) + 450 * 2**20  # torch and the process itself
+    return int(act_bytes * 1.4 * floats + 4 * (params + state)) + 300 * 2**20  # torch and the process itself
 
 
 def available_memory(device: torch.device) -> int | None:
