@@ -31,6 +31,11 @@ K_OPT = typer.Option(_F["k"].default, help=_help("k"))
 RAW_RATIO_OPT = typer.Option(_F["raw_ratio"].default, "--raw-ratio", help=_help("raw_ratio"))
 TV_WEIGHT_OPT = typer.Option(_F["tv_weight"].default, help=_help("tv_weight"))
 PRESERVE_COLOR_OPT = typer.Option(_F["preserve_color"].default, help=_help("preserve_color"))
+PRECISION_OPT = typer.Option(_F["precision"].default, help=_help("precision"))
+LEVELS_OPT = typer.Option(_F["levels"].default, help=_help("levels"))
+TILE_OPT = typer.Option(_F["tile"].default, help=_help("tile"))
+TILE_OVERLAP_OPT = typer.Option(_F["tile_overlap"].default, help=_help("tile_overlap"))
+COMPILE_OPT = typer.Option(_F["compile"].default, "--compile", help=_help("compile"))
 
 # click's ParameterSource names (typer vendors click, so compare names rather than import the enum)
 _EXPLICIT = {"COMMANDLINE", "ENVIRONMENT", "PROMPT"}

@@ -12,9 +12,34 @@ from .. import __version__
 from ..errors import ImpastoError
 from .common import ProgressReporter, app, err, fail
 from .look_options import (
-    DEVICE_OPT, INIT_OPT, ITERATIONS_OPT, K_OPT, LOOK_OPT, LR_OPT, NETWORK_OPT, OPTIMIZER_OPT, POOLING_OPT,
-    PRESERVE_COLOR_OPT, RAW_RATIO_OPT, SEED_OPT, SIZE_OPT, STYLE_SCALE_OPT, STYLE_WEIGHTS_OPT, TV_WEIGHT_OPT, U_OPT,
-    WEIGHTS_OPT, explicit_values, origin_warning, require_inputs, resolve_look, write_sidecar,
+    COMPILE_OPT,
+    DEVICE_OPT,
+    INIT_OPT,
+    ITERATIONS_OPT,
+    K_OPT,
+    LEVELS_OPT,
+    LOOK_OPT,
+    LR_OPT,
+    NETWORK_OPT,
+    OPTIMIZER_OPT,
+    POOLING_OPT,
+    PRECISION_OPT,
+    PRESERVE_COLOR_OPT,
+    RAW_RATIO_OPT,
+    SEED_OPT,
+    SIZE_OPT,
+    STYLE_SCALE_OPT,
+    STYLE_WEIGHTS_OPT,
+    TILE_OPT,
+    TILE_OVERLAP_OPT,
+    TV_WEIGHT_OPT,
+    U_OPT,
+    WEIGHTS_OPT,
+    explicit_values,
+    origin_warning,
+    require_inputs,
+    resolve_look,
+    write_sidecar,
 )
 
 
@@ -41,6 +66,11 @@ def stylize(
     raw_ratio: bool = RAW_RATIO_OPT,
     tv_weight: float = TV_WEIGHT_OPT,
     preserve_color: str = PRESERVE_COLOR_OPT,
+    precision: str = PRECISION_OPT,
+    levels: int = LEVELS_OPT,
+    tile: int = TILE_OPT,
+    tile_overlap: int = TILE_OVERLAP_OPT,
+    compile: bool = COMPILE_OPT,
 ) -> None:
     """Paint CONTENT in the style of STYLES (several styles are blended)."""
     from ..engine import render
