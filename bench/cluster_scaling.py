@@ -7,7 +7,7 @@ A synthetic plate (a moving gradient with a disc, PNG, `size` px wide) and a sty
 local Ray (`num_cpus=2`) renders the shot with `workers=1` and `workers=2`, each into a fresh output folder,
 alternating so that changes in the machine's load hit both alike. Reported per run: wall-clock frames per
 hour (including starting the worker processes) and steady frames per hour (from the first frame's start to
-the last frame's end). Each worker paints with one torch thread. The CPU is shared with other work here, so
+the last frame's end); a render in this process without Ray is the baseline for Ray's own overhead. Each worker paints with one torch thread. The CPU is shared with other work here, so
 the load average is printed alongside.
 """
 
@@ -84,6 +84,28 @@ def run(folder: Path, workers: int, frames: int, iterations: int, tag: str) -> d
             "per_frame": statistics.median(report.seconds.values()), "workers_used": len(report.workers)}
 
 
+def run_local(folder: Path, frames: int, iterations: int, tag: str) -> dict[str, float]:
+    """The same shot painted in this process without Ray (one torch thread): the baseline for Ray's overhead."""
+    import torch
+
+    from impasto.shot_render import render_frames
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        shot = load_shot(_shot(folder, frames, iterations, f"out_{tag}"))
+        stamps: list[float] = []
+        t0 = time.perf_counter()
+        report = render_frames(shot, device="cpu", progress=lambda e: stamps.append(time.perf_counter()) if e.kind == "done" else None)
+        wall = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(before)
+    assert report.ok and len(report.rendered) == frames, report.failed
+    steady = stamps[-1] - stamps[0]  # from the end of the first frame (which loads the network) to the last
+    return {"wall_fph": 3600 * frames / wall, "steady_fph": 3600 * (frames - 1) / steady,
+            "per_frame": statistics.median(report.seconds.values())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=12)
@@ -102,8 +124,13 @@ def main() -> None:
         _style(folder)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
         try:
-            results: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+            results: dict[int, list[dict[str, float]]] = {0: [], 1: [], 2: []}
             for r in range(args.repeats):
+                load = os.getloadavg()[0]
+                res = run_local(folder, args.frames, args.iterations, f"local{r}")
+                results[0].append(res)
+                print(f"run {r + 1}, no Ray (in process): {res['wall_fph']:.0f} frames/h wall, {res['steady_fph']:.0f} steady, "
+                      f"{res['per_frame']:.2f} s/frame median, load average {load:.1f}", flush=True)
                 for w in (1, 2):
                     load = os.getloadavg()[0]
                     res = run(folder, w, args.frames, args.iterations, f"{w}w{r}")
@@ -112,13 +139,15 @@ def main() -> None:
                           f"{res['per_frame']:.2f} s/frame median, load average {load:.1f}", flush=True)
         finally:
             ray.shutdown()
+    local = statistics.median(r["steady_fph"] for r in results[0])
     one = statistics.median(r["steady_fph"] for r in results[1])
     two = statistics.median(r["steady_fph"] for r in results[2])
     one_w = statistics.median(r["wall_fph"] for r in results[1])
     two_w = statistics.median(r["wall_fph"] for r in results[2])
     print(f"\n{args.frames} frames, {args.size} px wide, {args.iterations} iterations, on {os.cpu_count()} CPUs "
           f"(shared; load average now {os.getloadavg()[0]:.1f})")
-    print(f"1 worker : {one:.0f} frames/h steady, {one_w:.0f} wall")
+    print(f"no Ray   : {local:.0f} frames/h steady (one process, one thread)")
+    print(f"1 worker : {one:.0f} frames/h steady, {one_w:.0f} wall ({one / local:.2f} of no Ray)")
     print(f"2 workers: {two:.0f} frames/h steady, {two_w:.0f} wall")
     print(f"scaling ratio 2/1: {two / one:.2f} steady, {two_w / one_w:.2f} wall (ideal 2.0)")
 

@@ -288,8 +288,6 @@ def plan_workers(resources: dict[str, float], options: ClusterOptions, chunks: i
     gpus_total = float(resources.get("GPU", 0.0))
     gpus = options.gpus_per_frame if options.gpus_per_frame is not None else (1.0 if gpus_total >= 1 else 0.0)
     cpus = max(1, options.cpus_per_frame)
-    if gpus < 0:
-        raise UsageError("--gpus-per-frame must be 0 (CPU workers) or more.")
     if gpus > 0 and gpus_total < gpus:
         raise UsageError(f"The Ray cluster has {gpus_total:g} GPUs, fewer than the {gpus:g} asked per frame; "
                          "pass --gpus-per-frame 0 to paint on CPUs.")
@@ -299,6 +297,23 @@ def plan_workers(resources: dict[str, float], options: ClusterOptions, chunks: i
     if options.workers is not None:
         workers = max(1, options.workers)
     return min(workers, max(1, chunks)), gpus, cpus
+
+
+def check_cluster(shot: Shot, options: ClusterOptions, from_previous: bool | None = None) -> Any:
+    """Everything that can be refused before connecting to a cluster (one sentence each); the `ray` module."""
+    ray = require_ray()
+    if options.chunk < 1:
+        raise UsageError("--chunk must be 1 or more frames.")
+    if options.max_retries < 0:
+        raise UsageError("--max-retries must be 0 or more.")
+    if options.cpus_per_frame < 1:
+        raise UsageError("--cpus-per-frame must be 1 or more.")
+    if options.gpus_per_frame is not None and options.gpus_per_frame < 0:
+        raise UsageError("--gpus-per-frame must be 0 (CPU workers) or more.")
+    if (shot.render.from_previous if from_previous is None else from_previous):
+        raise UsageError("Frames that start from the previous painted frame depend on each other, so they cannot be "
+                         "spread over a cluster; render with --from-content, or without --cluster.")
+    return ray
 
 
 def render_on_cluster(
@@ -315,14 +330,7 @@ def render_on_cluster(
     from . import __version__
 
     opts = options or ClusterOptions()
-    ray = require_ray()
-    if opts.chunk < 1:
-        raise UsageError("--chunk must be 1 or more frames.")
-    if opts.max_retries < 0:
-        raise UsageError("--max-retries must be 0 or more.")
-    if (shot.render.from_previous if from_previous is None else from_previous):
-        raise UsageError("Frames that start from the previous painted frame depend on each other, so they cannot be "
-                         "spread over a cluster; render with --from-content, or without --cluster.")
+    ray = check_cluster(shot, opts, from_previous)
     with ShotRenderer(shot, device="cpu", from_previous=from_previous) as r:
         plan = plan or r.plan(frames, force=force)
         shot, look_hash = r.shot, r.look_hash  # with the from_previous override applied, as workers will see it

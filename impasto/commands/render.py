@@ -214,10 +214,10 @@ class ClusterShotProgress(ShotProgress):
 
 
 def _render_cluster(shot, wanted, from_previous, force, opts, format_frame_range) -> None:
-    from ..cluster import connect, render_on_cluster, require_ray
+    from ..cluster import check_cluster, connect, render_on_cluster
     from ..shot_render import ShotRenderer
 
-    require_ray()  # before any planning: one sentence on how to install it
+    check_cluster(shot, opts, from_previous)  # before planning or connecting: Ray installed, options that make sense
     old = signal.signal(signal.SIGTERM, _interrupt)
     label = f"{shot.name} v{shot.output.version:03d}"
     try:
