@@ -351,3 +351,119 @@ def test_only_local_host_names_when_listening_locally(project: Path) -> None:
         assert c.get("/api/project").status_code == 200
         # A page on another site reaching 127.0.0.1 through DNS rebinding still sends its own host name.
         assert c.get("/api/project", headers={"host": "evil.example:8765"}).status_code == 400
+
+
+# ------------------------------------------------------------------------------------------------ fast models
+
+
+@pytest.fixture(scope="module")
+def fast_project(tmp_path_factory: pytest.TempPathFactory, content_rgb: np.ndarray, style_rgb: np.ndarray):
+    """A folder with a plate, a painting, a look file and a tiny fast model trained for that look (a few steps)."""
+    from impasto.fast import TrainSettings, train
+    from impasto.look import Look, LookFile, save_look
+
+    base = tmp_path_factory.mktemp("studio-fast")
+    root = base / "cs020"
+    (root / "styles").mkdir(parents=True)
+    write_image(root / "plate.png", content_rgb[:48, :64])
+    write_image(root / "styles" / "painting.png", style_rgb)
+    look = Look(size=64, u=4.0)
+    save_look(root / "hero.toml", LookFile(look=look, content="plate.png", styles=["styles/painting.png"]))
+    # Trained on the style as the look file reads it, so the model is the look's (same style identity).
+    style = read_image(root / "styles" / "painting.png")
+    settings = TrainSettings(u_range=(2.0, 6.0), steps=3, batch=1, crop=32, lr=1e-2, preset="tiny", device="cpu",
+                             checkpoint_every=1000, general_fraction=0.0)
+    train(look, [style], [content_rgb], root / "hero.fast.pt", settings, general=[], resume=False)
+    (root / "models").mkdir()
+    (root / "models" / "other.pt").write_bytes(b"not a model")
+    write_image(base / "outside.png", content_rgb)
+    (base / "stolen.pt").write_bytes((root / "hero.fast.pt").read_bytes())  # a real model, but outside
+    (base / "secret.toml").write_text((root / "hero.toml").read_text())
+    (root / "hero.fast.pt").with_name("outside.pt").symlink_to(base / "nowhere.pt")  # dangling: never listed
+    os.symlink(base, root / "escape")
+    return root
+
+
+@pytest.fixture(scope="module")
+def fast_client(fast_project: Path):
+    from impasto.studio.app import create_app
+
+    with TestClient(create_app(fast_project, device="cpu")) as c:
+        yield c
+
+
+def test_fast_models_are_listed_and_found_for_a_look(fast_client: TestClient) -> None:
+    p = fast_client.get("/api/project").json()
+    assert {m["path"] for m in p["fast_models"]} == {"hero.fast.pt", "models/other.pt"}
+    found = fast_client.get("/api/fast-model?look=hero.toml").json()
+    assert found["model"] == "hero.fast.pt" and found["u_range"] == [2.0, 6.0] and found["size"] == 64
+    named = fast_client.get("/api/fast-model?model=hero.fast.pt").json()
+    assert named["u_range"] == [2.0, 6.0]
+    # A look with another style has no fast model here.
+    from impasto.look import Look, LookFile, save_look
+
+    save_look(fast_client.app.state.root / "other.toml",
+              LookFile(look=Look(size=64, style_scale=2.0), content="plate.png", styles=["styles/painting.png"]))
+    assert fast_client.get("/api/fast-model?look=other.toml").json()["model"] is None
+    r = fast_client.get("/api/fast-model?model=models/other.pt")
+    assert r.status_code == 422 and "not a readable impasto fast model" in r.json()["detail"]
+    r = fast_client.get("/api/fast-model")
+    assert r.status_code == 400 and "either look" in r.json()["detail"]
+
+
+def test_fast_preview_is_a_png_of_the_preview_size_and_moves_with_u(fast_client: TestClient) -> None:
+    def paint(u: float, size: int) -> np.ndarray:
+        r = fast_client.get(f"/api/fast-preview.png?model=hero.fast.pt&content=plate.png&u={u}&preview_size={size}")
+        assert r.status_code == 200, r.text
+        assert r.content.startswith(PNG_MAGIC) and r.headers["x-impasto-source"] == "fast"
+        return _png(r.content)
+
+    low, high = paint(2.0, 64), paint(6.0, 64)
+    assert low.shape == (48, 64, 3) and high.shape == (48, 64, 3)  # the plate's aspect at the preview's long edge
+    assert not np.allclose(low, high, atol=1e-3)
+    np.testing.assert_array_equal(paint(2.0, 64), low)  # same u, same picture (the cached encoding reused)
+    assert paint(3.3, 96).shape == (72, 96, 3)
+
+
+def test_fast_preview_u_outside_the_range_is_a_sentence(fast_client: TestClient) -> None:
+    for u in ("7.5", "1"):
+        r = fast_client.get(f"/api/fast-preview.png?model=hero.fast.pt&content=plate.png&u={u}")
+        assert r.status_code == 422 and "outside this model's trained range 2 to 6" in r.json()["detail"], r.text
+    for u in ("nan", "inf", "abc"):
+        r = fast_client.get(f"/api/fast-preview.png?model=hero.fast.pt&content=plate.png&u={u}")
+        assert r.status_code == 422 and r.json()["detail"].startswith("Invalid u"), r.text
+    r = fast_client.get("/api/fast-preview.png?model=plate.png&content=plate.png&u=3")
+    assert r.status_code == 400 and "not a fast model" in r.json()["detail"]
+    r = fast_client.get("/api/fast-preview.png?model=hero.toml&content=hero.fast.pt&u=3")
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize("query", [
+    "model=../cs020/hero.fast.pt&content=plate.png&u=3",
+    "model=%2e%2e%2fcs020/hero.fast.pt&content=plate.png&u=3",
+    "model=hero.fast.pt&content=../outside.png&u=3",
+    "model=hero.fast.pt&content=escape/outside.png&u=3",
+    "model=escape/stolen.pt&content=plate.png&u=3",
+    "model=../stolen.pt&content=plate.png&u=3",
+    "model=/etc/passwd&content=plate.png&u=3",
+    "model=outside.pt&content=plate.png&u=3",
+])
+def test_fast_preview_traversal_is_refused(fast_client: TestClient, query: str) -> None:
+    r = fast_client.get(f"/api/fast-preview.png?{query}")
+    assert r.status_code in (400, 403, 404), (query, r.status_code)
+    assert not r.content.startswith(PNG_MAGIC) and isinstance(r.json()["detail"], str)
+    model = query.split("&")[0].split("=", 1)[1]
+    if model != "hero.fast.pt":
+        r = fast_client.get(f"/api/fast-model?model={model}")
+        assert r.status_code in (400, 403, 404) and isinstance(r.json()["detail"], str)
+    assert fast_client.get("/api/fast-model?look=../secret.toml").status_code == 400
+    assert fast_client.get("/api/fast-model?look=escape/secret.toml").status_code == 403
+
+
+def _png(data: bytes) -> np.ndarray:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".png") as f:
+        f.write(data)
+        f.flush()
+        return read_image(f.name)

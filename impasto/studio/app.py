@@ -42,6 +42,7 @@ MAX_SCAN_FILES = 20000
 MAX_HEADERS = 2000  # image sizes are read for this many images; the rest are listed without
 SKIP_DIRS = {"__pycache__", "node_modules", ".git", ".venv", "venv"}
 STUDIO_DEFAULTS = {"u": 4.0, "iterations": 96, "seed": 0}
+FAST_MODEL_EXTENSION = ".pt"  # what `impasto fast train` writes
 _CLIENT = r"^[A-Za-z0-9_-]{1,64}$"
 
 
@@ -134,6 +135,7 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
         raise UsageError(f"Project folder '{root}' does not exist or is not a folder.")
     queue = RenderQueue(device, cache_bytes=cache_bytes)
     thumbs = _ThumbCache()
+    fast = _FastPreviews(queue.device)
 
     from contextlib import asynccontextmanager
 
@@ -233,6 +235,7 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
         shots: list[dict] = []
         sweeps: list[dict] = []
         tomls: list[Path] = []
+        fast_models: list[dict] = []
         sweep_dirs: list[Path] = []
         scanned, truncated = 0, False
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -259,6 +262,8 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
                     images.append({"path": rel, "bytes": path.stat().st_size, "width": w, "height": h})
                 elif ext == ".toml":
                     tomls.append(path)
+                elif ext == FAST_MODEL_EXTENSION:
+                    fast_models.append({"path": rel, "bytes": path.stat().st_size})
             if truncated:
                 break
         shot_outputs: list[Path] = []
@@ -287,6 +292,7 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
             sweeps.append({"path": rel, "sheet": f"{rel}/{SHEET}" if (folder / SHEET).is_file() else None,
                            "manifest": (folder / MANIFEST).is_file()})
         return {"root": root.name, "images": images, "looks": looks, "sweeps": sweeps, "shots": shots,
+                "fast_models": fast_models,
                 "truncated": truncated, "device": queue.device, "defaults": {**STUDIO_DEFAULTS,
                                                                             "size": Look().size}}
 
@@ -323,6 +329,45 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
         out = report.as_json()
         out["image"] = relative_name(root, file)
         return out
+
+    # -------------------------------------------------------------------------------------- fast previews
+    def fast_model_inside(rel: str) -> Path:
+        path = inside(rel)
+        if path.suffix.lower() != FAST_MODEL_EXTENSION:
+            raise PathRefused(f"'{rel}' is not a fast model (a .pt file made by impasto fast train).", 400)
+        return path
+
+    @app.get("/api/fast-model")
+    def fast_model(look: str | None = Query(None, max_length=1000), model: str | None = Query(None, max_length=1000)) -> dict:
+        """A fast model's trained u range and size: the one named, or the one trained for a look file (else null)."""
+        from ..fast.hooks import model_for_look
+
+        if (look is None) == (model is None):
+            raise HTTPException(400, "Give either look (a look file) or model (a fast model file), not both or neither.")
+        if model is not None:
+            path = fast_model_inside(model)
+        else:
+            found = model_for_look(inside(look))
+            path = None if found is None else inside_abs(found)
+            if path is None:
+                return {"model": None, "look": look}
+        m = fast.previewer.model(path)
+        return {"model": relative_name(root, path), "look": look, "u_range": list(m.u_range), "size": m.size,
+                "style_id": m.style_id, "preserve_color": m.look.preserve_color}
+
+    @app.get("/api/fast-preview.png")
+    def fast_preview(model: str = Query(..., max_length=1000), content: str = Query(..., max_length=1000),
+                     u: float = Query(..., allow_inf_nan=False),
+                     preview_size: int = Query(256, ge=32, le=2048)) -> Response:
+        """The plate painted by a fast model at u (milliseconds once the frame is encoded): the slider's instant image."""
+        path = fast_model_inside(model)
+        plate = image_inside(content)
+        m = fast.previewer.model(path)
+        m.check_u([u])
+        rgb = fast.previewer.paint(path, fast.plate(plate, preview_size), u, preview_size)
+        return Response(encode_png(rgb), media_type="image/png",
+                        headers={"Cache-Control": "no-store", "X-Impasto-Source": "fast",
+                                 "X-Impasto-U-Range": f"{m.u_range[0]:g},{m.u_range[1]:g}"})
 
     # -------------------------------------------------------------------------------------- previews
     @app.post("/api/preview")
@@ -532,6 +577,35 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
         return {"path": relative_name(root, final), "width": rgb.shape[1], "height": rgb.shape[0], "bytes": len(data)}
 
     return app
+
+
+class _FastPreviews:
+    """The studio's fast-model previewer plus plates already read and shrunk (the slider re-reads nothing)."""
+
+    def __init__(self, device: str, plates: int = 8) -> None:
+        from ..fast.hooks import FastPreviewer
+
+        self.previewer = FastPreviewer(device=device)
+        self._plates: OrderedDict[tuple, Any] = OrderedDict()
+        self._count = plates
+        self._lock = threading.Lock()
+
+    def plate(self, path: Path, edge: int):
+        """The plate as the engine reads it, its long edge at most `edge` (cached by file, mtime and edge)."""
+        from ..engine import load_rgb
+
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns, edge)
+        with self._lock:
+            if key in self._plates:
+                self._plates.move_to_end(key)
+                return self._plates[key]
+        rgb = _small(load_rgb(path, "content image"), edge)
+        with self._lock:
+            self._plates[key] = rgb
+            while len(self._plates) > self._count:
+                self._plates.popitem(last=False)
+        return rgb
 
 
 def _header_size(path: Path) -> tuple[int | None, int | None]:
