@@ -232,3 +232,25 @@ def test_shot_render_with_fast_model(trained, tmp_path: Path, monkeypatch: pytes
     assert not np.allclose(a, b, atol=1e-3)
     save_look("other.toml", LookFile(look=Look(size=64, style_scale=2.0), styles=["style.png"]))
     assert model_for_look("other.toml") is None
+
+
+def test_render_command_with_fast_model(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    """`impasto render SHOT --fast MODEL` paints the shot with the model; --cluster with --fast is refused."""
+    from impasto.shot import init_shot
+
+    folder, _, _ = trained
+    monkeypatch.chdir(tmp_path)
+    Path("plates").mkdir()
+    for n in (1001, 1002):
+        write_image(f"plates/sh.{n}.png", np.roll(content_rgb, 3 * (n - 1001), axis=0))
+    write_image("style.png", style_rgb)
+    save_look("look.toml", LookFile(look=Look(size=64, u=5.0), styles=["style.png"]))
+    shot_path, shot = init_shot("sh", "plates/sh.####.png", None, "look.toml")
+    r = _cli("render", shot_path, "--fast", folder / "m.pt", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert all(shot.output_path(n).is_file() for n in (1001, 1002))
+    again = _cli("render", shot_path, "--fast", folder / "m.pt", "--device", "cpu")
+    assert again.exit_code == 0 and "done" in again.output
+    both = _cli("render", shot_path, "--fast", folder / "m.pt", "--cluster", "local")
+    assert both.exit_code == 2 and "drop --cluster" in both.output

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import ImpastoError
+from ..errors import ImpastoError, UsageError
 from .common import app, err, fail
 
 
@@ -99,6 +99,7 @@ def render(
     chunk: int = typer.Option(1, "--chunk", help="With --cluster: frames per Ray task."),
     workers: Optional[int] = typer.Option(None, "--workers", help="With --cluster: at most this many worker processes. (default: as many as the cluster holds)"),
     max_retries: int = typer.Option(3, "--max-retries", help="With --cluster: restarts of a lost worker, and retries of its chunk."),
+    fast: Optional[Path] = typer.Option(None, "--fast", help="Paint with this fast model (impasto fast train) instead of the optimisation: about a second per frame. Fast frames count as another look, so they never mix into a version of optimised frames."),
 ) -> None:
     """Paint the frames of a shot that are not done yet, into the version the shot file names."""
     from ..sequence import format_frame_range, parse_frame_range
@@ -110,6 +111,8 @@ def render(
         if estimate:
             _estimate(shot, wanted, device, from_previous, probe_iterations, force)
             return
+        if cluster and fast:
+            raise UsageError("--fast renders on this machine; drop --cluster (a fast model paints a frame in about a second).")
         if cluster:
             from ..cluster import ClusterOptions
 
@@ -117,7 +120,7 @@ def render(
                                   cpus_per_frame=cpus_per_frame, workers=workers, max_retries=max_retries)
             _render_cluster(shot, wanted, from_previous, force, opts, format_frame_range)
             return
-        _render(shot, wanted, device, from_previous, force, format_frame_range)
+        _render(shot, wanted, device, from_previous, force, format_frame_range, fast)
     except ImpastoError as exc:
         fail(exc)
 
@@ -142,14 +145,20 @@ def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> N
                   "the estimate assumes the machine stays this busy.", highlight=False, soft_wrap=True)
 
 
-def _render(shot, wanted, device, from_previous, force, format_frame_range) -> None:
+def _render(shot, wanted, device, from_previous, force, format_frame_range, fast: Path | None = None) -> None:
     from ..shot_render import ShotRenderer, render_frames
 
     old = signal.signal(signal.SIGTERM, _interrupt)
     label = f"{shot.name} v{shot.output.version:03d}"
     report = None
     try:
-        with ShotRenderer(shot, device=device, from_previous=from_previous) as renderer:
+        if fast is not None:
+            from ..fast.hooks import FastShotRenderer
+
+            chosen = FastShotRenderer(shot, fast, device=device, from_previous=from_previous)
+        else:
+            chosen = ShotRenderer(shot, device=device, from_previous=from_previous)
+        with chosen as renderer:
             plan = renderer.plan(wanted, force=force)
             if not plan.todo:
                 err.print(f"{label}: all {len(plan.frames)} frames are done ({_rel(shot.output_pattern())}).", highlight=False, soft_wrap=True)
