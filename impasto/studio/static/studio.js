@@ -13,6 +13,11 @@ const state = {
   wipe: 0.5,
   timer: null,
   sweepCell: null,
+  fast: null,         // {model, u_range, size, auto} of the selected fast model, or null
+  fastWanted: null,   // the u the slider asks the fast model for next (newest wins)
+  fastBusy: false,
+  fastUrl: null,      // object URL of the fast picture shown
+  optSeq: 0,          // counts optimisation pictures shown: a fast picture asked for before one is dropped
 };
 
 // ---------------------------------------------------------------------------------------------- helpers
@@ -88,6 +93,12 @@ async function loadProject(keep = {}) {
   $("styles").replaceChildren(...p.images.map((im) => el("label", {},
     Object.assign(el("input", { type: "checkbox", value: im.path, onchange: stylesChanged }), { checked: wanted.includes(im.path) }),
     " " + im.path)));
+  const fast = $("fast-model");
+  const oldFast = fast.value;
+  fast.replaceChildren(el("option", { value: "" }, "off: the slider runs the optimisation"),
+    ...(p.fast_models || []).map((m) => el("option", { value: m.path }, m.path)));
+  fast.value = (p.fast_models || []).some((m) => m.path === oldFast) ? oldFast : "";
+  if (state.fast && fast.value !== state.fast.model) setFast(null);
   list("looks", p.looks, (l) => `${l.path}  (u ${l.u})`, (l) => openLook(l.path));
   list("sweeps", p.sweeps, (s) => s.path, (s) => openSweep(s.path));
   list("shots", p.shots, (s) => `${s.name}  ${s.frames}  v${String(s.version).padStart(3, "0")}`, (s) => openShot(s.path));
@@ -142,7 +153,8 @@ function follow(job) {
   source.addEventListener("snapshot", (ev) => {
     if (!mine()) return;
     const info = JSON.parse(ev.data);
-    setPreview(info.image, "rendering", null);
+    state.optSeq += 1;
+    setPreview(info.image, "rendering", null, "optimisation");
   });
   source.addEventListener("done", (ev) => { source.close(); if (mine()) finished(JSON.parse(ev.data)); });
   source.addEventListener("failed", (ev) => {
@@ -170,12 +182,19 @@ function finished(info) {
   $("bar").style.width = "100%";
   $("status").textContent = `u ${r.look.u} · ${r.width}×${r.height} · ${r.iterations} it · ratio ${fmt(r.ratio)} · ` +
     `style share ${fmt(r.style_fraction, 2)} · ${r.seconds.toFixed(1)} s on ${r.device}${info.cached ? " · from cache" : ""}`;
-  setPreview(r.image, "done", info.key);
+  state.optSeq += 1;
+  setPreview(r.image, "done", info.key, "optimisation");
 }
 
-function setPreview(url, stateName, key) {
+function setPreview(url, stateName, key, source) {
   const img = $("preview");
   img.onload = () => {
+    // Labelled once the picture is on screen, so the label always names what is shown.
+    const label = $("preview-source");
+    label.hidden = !source;
+    label.textContent = source === "fast" ? "fast preview" : "optimisation";
+    label.classList.toggle("fast", source === "fast");
+    img.dataset.source = source || "";
     img.dataset.state = stateName;
     if (key) img.dataset.key = key;
     img.dataset.loaded = String((Number(img.dataset.loaded) || 0) + 1);
@@ -183,6 +202,80 @@ function setPreview(url, stateName, key) {
   img.src = url;
   $("wipe-a").src = url;
   $("sbs-a").src = url;
+}
+
+// ---------------------------------------------------------------------------------------------- fast previews
+
+function setFast(info, auto = false) {
+  state.fast = info ? { ...info, auto } : null;
+  $("fast-model").value = info ? info.model : "";
+  const box = $("fast-info");
+  box.classList.remove("warn");
+  if (!info) { box.textContent = "Off: moving u renders with the optimisation."; return; }
+  const [lo, hi] = info.u_range;
+  box.textContent = `${auto ? "This look's fast model. " : ""}Trained for u ${lo} to ${hi} at ${info.size} px: ` +
+    "moving u shows it at once; letting go renders the optimisation.";
+}
+
+async function pickFast(path) {
+  if (!path) { setFast(null); return; }
+  try { setFast(await api(`/api/fast-model?${q({ model: path })}`)); fastPreview(); }
+  catch (e) { setFast(null); say(e.message, true); }
+}
+
+async function fastForLook(path) {
+  // The look's own fast model (beside it or in its folder, trained for its style), if there is one.
+  try {
+    const info = await api(`/api/fast-model?${q({ look: path })}`);
+    if (info.model) setFast(info, true);
+    else if (state.fast && state.fast.auto) setFast(null);
+  } catch (e) { say(e.message, true); }
+}
+
+function fastPreview() {
+  // Throttled: one request in flight; the newest slider position is asked for when it answers.
+  if (!state.fast || !$("plate").value) return;
+  state.fastWanted = Number($("u").value);
+  if (!state.fastBusy) runFast();
+}
+
+async function runFast() {
+  const u = state.fastWanted;
+  state.fastWanted = null;
+  const fast = state.fast;
+  if (u == null || !fast) return;
+  const [lo, hi] = fast.u_range;
+  const box = $("fast-info");
+  if (u < lo || u > hi) {
+    box.textContent = `u ${u} is outside this fast model's trained range ${lo} to ${hi}; letting go renders the optimisation.`;
+    box.classList.add("warn");
+    return;
+  }
+  box.classList.remove("warn");
+  state.fastBusy = true;
+  const seq = state.optSeq;
+  const started = performance.now();
+  const params = { model: fast.model, content: $("plate").value, u, preview_size: Number($("preview-size").value) };
+  try {
+    const response = await fetch(`/api/fast-preview.png?${q(params)}`);
+    if (!response.ok) {
+      let detail = `${response.status} ${response.statusText}`;
+      try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
+      say(detail, true);
+    } else {
+      const blob = await response.blob();
+      // An optimisation picture shown meanwhile is newer than this one: keep it.
+      if (seq === state.optSeq && state.fast === fast) {
+        if (state.fastUrl) URL.revokeObjectURL(state.fastUrl);
+        state.fastUrl = URL.createObjectURL(blob);
+        setPreview(state.fastUrl, "fast", null, "fast");
+        $("preview").dataset.fastU = String(u);
+        $("status").textContent = `fast preview · u ${u} · ${Math.round(performance.now() - started)} ms · ${fast.model}`;
+      }
+    }
+  } catch (e) { say(e.message, true); }
+  state.fastBusy = false;
+  if (state.fastWanted != null) runFast();
 }
 
 // ---------------------------------------------------------------------------------------------- compare
@@ -273,7 +366,8 @@ function applyLook(data) {
 }
 
 async function openLook(path) {
-  try { applyLook(await api(`/api/look?${q({ path })}`)); } catch (e) { say(e.message, true); }
+  try { applyLook(await api(`/api/look?${q({ path })}`)); } catch (e) { say(e.message, true); return; }
+  await fastForLook(path);
 }
 
 async function saveLook(overwrite = false) {
@@ -369,11 +463,17 @@ async function upload(file) {
 // ---------------------------------------------------------------------------------------------- wiring
 
 function wire() {
-  $("u").addEventListener("input", () => { $("u-value").textContent = $("u").value; schedulePreview(); });
+  // With a fast model the slider paints instantly while it moves, and the optimisation renders when it is let go.
+  $("u").addEventListener("input", () => {
+    $("u-value").textContent = $("u").value;
+    if (state.fast) fastPreview(); else schedulePreview();
+  });
+  $("u").addEventListener("change", () => { if (state.fast) schedulePreview(0); });
+  $("fast-model").addEventListener("change", (ev) => pickFast(ev.target.value));
   for (const id of ["iterations", "seed", "preserve-color"]) $(id).addEventListener("change", () => schedulePreview(0));
   $("final-size").addEventListener("change", () => { $("final-size").dataset.touched = "1"; stylesChanged(); });
-  $("preview-size").addEventListener("change", () => { schedulePreview(0); updateCompare(); });
-  $("plate").addEventListener("change", () => { plateSize(); schedulePreview(0); updateCompare(); });
+  $("preview-size").addEventListener("change", () => { fastPreview(); schedulePreview(0); updateCompare(); });
+  $("plate").addEventListener("change", () => { plateSize(); fastPreview(); schedulePreview(0); updateCompare(); });
   $("compare").addEventListener("change", updateCompare);
   $("pin").addEventListener("click", () => {
     if (!state.current) { say("Nothing to pin yet: wait for a preview."); return; }
@@ -392,7 +492,8 @@ function wire() {
 }
 
 function fromAddress() {
-  // Settings in the address (?u=4.5&iterations=64&preview=128&seed=3&plate=a.png&style=b.png) so a view can be shared.
+  // Settings in the address (?u=4.5&iterations=64&preview=128&seed=3&plate=a.png&style=b.png&look=a.toml&fast=m.pt)
+  // so a view can be shared.
   const params = new URLSearchParams(window.location.search);
   const set = (id, key) => { if (params.has(key)) $(id).value = params.get(key); };
   set("u", "u"); $("u-value").textContent = $("u").value;
@@ -404,14 +505,17 @@ function fromAddress() {
     if (![...sel.options].some((o) => o.value === preview)) sel.prepend(el("option", { value: preview }, `${preview} px`));
     sel.value = preview;
   }
-  return { plate: params.get("plate") || undefined, styles: params.getAll("style") };
+  return { plate: params.get("plate") || undefined, styles: params.getAll("style"), fast: params.get("fast") || undefined,
+           look: params.get("look") || undefined };
 }
 
 async function main() {
   wire();
   const initial = fromAddress();
   try { await loadProject(initial); } catch (e) { say(e.message, true); return; }
-  stylesChanged();
+  if (initial.look) await openLook(initial.look);
+  else stylesChanged();
+  if (initial.fast) await pickFast(initial.fast);
   updateCompare();
 }
 
