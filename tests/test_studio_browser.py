@@ -104,3 +104,33 @@ def test_slider_preview_wipe_and_save_in_chromium(server, tmp_path: Path) -> Non
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_fast_model_slider_in_chromium(server, content_rgb: np.ndarray, tmp_path: Path) -> None:
+    """With a fast model for the look, dragging u shows the fast picture at once, and letting go renders the real look."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from impasto.fast import TrainSettings, train
+    from impasto.imageio import read_image
+    from impasto.look import Look, LookFile, save_look
+
+    root, url = server
+    look = Look(size=64, u=4.0, iterations=3, seed=1)
+    save_look(root / "hero.toml", LookFile(look=look, content="plate.png", styles=["painting.png"]))
+    train(look, [read_image(root / "painting.png")], [content_rgb], root / "hero.fast.pt",
+          TrainSettings(u_range=(2.0, 6.0), steps=3, batch=1, crop=32, preset="tiny", device="cpu",
+                        checkpoint_every=1000, general_fraction=0.0), general=[], resume=False)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}?preview=64&look=hero.toml")
+            sync_api.expect(page.locator("#fast-model")).to_have_value("hero.fast.pt", timeout=60_000)
+            page.wait_for_selector("#preview[data-state=done]", timeout=90_000)
+            page.focus("#u")
+            page.keyboard.press("ArrowRight")
+            page.wait_for_selector("#preview[data-source=fast]", timeout=30_000)
+            sync_api.expect(page.locator("#preview-source")).to_have_text("fast preview")
+            page.wait_for_selector("#preview[data-source=optimisation][data-state=done]", timeout=90_000)
+            page.screenshot(path=str(tmp_path / "fast_slider.png"))
+        finally:
+            browser.close()
