@@ -427,9 +427,10 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
                     if job.snapshot_iteration != sent_snapshot and job.result is None:
                         sent_snapshot = job.snapshot_iteration
                         yield f"event: snapshot\ndata: {json.dumps({**info, 'image': f'/api/jobs/{job.id}/image?i={sent_snapshot}'})}\n\n"
-                    kind = job.state if job.state in FINISHED else "progress"
+                    state = info.get("state", job.state)  # from the same snapshot as the data sent with it
+                    kind = state if state in FINISHED else "progress"
                     yield f"event: {kind}\ndata: {json.dumps(info)}\n\n"
-                    if job.state in FINISHED:
+                    if state in FINISHED:
                         return
                 if await request.is_disconnected():
                     return

@@ -295,7 +295,9 @@ class RenderQueue:
 
     def _update(self, job: Job, **changes: object) -> None:
         with self._cond:
-            for name, value in changes.items():
+            # The event stream reads jobs without this lock: set the state last, so a reader that sees a
+            # finished state also sees its error or result.
+            for name, value in sorted(changes.items(), key=lambda kv: kv[0] == "state"):
                 setattr(job, name, value)
             job.version += 1
             self._cond.notify_all()
