@@ -358,7 +358,6 @@ class ShotRenderer(ShotFrames):
     def paint(self, frame: int, plate, *, init: str = "content",
               iterations: int | None = None, on_iteration: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, object]:
         """Paint one plate frame: (frame values to write, painted display picture at paint size, engine Result)."""
-        from .engine import render
         from .frames import premultiply, unpremultiply
         from .post import denoise, upscale
 
@@ -369,13 +368,9 @@ class ShotRenderer(ShotFrames):
         if premult:
             straight = unpremultiply(plate.rgb, plate.alpha)
         shown = self.colour.to_display(straight, c.input_space, c.display, c.view)
-        update: dict[str, object] = {"size": self.paint_edge(w, h), "init": init}
-        if iterations is not None:
-            update["iterations"] = iterations
-        look = self.look.model_copy(update=update)
-        progress = (lambda p: on_iteration(p.iteration, p.iterations)) if on_iteration else None
-        result = render(shown, self.styles, look, device=self.device, progress=progress)
-        painted = result.image
+        image, result = self.paint_display(shown, self.paint_edge(w, h), init=init, iterations=iterations,
+                                           on_iteration=on_iteration)
+        painted = image
         if painted.shape[:2] != (h, w):
             painted = upscale(painted, size=(w, h))
         if self.shot.post.denoise != "none":
@@ -388,7 +383,20 @@ class ShotRenderer(ShotFrames):
         weight = self.shot.dissolve_weight(frame)
         if weight < 1.0:
             out = self._mix(out, plate.rgb, weight)
-        return out, result.image, result
+        return out, image, result
+
+    def paint_display(self, shown: np.ndarray, edge: int, *, init: str = "content", iterations: int | None = None,
+                      on_iteration: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, object]:
+        """The painting step alone: a display-referred frame painted at long edge `edge` (image, engine Result)."""
+        from .engine import render
+
+        update: dict[str, object] = {"size": edge, "init": init}
+        if iterations is not None:
+            update["iterations"] = iterations
+        look = self.look.model_copy(update=update)
+        progress = (lambda p: on_iteration(p.iteration, p.iterations)) if on_iteration else None
+        result = render(shown, self.styles, look, device=self.device, progress=progress)
+        return result.image, result
 
     def _mix(self, painted: np.ndarray, plate: np.ndarray, weight: float) -> np.ndarray:
         """Dissolve in linear light: log or display-encoded plates go to the config's scene-linear and back."""

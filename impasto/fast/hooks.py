@@ -133,40 +133,20 @@ class FastShotRenderer(_shot_renderer_base()):  # type: ignore[misc]
         # Fast frames are another look than optimised ones: a version never mixes the two silently.
         self.look_hash = f"{self.look_hash}-fast-{digest}"
 
-    def paint(self, frame: int, plate, *, init: str = "content", iterations: int | None = None,
-              on_iteration=None) -> tuple[np.ndarray, np.ndarray, object]:
-        """As `ShotRenderer.paint`, with the fast model in place of the optimisation (init and iterations unused)."""
+    def paint_display(self, shown: np.ndarray, edge: int, *, init: str = "content", iterations: int | None = None,
+                      on_iteration=None) -> tuple[np.ndarray, object]:
+        """The fast model in place of the optimisation (init and iterations do not apply); the rest of the shot
+        pipeline (colour, upscale, denoise, dissolve, alpha) is ShotRenderer's own."""
         import time
 
         from ..engine import resolve_device
-        from ..frames import premultiply, unpremultiply
-        from ..post import denoise, upscale
 
-        c = self.shot.colour
-        h, w = plate.rgb.shape[:2]
-        straight = plate.rgb
-        premult = plate.alpha is not None and c.alpha == "premultiplied"
-        if premult:
-            straight = unpremultiply(plate.rgb, plate.alpha)
-        shown = self.colour.to_display(straight, c.input_space, c.display, c.view)
         start = time.perf_counter()
         dev = str(resolve_device(self.device or "auto"))
-        image = self.fast.paint(np.clip(shown, 0.0, 1.0), [self.look.u], size=self.paint_edge(w, h), device=dev)[0]
+        image = self.fast.paint(np.clip(shown, 0.0, 1.0), [self.look.u], size=edge, device=dev)[0]
         if on_iteration is not None:
             on_iteration(1, 1)
-        painted = image
-        if painted.shape[:2] != (h, w):
-            painted = upscale(painted, size=(w, h))
-        if self.shot.post.denoise != "none":
-            painted = denoise(np.clip(painted, 0.0, 1.0), self.shot.post.denoise, self.shot.post.strength)
-        ceiling = max(1.0, float(np.nanmax(straight))) if straight.size else None
-        out = self.colour.from_display(painted, c.input_space, c.display, c.view, ceiling=ceiling)
-        if premult:
-            out = premultiply(out, plate.alpha)
-        weight = self.shot.dissolve_weight(frame)
-        if weight < 1.0:
-            out = self._mix(out, plate.rgb, weight)
-        return out, image, _FastResult(dev, time.perf_counter() - start)
+        return image, _FastResult(dev, time.perf_counter() - start)
 
 
 class _FastResult:
