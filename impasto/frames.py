@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ImpastoError, UsageError
+from .imageio import read_pixels
 
 # Extension -> (OIIO format name, pixel formats it can store, the one used when nothing else is asked for).
 FORMATS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -140,25 +141,8 @@ def _pixel_format(spec: Any) -> str:
 
 def read_frame(path: str | os.PathLike) -> Frame:
     """Read a frame: RGB (grey is repeated) and alpha as float32 in the file's own values, with its FrameSpec."""
-    oiio = _oiio()
     path = Path(path)
-    if not path.exists():
-        raise UsageError(f"Frame '{path}' does not exist.")
-    if path.is_dir():
-        raise UsageError(f"'{path}' is a folder, not a frame.")
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        raise UsageError(f"'{path}' is not an image impasto can read ({_first_line(oiio.geterror()) or 'unknown format'}).")
-    try:
-        spec = inp.spec()
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
-        err = inp.geterror()
-        fmt = inp.format_name()
-    finally:
-        inp.close()
-    if pixels is None or err:
-        raise UsageError(f"Frame '{path}' is corrupt or truncated ({_first_line(err) or 'no pixels'}).")
-    pixels = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    pixels, spec, fmt = read_pixels(path, "Frame")
     names = [str(n) for n in spec.channelnames]
     rgb, alpha = _split_channels(pixels, names, spec.alpha_channel, path)
     attributes: dict[str, Any] = {}

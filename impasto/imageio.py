@@ -20,26 +20,32 @@ def _oiio():
     return oiio
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read any image OpenImageIO knows as float32 H×W×3 RGB in 0-1 (grey, alpha, 16-bit and CMYK are converted)."""
+def read_pixels(path: str | os.PathLike, what: str = "Image"):
+    """All channels of a file as float32 H×W×C in its own values, with its ImageSpec and format name."""
     oiio = _oiio()
     path = Path(path)
     if not path.exists():
-        raise UsageError(f"Image '{path}' does not exist.")
+        raise UsageError(f"{what} '{path}' does not exist.")
     if path.is_dir():
-        raise UsageError(f"'{path}' is a folder, not an image.")
+        raise UsageError(f"'{path}' is a folder, not {'an' if what[0] in 'AEIOU' else 'a'} {what.lower()}.")
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
-        raise UsageError(f"'{path}' is not an image impasto can read ({_first_line(oiio.geterror())}).")
+        raise UsageError(f"'{path}' is not an image impasto can read ({_first_line(oiio.geterror()) or 'unknown format'}).")
     try:
         spec = inp.spec()
         pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         err = inp.geterror()
+        fmt = inp.format_name()
     finally:
         inp.close()
     if pixels is None or err:
-        raise UsageError(f"Image '{path}' is corrupt or truncated ({_first_line(err) or 'no pixels'}).")
-    pixels = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+        raise UsageError(f"{what} '{path}' is corrupt or truncated ({_first_line(err) or 'no pixels'}).")
+    return np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels), spec, fmt
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read any image OpenImageIO knows as float32 H×W×3 RGB in 0-1 (grey, alpha, 16-bit and CMYK are converted)."""
+    pixels, spec, _ = read_pixels(path)
     return to_rgb(pixels, channel_names=list(spec.channelnames), source=str(path))
 
 
