@@ -197,17 +197,10 @@ def check_fits(height: int, width: int, look: Look, device: torch.device) -> Non
 
 
 def style_targets(net: FeatureNet, styles: Sequence[torch.Tensor], blend: Sequence[float]) -> dict[str, torch.Tensor]:
-    """Gram targets per style layer, blended over style images (same minimiser as a weighted sum of losses)."""
-    targets: dict[str, torch.Tensor] = {}
-    with torch.inference_mode():
-        for image, w in zip(styles, blend):
-            feats = net(image, STYLE_LAYERS)
-            for layer, f in feats.items():
-                _, c, h, wd = f.shape
-                # Grams scale with position count; normalise so images of other sizes blend fairly.
-                g = gram(f) / (h * wd)
-                targets[layer] = targets.get(layer, 0) + w * g
-    return {k: v.clone() for k, v in targets.items()}
+    """Gram targets per style layer, blended over style images; in tiles when a style image will not fit memory."""
+    from .targets import style_targets as tiled_targets
+
+    return tiled_targets(net, styles, blend)
 
 
 class _LRU:
