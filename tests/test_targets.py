@@ -39,9 +39,8 @@ def rel_errors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[s
 def test_tiled_grams_equal_whole_grams(net, painting) -> None:
     ref = whole_grams(net, painting)
     halo = targets.default_halo("vgg16", STYLE_LAYERS)
-    max_pixels = (48 + 2 * halo) ** 2
-    assert max_pixels < 176 * 200
-    assert len(targets.tile_grid(176, 200, max_pixels, halo)) >= 9
+    max_pixels = 30_000
+    assert len(targets.tile_grid(176, 200, max_pixels, halo)) >= 4
     tiled = targets.style_grams(net, painting, STYLE_LAYERS, max_pixels=max_pixels)
     assert set(tiled) == set(STYLE_LAYERS)
     assert all(g.dtype == torch.float32 and g.shape == ref[k].shape for k, g in tiled.items())
@@ -51,7 +50,7 @@ def test_tiled_grams_equal_whole_grams(net, painting) -> None:
 
 def test_halo_too_narrow_for_relu5_1_shows(net, painting) -> None:
     # 16 px of context covers relu1_1..relu3_1 but not relu5_1's reach: the check above can tell.
-    tiled = targets.style_grams(net, painting, STYLE_LAYERS, max_pixels=(48 + 32) ** 2, halo=16)
+    tiled = targets.style_grams(net, painting, STYLE_LAYERS, max_pixels=(64 + 32) ** 2, halo=16)
     errors = rel_errors(tiled, whole_grams(net, painting))
     assert errors["relu3_1"] < 1e-4
     assert errors["relu5_1"] > 1e-2
@@ -64,15 +63,15 @@ def test_whole_path_is_the_engines_old_result(net, painting) -> None:
 
 
 def test_free_memory_decides_tiling(net, painting, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Free memory for about 187×187 pixels per pass (style_grams leaves half of what is free to the render).
-    free = 2 * targets.estimate_style_memory(187, 187, "vgg16")
+    # Free memory for about 173×173 pixels per pass (style_grams leaves half of what is free to the render).
+    free = 2 * (targets.estimate_style_memory(173, 173, "vgg16") - targets.OVERHEAD)
     assert targets.style_tile_pixels(free // 2, "vgg16") < 176 * 200
     monkeypatch.setattr(engine, "available_memory", lambda device: free)
     calls: list[int] = []
     real = targets._grams_streamed
     monkeypatch.setattr(targets, "_grams_streamed", lambda *a, **k: calls.append(1) or real(*a, **k))
     tiled = targets.style_grams(net, painting, STYLE_LAYERS)
-    assert len(calls) > 1
+    assert len(calls) >= 4
     assert max(rel_errors(tiled, whole_grams(net, painting)).values()) < 1e-4
 
 
@@ -102,8 +101,10 @@ def test_estimate_and_tile_size_agree() -> None:
     free = 3 * 2**30
     px = targets.style_tile_pixels(free, "vgg16")
     side = int(px**0.5)
-    assert targets.estimate_style_memory(side, side, "vgg16") <= free < targets.estimate_style_memory(side + 8, side + 8)
-    assert targets.style_tile_pixels(100 * 2**20, "vgg16") == 0
+    # The process's own overhead is already paid when free memory is read.
+    pass_bytes = [targets.estimate_style_memory(e, e, "vgg16") - targets.OVERHEAD for e in (side, side + 8)]
+    assert pass_bytes[0] <= free < pass_bytes[1]
+    assert targets.style_tile_pixels(50 * 2**20, "vgg16") == 0  # not even the weights fit
     assert targets.context_radius("vgg16", "relu5_1") == 58
     assert targets.context_radius("vgg19", "relu5_1") == 2 + 4 + 16 + 32 + 16  # 4-conv blocks reach further
 
