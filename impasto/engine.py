@@ -166,7 +166,39 @@ def estimate_memory(height: int, width: int, network: str = "vgg16", optimizer: 
     return int(act_bytes * 1.4 * floats + 4 * (params + state)) + 300 * 2**20  # torch and the process itself
 
 
+MAX_MEMORY_ENV = "IMPASTO_MAX_MEMORY"
+_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """'16G', '16GiB', '1500M' or a plain byte count, as bytes; a one-sentence UsageError otherwise."""
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    num, unit = (t[:-1], t[-1]) if t and t[-1] in _UNITS else (t, "")
+    try:
+        value = float(num) * _UNITS[unit]
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"'{text}' is not a memory size; write it like 16G, 1500M or 24GiB.")
+    return int(value)
+
+
+def memory_cap() -> int | None:
+    """The user's ceiling on memory for a render (--max-memory, or $IMPASTO_MAX_MEMORY), if any."""
+    text = os.environ.get(MAX_MEMORY_ENV, "").strip()
+    return parse_bytes(text) if text else None
+
+
 def available_memory(device: torch.device) -> int | None:
+    """Bytes a render may use on `device`: what is free, lowered to the user's cap if one is set."""
+    free = _free_memory(device)
+    cap = memory_cap()
+    if cap is None:
+        return free
+    return cap if free is None else min(free, cap)
+
+
+def _free_memory(device: torch.device) -> int | None:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
@@ -192,7 +224,7 @@ def check_fits(height: int, width: int, look: Look, device: torch.device) -> Non
     if free is not None and need > free:
         raise UsageError(
             f"A {width}×{height} render needs about {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB "
-            f"is free on {device.type}; use a smaller --size."
+            f"is available on {device.type}; use a smaller --size or --max-memory."
         )
 
 
@@ -629,7 +661,7 @@ def plan_tile(h: int, w: int, look: Look, dev: torch.device) -> int:
             return max(tile, look.tile_overlap + 16)
     raise UsageError(
         f"A {w}×{h} render needs about {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB "
-        f"is free on {dev.type}, too little even for tiles; use a smaller --size."
+        f"is available on {dev.type}, too little even for tiles; use a smaller --size."
     )
 
 

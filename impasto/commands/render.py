@@ -11,6 +11,7 @@ import typer
 
 from ..errors import ImpastoError, UsageError
 from .common import app, err, fail
+from .look_options import MAX_MEMORY_OPT, apply_memory_cap
 
 
 def _dur(seconds: float | None) -> str:
@@ -100,12 +101,14 @@ def render(
     workers: Optional[int] = typer.Option(None, "--workers", help="With --cluster: at most this many worker processes. (default: as many as the cluster holds)"),
     max_retries: int = typer.Option(3, "--max-retries", help="With --cluster: restarts of a lost worker, and retries of its chunk."),
     fast: Optional[Path] = typer.Option(None, "--fast", help="Paint with this fast model (impasto fast train) instead of the optimisation: about a second per frame. Fast frames count as another look, so they never mix into a version of optimised frames."),
+    max_memory: Optional[str] = MAX_MEMORY_OPT,
 ) -> None:
     """Paint the frames of a shot that are not done yet, into the version the shot file names."""
     from ..sequence import format_frame_range, parse_frame_range
     from ..shot import load_shot
 
     try:
+        apply_memory_cap(max_memory)
         shot = load_shot(shot_file)
         wanted = parse_frame_range(frames) if frames else None
         if estimate:

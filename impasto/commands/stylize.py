@@ -20,6 +20,7 @@ from .look_options import (
     LEVELS_OPT,
     LOOK_OPT,
     LR_OPT,
+    MAX_MEMORY_OPT,
     NETWORK_OPT,
     OPTIMIZER_OPT,
     POOLING_OPT,
@@ -35,6 +36,7 @@ from .look_options import (
     TV_WEIGHT_OPT,
     U_OPT,
     WEIGHTS_OPT,
+    apply_memory_cap,
     explicit_values,
     origin_warning,
     require_inputs,
@@ -71,6 +73,7 @@ def stylize(
     tile: int = TILE_OPT,
     tile_overlap: int = TILE_OVERLAP_OPT,
     compile: bool = COMPILE_OPT,
+    max_memory: Optional[str] = MAX_MEMORY_OPT,
 ) -> None:
     """Paint CONTENT in the style of STYLES (several styles are blended)."""
     from ..engine import render
@@ -78,6 +81,7 @@ def stylize(
 
     params = dict(locals())
     try:
+        apply_memory_cap(max_memory)
         look_file = resolve_look(look, explicit_values(params))
         content_path, style_paths = require_inputs(look_file)
         out = check_writable(output or Path(f"{content_path.stem}_impasto.png"))
