@@ -254,3 +254,31 @@ def test_render_command_with_fast_model(trained, tmp_path: Path, monkeypatch: py
     assert again.exit_code == 0 and "done" in again.output
     both = _cli("render", shot_path, "--fast", folder / "m.pt", "--cluster", "local")
     assert both.exit_code == 2 and "drop --cluster" in both.output
+
+
+def test_crop_ratio_keeps_the_frames_per_pixel_balance(style_rgb: np.ndarray) -> None:
+    """A crop trains at the whole frame's ratio (paint size) times its share of the frame's pixels."""
+    from impasto.fast.train import crop_ratios
+
+    look = Look(size=256)
+    loss = GatysLoss(look, [style_rgb], 256, torch.device("cpu"))
+    (full,) = crop_ratios(loss, [4.0], 256, 256 * 192, 256)
+    # A crop of the frame's own pixel count gets the frame's ratio; a quarter of the pixels, a quarter of it.
+    assert full == pytest.approx(loss.ratio(4.0, 256) * 256 * 256 / (256 * 192))
+    (quarter,) = crop_ratios(loss, [4.0], 128, 256 * 256, 256)
+    assert quarter == pytest.approx(loss.ratio(4.0, 256) / 4)
+    # Independent of k: with k = 1 the crop's ratio is still the frame's times the pixel share.
+    loss.look = look.model_copy(update={"k": 1.0})
+    (k1,) = crop_ratios(loss, [4.0], 128, 256 * 256, 256)
+    assert k1 == pytest.approx(1e4 * (256 / 512) / 4)
+
+
+def test_linear_objective_and_unknown_objective(content_rgb: np.ndarray, style_rgb: np.ndarray, tmp_path: Path) -> None:
+    from impasto.errors import UsageError
+
+    settings = TrainSettings(u_range=U_RANGE, steps=3, batch=2, crop=32, preset="tiny", device="cpu",
+                             objective="linear", general_fraction=0.0)
+    result = train(Look(size=64), [style_rgb], [content_rgb], tmp_path / "m.pt", settings, general=[], resume=False)
+    assert result.steps == 3 and result.model.record["objective"] == "linear"
+    with pytest.raises(UsageError, match="objective"):
+        TrainSettings(objective="huber").check()

@@ -1,9 +1,15 @@
 """Train a fast model for one style over a range of u, on a shot's own frames plus a few general pictures.
 
 The loss is the engine's Gatys loss (see `impasto.fast.loss`). Each image of a batch gets its own u, drawn
-stratified over the range; its loss is (content + ratio × style) / (1 + ratio), and then divided by the same
-loss of the unpainted crop, so that every u (ratios from 10² to 10⁶ and more) pulls with a comparable force
-and a reported loss of 1.0 means "no better than the frame itself".
+stratified over the range, and its engine loss content + ratio × style (+ TV) at that u. The ratio a crop is
+trained with is the whole frame's at the paint size (the reference-size rule at the frame's long edge), scaled
+by the crop's share of the frame's pixels: the content term is a sum over pixels and the style term is not, so
+this keeps each pixel's balance of content and style what the optimisation sees on the full frame.
+
+Ratios span 10² to 10⁶ and more over a u range, so the objective is the mean of log(loss / unpainted crop's
+loss): its gradient is each u's loss gradient over that u's current loss, so every u pulls alike in *relative*
+terms, which is what the quality target measures (the fast loss over the optimisation's, u by u). Progress
+reports loss / unpainted loss per u bucket (1.0 = no better than the frame itself).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from .model import PRESETS, FastStyleNet
 
 GENERAL_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket")
 MIN_CROP = 32
+OBJECTIVES = ("log", "linear")
 
 
 @dataclass
@@ -48,6 +55,7 @@ class TrainSettings:
     batch: int = 4
     crop: int = 256
     lr: float = 2e-3
+    objective: str = "log"  # "log" (mean log relative loss) or "linear" (mean relative loss; the first recipe)
     preset: str = "small"
     size: int | None = None  # paint long edge; default the look's size
     general_fraction: float = 0.25  # share of crops from scikit-image's bundled photos
@@ -71,6 +79,8 @@ class TrainSettings:
             raise UsageError("Steps and batch size must be at least 1.")
         if self.crop < MIN_CROP or self.crop % 4:
             raise UsageError(f"The crop must be a multiple of 4 and at least {MIN_CROP} px, not {self.crop}.")
+        if self.objective not in OBJECTIVES:
+            raise UsageError(f"Unknown training objective '{self.objective}'; use one of {', '.join(OBJECTIVES)}.")
         if not 0.0 <= self.general_fraction <= 1.0:
             raise UsageError("The general-image fraction must lie between 0 and 1.")
 
@@ -138,6 +148,10 @@ class _Crops:
         self.general = [prep(g) for g in general]
         smallest = min(min(t.shape[-2:]) for t in self.frames + self.general)
         self.crop = min(crop, smallest - smallest % 4)
+        # Pixels of a whole frame at the paint size: a crop's ratio is the frame's × crop pixels / frame pixels.
+        ref = (self.frames or self.general)[0]
+        self.frame_pixels = int(ref.shape[-2] * ref.shape[-1])
+        self.frame_edge = int(max(ref.shape[-2:]))
         self.fraction = general_fraction if self.general else 0.0
         if not self.frames:
             self.fraction = 1.0
@@ -156,6 +170,13 @@ class _Crops:
                 c = c.flip(-1)
             out.append(c)
         return torch.cat(out).to(self.device).contiguous()
+
+
+def crop_ratios(loss_fn: GatysLoss, us: Sequence[float], crop: int, frame_pixels: int, frame_edge: int) -> list[float]:
+    """Style ratio for a crop × crop training crop at each u: the whole frame's ratio at the paint size (long edge
+    `frame_edge`) × the crop's share of the frame's pixels, which keeps each pixel's content/style balance."""
+    share = crop * crop / frame_pixels
+    return [loss_fn.ratio(float(u), frame_edge) * share for u in us]
 
 
 def _stratified_u(n: int, u_range: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
@@ -212,8 +233,10 @@ def train(
     first: dict[str, float] = {}
     history: list[tuple[int, float]] = []
     step = 0
-    identity = {"style_id": style_id, "u_range": [float(v) for v in settings.u_range], "config": config.as_dict(),
-                "size": edge, "crop": crops.crop}
+    # "recipe" 2: crop ratio from the frame's pixels (a checkpoint of the first recipe does not resume into it).
+    identity = {"recipe": 2, "objective": settings.objective, "style_id": style_id,
+                "u_range": [float(v) for v in settings.u_range], "config": config.as_dict(), "size": edge,
+                "crop": crops.crop}
 
     if resume and ckpt_path.exists():
         state = _read(ckpt_path)
@@ -240,6 +263,7 @@ def train(
     def model_dict(record_extra: dict[str, Any]) -> FastModel:
         record = {
             "steps": step, "batch": settings.batch, "crop": crops.crop, "lr": settings.lr, "preset": settings.preset,
+            "objective": settings.objective,
             "general_fraction": crops.fraction, "frames": len(frames), "device": str(dev), "amp": amp,
             "compile": bool(use_compile), "seconds": round(time.perf_counter() - start_time, 1), "impasto": __version__,
             "torch": torch.__version__, "buckets": dict(smooth), "first_buckets": dict(first), **(sources or {}),
@@ -264,20 +288,21 @@ def train(
                 content_feats, base_s, base_t = loss_fn.reference(x)
                 y = train_net(x, t)
                 c, s, tv = loss_fn.terms(y, content_feats)
-            ratios = torch.tensor([loss_fn.ratio(float(u), crops.crop) for u in us], device=dev)
+            ratios = torch.tensor(crop_ratios(loss_fn, us.tolist(), crops.crop, crops.frame_pixels, crops.frame_edge),
+                                  device=dev)
             tvw = look.tv_weight
             total = c.float() + ratios * s.float() + tvw * tv.float()
-            # Divided by (1 + ratio) and by the unpainted crop's own loss at that u: each u pulls alike.
+            # Relative to the unpainted crop's own loss at that u (1.0 = no better than the frame).
             base = (ratios * base_s.float() + tvw * base_t.float()).clamp_min(1e-12)
             norm = total / base
-            loss = norm.mean()
+            loss = norm.clamp_min(1e-12).log().mean() if settings.objective == "log" else norm.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             step += 1
-            value = float(loss.detach())
-            if not math.isfinite(value):
+            value = float(norm.detach().mean())
+            if not math.isfinite(value) or not math.isfinite(float(loss.detach())):
                 raise ImpastoError(f"Training diverged at step {step} (loss {value}); try a lower --lr.")
             history.append((step, value))
             for u, v in zip(us.tolist(), norm.detach().tolist()):
@@ -377,6 +402,7 @@ __all__ = [
     "TrainResult",
     "TrainSettings",
     "checkpoint_path",
+    "crop_ratios",
     "general_images",
     "read_training_frames",
     "train",
