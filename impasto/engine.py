@@ -22,7 +22,7 @@ from .controls import style_ratio
 from .errors import ImpastoError, OutOfMemory, UsageError
 from .imageio import read_image, to_rgb
 from .look import Look
-from .losses import CONTENT_LAYERS, STYLE_LAYERS, content_layer_loss, gram, style_layer_loss, tv_loss
+from .losses import CONTENT_LAYERS, STYLE_LAYERS, content_layer_loss, style_layer_loss, tv_loss
 from .vgg import VGGFeatures, conv_shapes, layer_names
 from .weights import CAFFE, load_weights
 
