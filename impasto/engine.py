@@ -6,8 +6,8 @@ import hashlib
 import math
 import os
 import random
-from collections import OrderedDict
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +22,13 @@ from .controls import style_ratio
 from .errors import ImpastoError, OutOfMemory, UsageError
 from .imageio import read_image, to_rgb
 from .look import Look
-from .losses import CONTENT_LAYERS, STYLE_LAYERS, content_layer_loss, style_layer_loss, tv_loss
+from .losses import (
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    content_layer_loss,
+    style_layer_loss,
+    tv_loss,
+)
 from .vgg import VGGFeatures, conv_shapes, layer_names
 from .weights import CAFFE, load_weights
 
