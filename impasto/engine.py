@@ -38,6 +38,9 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 LBFGS_HISTORY = 50
 LBFGS_MAX_LINE_SEARCH = 25
 OUT_OF_RANGE_WEIGHT = 1.0
+# The anchor's unit: an RMS departure of 0.1 (in 0-1 pixels) from the coarsest level's picture, downsampled to
+# its size, costs `anchor` times the level's starting loss.
+ANCHOR_RMS = 0.1
 
 
 @dataclass
@@ -378,6 +381,15 @@ class Problem:
     ratio: float
     tv_weight: float
     precision: str = "fp32"
+    anchor: torch.Tensor | None = None  # the coarsest level's result, which this finer level keeps (low frequencies)
+    anchor_weight: float = 0.0
+
+    def anchor_penalty(self, img: torch.Tensor) -> torch.Tensor:
+        """How far the image, averaged down to the anchor's size, has left the anchor (0 without one)."""
+        if self.anchor is None or not self.anchor_weight:
+            return torch.zeros((), device=img.device)
+        down = F.interpolate(img, size=tuple(self.anchor.shape[-2:]), mode="area")
+        return self.anchor_weight * (down - self.anchor).pow(2).mean() / ANCHOR_RMS**2
 
     def terms(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(content, style, tv) losses of an image in 0-1; content and style at fzliu's normalisation."""
@@ -504,7 +516,8 @@ def _steps(problem: Problem, x: torch.Tensor, iterations: int, offset: int, opti
         total, c, s, t = problem.total(x.clamp(0, 1))
         if not scale:
             scale.append(max(float(total.detach()), 1e-12))
-        obj = total / scale[0] + OUT_OF_RANGE_WEIGHT * (x - x.clamp(0, 1)).pow(2).mean()
+        obj = (total / scale[0] + problem.anchor_penalty(x.clamp(0, 1))
+               + OUT_OF_RANGE_WEIGHT * (x - x.clamp(0, 1)).pow(2).mean())
         obj.backward()
         terms = torch.stack([obj.detach(), total.detach(), c.detach(), s.detach(), t.detach()])
         cache.update(x=x.detach().clone(), grad=x.grad.detach().clone(), loss=obj.detach().clone())
@@ -590,6 +603,19 @@ def level_sizes(h: int, w: int, levels: int) -> list[tuple[int, int]]:
     return sizes
 
 
+def preview_level(path: str, sizes: list[tuple[int, int]], dev: torch.device) -> torch.Tensor:
+    """A preview image as the coarsest level's result; one sentence if it is not that level's size."""
+    if len(sizes) < 2:
+        raise UsageError("A preview stands in for the coarsest of several levels: give --levels 2 or more (impasto "
+                         "preview writes a look that does), or drop --preview.")
+    rgb = load_rgb(path, "preview image")
+    (ph, pw), (lh, lw) = rgb.shape[:2], sizes[0]
+    if abs(ph - lh) > 1 or abs(pw - lw) > 1:
+        raise UsageError(f"The preview '{path}' is {pw}×{ph} but this look's coarsest level is {lw}×{lh}; render the "
+                         f"preview with the final's size and a scale of 1/{2 ** (len(sizes) - 1)}, or change --levels.")
+    return resize(to_tensor(rgb, dev), sizes[0])
+
+
 def level_iterations(iterations: int, levels: int) -> list[int]:
     """Iterations per level, coarsest first: halving towards the finest (4:2:1 for three), at least one each."""
     if levels == 1:
@@ -608,14 +634,21 @@ def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress,
     sizes = level_sizes(h, w, look.levels)
     counts = level_iterations(look.iterations, len(sizes))
     full_content = resize(to_tensor(content_rgb, dev), hw)
-    recorder = _Recorder(look.iterations, start, dev, progress)
-    shots: dict[int, np.ndarray] = {}
     x = None
+    anchor = None
+    if look.preview:
+        # The approved preview is the coarsest level's result: the final grows from it and does not redo it.
+        x = anchor = preview_level(look.preview, sizes, dev)
+        sizes, counts = sizes[1:], counts[1:]
+    recorder = _Recorder(sum(counts), start, dev, progress)
+    shots: dict[int, np.ndarray] = {}
     problem = None
     offset = 0
     for level_hw, count in zip(sizes, counts):
         content = full_content if level_hw == hw else resize(to_tensor(content_rgb, dev), level_hw)
         problem = build_problem(look, dev, content_rgb, style_rgbs, blend, level_hw, content=content)
+        if anchor is not None and look.anchor:
+            problem.anchor, problem.anchor_weight = anchor, look.anchor
         if x is not None:
             x0 = resize(x, level_hw)  # the previous level's result, upsampled
         elif look.init == "content":
@@ -634,6 +667,8 @@ def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress,
                     on_snapshot(i, shots[i])
 
         x, done = _solve(problem, x0, count, look.optimizer, look.lr, report, offset)
+        if anchor is None:
+            anchor = x.detach().clamp(0, 1)
         offset += done
         if done < count:
             break
@@ -702,7 +737,8 @@ def _optimise_tiled(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, til
     h, w = hw
     # 1. The whole frame at a size that fits: composition and colour for every tile to start from.
     coarse_edge = max(32, min(max(h, w) // 2, tile))
-    coarse = _optimise(look.model_copy(update={"size": coarse_edge, "tile": 0}), dev, content_rgb, style_rgbs, blend,
+    # A preview stands for a whole-frame level, which a tiled frame replaces with this pass: it is not used here.
+    coarse = _optimise(look.model_copy(update={"size": coarse_edge, "tile": 0, "preview": None}), dev, content_rgb, style_rgbs, blend,
                        init_rgb, fit_size(h, w, coarse_edge), None, set())
     x_init = resize(to_tensor(coarse.image, dev), hw)
     content = resize(to_tensor(content_rgb, dev), hw)

@@ -252,6 +252,9 @@ class Shot(BaseModel):
             assert self.look is not None
             look = self.look
             styles = [self.resolve(s) for s in self.styles]
+        if look.preview:
+            # A preview belongs to the frame it was made from; every frame grows from its own coarsest level.
+            look = look.model_copy(update={"preview": None})
         if look.seed is None:
             # No seed in the look: one derived from the shot name, so every frame and every rerun agree.
             look = look.model_copy(update={"seed": zlib.crc32(self.name.encode()) % 2**31})

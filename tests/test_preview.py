@@ -105,3 +105,76 @@ def test_cli_calibrate_measures_k_and_writes_it(tmp_path: Path, images: tuple[Pa
     assert rec.look.k == report["k"] and 0 <= rec.look.k <= 2
     assert [c["k"] for c in report["per_candidate"]] == [0.0, 2.0]
     assert all(0 <= f <= 1 for c in report["per_candidate"] for f in c["fractions"].values())
+
+
+# --- the final grows from its preview (levels, Look.preview, Look.anchor) ------------------------------------
+
+
+def _down_rms(final: np.ndarray, small: np.ndarray) -> float:
+    import torch
+
+    from impasto.engine import resize, to_array, to_tensor
+
+    down = to_array(resize(to_tensor(final, torch.device("cpu")), small.shape[:2]))
+    return float(np.sqrt(np.mean((down - small) ** 2)))
+
+
+def test_anchor_penalty_is_zero_at_the_anchor_and_grows_away_from_it() -> None:
+    import torch
+
+    from impasto.engine import Problem
+
+    anchor = torch.rand(1, 3, 8, 8)
+    p = Problem(net=None, content=torch.zeros(1, 3, 16, 16), p_targets={}, a_targets={}, ratio=1.0, tv_weight=0.0,
+                anchor=anchor, anchor_weight=1.0)
+    up = anchor.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    assert float(p.anchor_penalty(up)) == pytest.approx(0.0, abs=1e-10)
+    assert float(p.anchor_penalty(up + 0.1)) == pytest.approx(1.0, rel=1e-4)  # an RMS of 0.1 costs `anchor`
+    assert float(Problem(None, up, {}, {}, 1.0, 0.0).anchor_penalty(up + 0.5)) == 0.0
+
+
+def test_cli_final_grows_from_its_preview(tmp_path: Path, images: tuple[Path, Path]) -> None:
+    """preview --scale 0.25 writes a look (3 levels, anchor, the preview image) that stylize renders; the final,
+    averaged down, stays near the preview: nearer than a final painted from the photo in one pass."""
+    from impasto.imageio import read_image
+
+    content, style = images
+    r = runner.invoke(app, ["preview", str(content), str(style), "--final-size", "128", "--scale", "0.25",
+                            "--iterations", "6", "--final-iterations", "14", "--u", "3", "--seed", "2",
+                            "--device", "cpu", "-o", str(tmp_path / "prev.png")])
+    assert r.exit_code == 0, r.output
+    assert "impasto stylize --look" in r.output
+    rec = load_look(tmp_path / "prev.look.toml")
+    assert (rec.look.levels, rec.look.anchor, rec.look.preview) == (3, 1.0, str((tmp_path / "prev.png").resolve()))
+    r = runner.invoke(app, ["stylize", "--look", str(tmp_path / "prev.look.toml"), "--device", "cpu",
+                            "-o", str(tmp_path / "final.png")])
+    assert r.exit_code == 0, r.output
+    prev, final = read_image(tmp_path / "prev.png"), read_image(tmp_path / "final.png")
+    assert max(final.shape[:2]) == 128
+    single = render(content, style, rec.look.model_copy(update={"levels": 1, "anchor": 0.0, "preview": None}),
+                    device="cpu").image
+    assert _down_rms(final, prev) < 0.5 * _down_rms(single, prev)
+
+
+def test_preview_of_another_size_is_one_sentence(tmp_path: Path, images: tuple[Path, Path]) -> None:
+    from impasto.imageio import write_image
+
+    content, style = images
+    write_image(tmp_path / "odd.png", np.zeros((40, 40, 3), np.float32))
+    out = tmp_path / "final.png"
+    for extra, words in ((["--levels", "3"], "coarsest level is 32×32"), (["--levels", "1"], "--levels 2 or more")):
+        r = runner.invoke(app, ["stylize", str(content), str(style), "--size", "128", "--iterations", "2",
+                                "--preview", str(tmp_path / "odd.png"), "--device", "cpu", "-o", str(out), *extra])
+        assert r.exit_code == 2, r.output
+        assert words in r.output and "Traceback" not in r.output
+        assert not out.exists()
+
+
+def test_shot_frames_do_not_take_a_frames_preview() -> None:
+    from impasto.shot import Shot
+
+    look = Look(levels=3, anchor=1.0, preview="/somewhere/prev.png", seed=1)
+    shot = Shot.model_validate({"name": "cs010", "plate": "p.####.exr", "frames": "1001-1002", "look": look.model_dump(),
+                                "styles": [__file__]})
+    got, _ = shot.resolved_look()
+    assert got.preview is None and got.levels == 3 and got.anchor == 1.0

@@ -70,7 +70,10 @@ def preview(
                   "iterations": len(res.history), "ratio": pr.ratio}, "weights_origin": res.weights_origin,
                   "content": str(content_path), "styles": [str(s) for s in style_paths], "impasto": __version__}
         write_image(out, res.image, {"Software": f"impasto {__version__}", "impasto:look": json.dumps(record)})
-        sidecar = write_sidecar(out, pr.final_look, content_path, style_paths, res.weights_origin)
+        final_look = pr.final_look
+        if pr.levels:
+            final_look = final_look.model_copy(update={"preview": str(out.resolve())})
+        sidecar = write_sidecar(out, final_look, content_path, style_paths, res.weights_origin)
     except ImpastoError as exc:
         fail(exc)
     except KeyboardInterrupt:
@@ -87,6 +90,9 @@ def preview(
     err.print(f"final render {fw}×{fh}, {pr.final_look.iterations} iterations, ratio {pr.final_ratio:.3g}: about "
               f"{_duration(pr.predicted_final_seconds)} on this machine ({res.device}; an estimate from "
               f"{pr.seconds_per_iteration:.3g} s per preview iteration, scaled by pixel count)", highlight=False)
+    if pr.levels:
+        err.print(f"render the final from this preview: impasto stylize --look {sidecar} -o final.png "
+                  f"({pr.levels} levels, each kept to the preview with anchor {final_look.anchor:g})", highlight=False)
 
 
 def _calibrate(look_file, content_path: Path, style_paths: list[Path], out: Path, sizes: str, candidates: str,

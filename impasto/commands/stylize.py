@@ -12,6 +12,7 @@ from .. import __version__
 from ..errors import ImpastoError
 from .common import ProgressReporter, app, err, fail
 from .look_options import (
+    ANCHOR_OPT,
     COMPILE_OPT,
     DEVICE_OPT,
     INIT_OPT,
@@ -24,6 +25,7 @@ from .look_options import (
     NETWORK_OPT,
     OPTIMIZER_OPT,
     POOLING_OPT,
+    PREVIEW_OPT,
     PRECISION_OPT,
     PRESERVE_COLOR_OPT,
     RAW_RATIO_OPT,
@@ -70,6 +72,8 @@ def stylize(
     preserve_color: str = PRESERVE_COLOR_OPT,
     precision: str = PRECISION_OPT,
     levels: int = LEVELS_OPT,
+    anchor: float = ANCHOR_OPT,
+    preview: Optional[Path] = PREVIEW_OPT,
     tile: int = TILE_OPT,
     tile_overlap: int = TILE_OVERLAP_OPT,
     compile: bool = COMPILE_OPT,
