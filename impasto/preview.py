@@ -31,6 +31,7 @@ import numpy as np
 from .controls import style_ratio
 from .engine import ImageLike, Progress, Result, fit_size, level_iterations, level_sizes, load_rgb, render
 from .errors import UsageError
+from .imageio import MIN_SIDE
 from .look import Look
 
 Box = tuple[int, int, int, int]
@@ -143,8 +144,10 @@ def preview(
         mode = "crop"
     final_look = look.model_copy(update={"seed": result.look.seed})
     levels = preview_levels(scale) if crop is None else None
-    if levels and len(level_sizes(*final_hw, levels)) != levels:
-        levels = None  # the preview is under a level's 32 px minimum: the final cannot grow from it
+    if levels:
+        sizes = level_sizes(*final_hw, levels)
+        if len(sizes) != levels or min(sizes[0]) < MIN_SIDE:
+            levels = None  # the preview is under a level's (or an input image's) minimum: no final grows from it
     if levels:
         # The final this preview predicts grows from it: coarse-to-fine from the preview's size, each finer
         # level kept to the preview's picture (see the module docstring).
