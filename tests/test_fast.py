@@ -282,3 +282,35 @@ def test_linear_objective_and_unknown_objective(content_rgb: np.ndarray, style_r
     assert result.steps == 3 and result.model.record["objective"] == "linear"
     with pytest.raises(UsageError, match="objective"):
         TrainSettings(objective="huber").check()
+
+
+def test_u_anchor_tables_interpolate_and_export(tmp_path: Path) -> None:
+    """Conditional instance norm tables at u anchors: linear between anchors, saved, loaded and exported alike."""
+    import onnxruntime as ort
+
+    from impasto.fast.core import FastModel
+    from impasto.fast.export import export_onnx
+    from impasto.fast.model import FastConfig, FastStyleNet
+
+    torch.manual_seed(0)
+    net = FastStyleNet(FastConfig(width=4, blocks=1, first_kernel=3, embed=2, hidden=8, anchors=3)).eval()
+    with torch.no_grad():
+        net.film_table.normal_(0.0, 0.3)
+        net.out[-1].weight.normal_(0.0, 0.1)
+    with torch.no_grad():
+        gamma = net.film_params(torch.tensor([0.0, 0.25, 0.5, 1.0]))[0][0]
+    # Halfway between anchors 0 and 1 (t 0.25) the scale is the mean of theirs (the MLP part is zero here).
+    np.testing.assert_allclose(gamma[1].numpy(), ((gamma[0] + gamma[2]) / 2).numpy(), atol=1e-6)
+    assert not torch.allclose(gamma[0], gamma[3])
+    model = FastModel(net=net, u_range=(2.0, 6.0), style_id="x", size=64, weights_origin="test", look=Look(size=64))
+    model.save(tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    image = torch.rand(1, 3, 36, 44, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = net(image, (torch.tensor([2.5, 5.0]) - 2.0) / 4.0)
+        np.testing.assert_array_equal(loaded.net(image, (torch.tensor([2.5, 5.0]) - 2.0) / 4.0).numpy(), want.numpy())
+    assert not torch.allclose(want[0], want[1], atol=1e-4)
+    export_onnx(loaded, tmp_path / "m.onnx")
+    got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(
+        ["painted"], {"image": image.numpy(), "u": np.array([2.5, 5.0], dtype=np.float32)})[0]
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-4)

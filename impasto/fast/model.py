@@ -31,6 +31,7 @@ class FastConfig:
     reflect: bool = False  # reflection padding in the per-u layers too (edges a little cleaner, slower on CPU)
     embed: int = 8  # sin/cos frequencies of the u embedding
     hidden: int = 64  # MLP width
+    anchors: int = 0  # conditional instance norm tables at this many u values, interpolated (Dumoulin et al.)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -107,6 +108,10 @@ class FastStyleNet(nn.Module):
         )
         # Start as an ordinary transformer (gamma 1, beta 0 at every u); training bends the parameters with u.
         nn.init.zeros_(self.film[-1].weight)
+        if config.anchors:
+            # Per-u scale/shift tables at evenly spaced u, interpolated linearly: each u region gets its own
+            # parameters from the first step (the MLP alone learns the u-independent mean first).
+            self.film_table = nn.Parameter(torch.zeros(config.anchors, n_film))
         nn.init.zeros_(self.film[-1].bias)
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
@@ -122,6 +127,11 @@ class FastStyleNet(nn.Module):
     def film_params(self, t: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(gamma, beta) per conditioned norm for each t: N×C each."""
         p = self.film(self.embedding(t)) + self.film_base
+        k = self.config.anchors
+        if k:
+            pos = t.reshape(-1, 1).clamp(0.0, 1.0) * (k - 1)
+            grid = torch.arange(k, dtype=pos.dtype, device=pos.device).reshape(1, -1)
+            p = p + (1.0 - (pos - grid).abs()).clamp_min(0.0) @ self.film_table
         out, i = [], 0
         for c in self.norm_channels:
             out.append((p[:, i:i + c], p[:, i + c:i + 2 * c]))

@@ -248,6 +248,8 @@ def train(
             )
         net.load_state_dict(state["state"])
         opt.load_state_dict(state["optimizer"])
+        for group in opt.param_groups:  # the optimizer state carries the old rate: --lr applies on resume too
+            group["lr"] = settings.lr
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         step = int(state["step"])
