@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--calibrate", default="", help="sizes for impasto.calibrate on each pair, e.g. 64,128,256")
     ap.add_argument("--out", type=Path, default=Path("bench/out"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--anchor", type=float, default=0.0, help="the look's anchor (0: the preview's default)")
     ap.add_argument("--single", action="store_true", help="also paint single-scale finals from the photo (3 more full renders)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,7 @@ def main() -> None:
               "default_k": DEFAULT_K, "pairs": []}
     print(f"final {args.final} px, preview {args.scale:g} x, {args.iterations} iterations, u {args.u:g}, "
           f"default k {DEFAULT_K:g}, CPU", flush=True)
-    path = args.out / f"preview_predicts{args.first or ''}_scale{args.scale:g}.json"
+    path = args.out / f"preview_predicts{args.first or ''}_scale{args.scale:g}_anchor{args.anchor:g}.json"
     for c_name, s_name in PAIRS[args.first: args.first + args.pairs]:
         report["pairs"].append(run_pair(IMAGES / c_name, IMAGES / s_name, args, ks))
         path.write_text(json.dumps(report, indent=2))
@@ -69,7 +70,7 @@ def run_pair(content: Path, style: Path, args: argparse.Namespace, ks: list[floa
     tag = f"{content.stem}_x_{style.stem}"
     print(f"\n== {tag}", flush=True)
     c_rgb, s_rgb = load_rgb(content, "content"), load_rgb(style, "style")
-    look = Look(u=args.u, iterations=args.iterations, size=args.final, seed=args.seed, k=DEFAULT_K)
+    look = Look(u=args.u, iterations=args.iterations, size=args.final, seed=args.seed, k=DEFAULT_K, anchor=args.anchor)
     net = {"network": look.network, "weights": None, "pooling": look.pooling, "device": "cpu"}
 
     # The product path: impasto preview, then the final rendered from the look it writes (grown from the preview).

@@ -39,7 +39,7 @@ LBFGS_HISTORY = 50
 LBFGS_MAX_LINE_SEARCH = 25
 OUT_OF_RANGE_WEIGHT = 1.0
 # The anchor's unit: an RMS departure of 0.1 (in 0-1 pixels) from the coarsest level's picture, downsampled to
-# its size, costs `anchor` times the level's starting loss.
+# its size, costs `anchor` times the level's starting loss (the objective is divided by that loss).
 ANCHOR_RMS = 0.1
 
 
@@ -388,7 +388,9 @@ class Problem:
         """How far the image, averaged down to the anchor's size, has left the anchor (0 without one)."""
         if self.anchor is None or not self.anchor_weight:
             return torch.zeros((), device=img.device)
-        down = F.interpolate(img, size=tuple(self.anchor.shape[-2:]), mode="area")
+        # Downsampled the way impasto (and an image viewer) scales a picture: bicubic with antialiasing. With a box
+        # filter instead, the final's box average matched the preview but its viewed downsample did not.
+        down = F.interpolate(img, size=tuple(self.anchor.shape[-2:]), mode="bicubic", align_corners=False, antialias=True)
         return self.anchor_weight * (down - self.anchor).pow(2).mean() / ANCHOR_RMS**2
 
     def terms(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
