@@ -41,7 +41,7 @@ class Look(BaseModel):
     seed: int | None = Field(None, ge=0, description="random seed; a render records the one it used")
     precision: Precision = Field("auto", description="auto (TF32 on CUDA, fp32 elsewhere), fp32, tf32 or bf16 (network in bfloat16, losses in fp32)")
     levels: int = Field(1, ge=1, le=4, description="coarse-to-fine levels: 3 optimises at 1/4, 1/2, then full size")
-    anchor: float = Field(0.0, ge=0, le=1000, description="coarse-to-fine: how firmly finer levels keep the coarsest level's picture (0: free; 1: a preview predicts its final)")
+    anchor: float = Field(0.0, ge=0, le=1000, description="coarse-to-fine: how firmly finer levels keep the coarsest level's picture (0: free; impasto preview writes 4)")
     preview: str | None = Field(None, description="a preview image (impasto preview) that stands in for the coarsest level: the final grows from it")
     tile: int = Field(0, ge=0, le=16384, description="tile long edge in px; 0: tiles only when the whole image will not fit in memory")
     tile_overlap: int = Field(48, ge=0, le=1024, description="overlap between tiles in px, feathered")

@@ -36,7 +36,7 @@ from .look import Look
 
 Box = tuple[int, int, int, int]
 # How firmly a final keeps its preview's picture (Look.anchor), measured by bench/preview_predicts.py.
-PREVIEW_ANCHOR = 1.0
+PREVIEW_ANCHOR = 4.0
 MAX_LEVELS = Look.model_fields["levels"].metadata[1].le
 
 

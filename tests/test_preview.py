@@ -145,7 +145,7 @@ def test_cli_final_grows_from_its_preview(tmp_path: Path, images: tuple[Path, Pa
     assert r.exit_code == 0, r.output
     assert "impasto stylize --look" in r.output
     rec = load_look(tmp_path / "prev.look.toml")
-    assert (rec.look.levels, rec.look.anchor, rec.look.preview) == (3, 1.0, str((tmp_path / "prev.png").resolve()))
+    assert (rec.look.levels, rec.look.anchor, rec.look.preview) == (3, 4.0, str((tmp_path / "prev.png").resolve()))
     r = runner.invoke(app, ["stylize", "--look", str(tmp_path / "prev.look.toml"), "--device", "cpu",
                             "-o", str(tmp_path / "final.png")])
     assert r.exit_code == 0, r.output
