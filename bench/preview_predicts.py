@@ -54,19 +54,18 @@ def main() -> None:
     ap.add_argument("--single", action="store_true", help="also paint single-scale finals from the photo (3 more full renders)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    ks: list[float] = []
     report = {"final": args.final, "scale": args.scale, "iterations": args.iterations, "u": args.u,
               "default_k": DEFAULT_K, "pairs": []}
     print(f"final {args.final} px, preview {args.scale:g} x, {args.iterations} iterations, u {args.u:g}, "
           f"default k {DEFAULT_K:g}, CPU", flush=True)
     path = args.out / f"preview_predicts{args.first or ''}_scale{args.scale:g}_anchor{args.anchor:g}.json"
     for c_name, s_name in PAIRS[args.first: args.first + args.pairs]:
-        report["pairs"].append(run_pair(IMAGES / c_name, IMAGES / s_name, args, ks))
+        report["pairs"].append(run_pair(IMAGES / c_name, IMAGES / s_name, args))
         path.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {path}")
 
 
-def run_pair(content: Path, style: Path, args: argparse.Namespace, ks: list[float]) -> dict:
+def run_pair(content: Path, style: Path, args: argparse.Namespace) -> dict:
     tag = f"{content.stem}_x_{style.stem}"
     print(f"\n== {tag}", flush=True)
     c_rgb, s_rgb = load_rgb(content, "content"), load_rgb(style, "style")

@@ -143,11 +143,7 @@ def preview(
         result = render(piece, style, p_look, device=device, progress=progress)
         mode = "crop"
     final_look = look.model_copy(update={"seed": result.look.seed})
-    levels = preview_levels(scale) if crop is None else None
-    if levels:
-        sizes = level_sizes(*final_hw, levels)
-        if len(sizes) != levels or min(sizes[0]) < MIN_SIDE:
-            levels = None  # the preview is under a level's (or an input image's) minimum: no final grows from it
+    levels = preview_levels(scale, final_hw) if crop is None else None
     if levels:
         # The final this preview predicts grows from it: coarse-to-fine from the preview's size, each finer
         # level kept to the preview's picture (see the module docstring).
@@ -155,12 +151,12 @@ def preview(
     h = result.history
     spi = (h[-1].elapsed - h[0].elapsed) / (len(h) - 1) if len(h) > 1 else h[0].elapsed
     ph, pw = result.image.shape[:2]
+    # What the final will optimise: the levels after the preview's, or the whole final in one pass.
+    stages = [(final_hw, look.iterations)]
     if levels:
         sizes = level_sizes(*final_hw, levels)
-        counts = level_iterations(look.iterations, len(sizes))
-        predicted = sum(spi * (lh * lw) / (ph * pw) * n for (lh, lw), n in zip(sizes[1:], counts[1:]))
-    else:
-        predicted = spi * (final_hw[0] * final_hw[1]) / (ph * pw) * look.iterations
+        stages = list(zip(sizes, level_iterations(look.iterations, levels)))[1:]
+    predicted = sum(spi * (sh * sw) / (ph * pw) * n for (sh, sw), n in stages)
     return PreviewResult(
         result=result, final_look=final_look, final_shape=final_hw, mode=mode,
         scale=None if crop is not None else scale, crop=crop, ratio=ratio,
@@ -169,12 +165,15 @@ def preview(
     )
 
 
-def preview_levels(scale: float) -> int | None:
-    """Levels of a coarse-to-fine final whose coarsest level is a `scale` preview (1/2, 1/4, 1/8), else None."""
+def preview_levels(scale: float, final_hw: tuple[int, int]) -> int | None:
+    """Levels of a coarse-to-fine final whose coarsest level is a `scale` preview (1/2, 1/4, 1/8), else None
+    (another scale, or a coarsest level under a level's or an input image's minimum size)."""
     n = math.log2(1 / scale)
     if n < 0.5 or abs(n - round(n)) > 1e-9 or round(n) + 1 > MAX_LEVELS:
         return None
-    return round(n) + 1
+    levels = round(n) + 1
+    sizes = level_sizes(*final_hw, levels)
+    return levels if len(sizes) == levels and min(sizes[0]) >= MIN_SIDE else None
 
 
 def style_fraction(result: Result) -> float:
