@@ -198,6 +198,15 @@ def test_compare_reports_losses(trained, tmp_path: Path, content_rgb: np.ndarray
     assert (tmp_path / "cmp.png").is_file()
 
 
+def _two_frame_shot(content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    """plates/sh.1001-1002.png (shifted copies of the content), style.png and look.toml in the working folder."""
+    Path("plates").mkdir()
+    for n in (1001, 1002):
+        write_image(f"plates/sh.{n}.png", np.roll(content_rgb, 3 * (n - 1001), axis=0))
+    write_image("style.png", style_rgb)
+    save_look("look.toml", LookFile(look=Look(size=64, u=5.0), styles=["style.png"]))
+
+
 def test_shot_render_with_fast_model(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
     """`impasto render --fast`'s core: every frame of a shot painted by the fast model, through the shot pipeline."""
@@ -209,11 +218,7 @@ def test_shot_render_with_fast_model(trained, tmp_path: Path, monkeypatch: pytes
 
     folder, _, result = trained
     monkeypatch.chdir(tmp_path)
-    Path("plates").mkdir()
-    for n in (1001, 1002):
-        write_image(f"plates/sh.{n}.png", np.roll(content_rgb, 3 * (n - 1001), axis=0))
-    write_image("style.png", style_rgb)
-    save_look("look.toml", LookFile(look=Look(size=64, u=5.0), styles=["style.png"]))
+    _two_frame_shot(content_rgb, style_rgb)
     _, shot = init_shot("sh", "plates/sh.####.png", None, "look.toml")
     with FastShotRenderer(shot, folder / "m.pt", device="cpu") as renderer:
         report = render_frames(shot, renderer=renderer)
@@ -241,11 +246,7 @@ def test_render_command_with_fast_model(trained, tmp_path: Path, monkeypatch: py
 
     folder, _, _ = trained
     monkeypatch.chdir(tmp_path)
-    Path("plates").mkdir()
-    for n in (1001, 1002):
-        write_image(f"plates/sh.{n}.png", np.roll(content_rgb, 3 * (n - 1001), axis=0))
-    write_image("style.png", style_rgb)
-    save_look("look.toml", LookFile(look=Look(size=64, u=5.0), styles=["style.png"]))
+    _two_frame_shot(content_rgb, style_rgb)
     shot_path, shot = init_shot("sh", "plates/sh.####.png", None, "look.toml")
     r = _cli("render", shot_path, "--fast", folder / "m.pt", "--device", "cpu")
     assert r.exit_code == 0, r.output
