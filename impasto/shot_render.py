@@ -141,11 +141,20 @@ class ShotFrames:
         self._movie_iter = None
         self._movie_at: int | None = None
         self._movie_digest: str | None = None
-        self._tmp = tempfile.TemporaryDirectory(prefix="impasto-shot-")
+        # Made on first use only: Ray ends its actors without running their finalisers, so an eager one leaks.
+        self._tmp: tempfile.TemporaryDirectory | None = None
         self.plate_size: tuple[int, int] | None = None
 
     def close(self) -> None:
-        self._tmp.cleanup()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def scratch(self) -> Path:
+        """A private temporary folder for this renderer, removed by close()."""
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="impasto-shot-")
+        return Path(self._tmp.name)
 
     def __enter__(self):
         return self
@@ -338,7 +347,7 @@ class ShotRenderer(ShotFrames):
         prev = self.frames[i - 1]
         from .imageio import write_image
 
-        path = Path(self._tmp.name) / f"init.{prev}.exr"
+        path = self.scratch() / f"init.{prev}.exr"
         # Always the previous frame as written (post and dissolve included), never a copy kept in memory: a
         # resumed or farmed render then paints exactly what an uninterrupted one would.
         manifest = manifest or self.manifest()
@@ -590,7 +599,7 @@ def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None 
         per_iter = float(np.median(steps[2:])) if len(steps) >= 3 else float(steps[-1])
         overhead = max(0.0, total - per_iter * probe_iterations)  # content targets, post, colour
         t2 = time.perf_counter()
-        tmp = Path(r._tmp.name) / f"probe{shot.output_pattern().extension}"
+        tmp = r.scratch() / f"probe{shot.output_pattern().extension}"
         write_frame(tmp, Frame(rgb=out, alpha=plate.alpha, spec=plate.spec), like=plate.spec)
         write_s = time.perf_counter() - t2
         h, w = plate.rgb.shape[:2]
