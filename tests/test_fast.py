@@ -315,3 +315,57 @@ def test_u_anchor_tables_interpolate_and_export(tmp_path: Path) -> None:
     got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(
         ["painted"], {"image": image.numpy(), "u": np.array([2.5, 5.0], dtype=np.float32)})[0]
     np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
+
+
+def test_u_gain_scales_the_change_and_exports(tmp_path: Path) -> None:
+    """The per-u gain: 1 at start, scales the painted change (in logit space) per u, saved and exported alike."""
+    import onnxruntime as ort
+
+    from impasto.fast.core import FastModel
+    from impasto.fast.export import export_onnx
+    from impasto.fast.model import LOGIT_EPS, FastConfig, FastStyleNet
+
+    torch.manual_seed(0)
+    config = FastConfig(width=4, blocks=1, first_kernel=3, embed=2, hidden=8, gain=True)
+    net = FastStyleNet(config).eval()
+    plain = FastStyleNet(FastConfig(width=4, blocks=1, first_kernel=3, embed=2, hidden=8)).eval()
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if k not in ("film.4.weight", "film.4.bias",
+                                                                                   "film_base")}, strict=False)
+    with torch.no_grad():
+        net.out[-1].weight.normal_(0.0, 0.1)
+        plain.out[-1].weight.copy_(net.out[-1].weight)
+        plain.film[-1].weight.copy_(net.film[-1].weight[:-1])
+        plain.film[-1].bias.copy_(net.film[-1].bias[:-1])
+    image = torch.rand(1, 3, 36, 44, generator=torch.Generator().manual_seed(1)).clamp(0.05, 0.95)
+    t = torch.tensor([0.0, 1.0])
+
+    def change(out: torch.Tensor) -> torch.Tensor:
+        p = out.clamp(LOGIT_EPS, 1 - LOGIT_EPS)
+        return torch.log(p / (1 - p)) - torch.log(image / (1 - image))
+
+    with torch.no_grad():
+        # Gain 1 (log gain 0) at start: the same picture as the network without it.
+        np.testing.assert_allclose(net(image, t).numpy(), plain(image, t).numpy(), atol=1e-6)
+        # Log gain of +1 at t = 1 and -1 at t = 0: the change is e and 1/e times the ungained one.
+        net.film[-1].weight[-1].zero_()
+        net.film[-1].bias[-1] = 0.0
+        net.film_base[-1] = 0.0
+        emb = net.film[:-1](net.embedding(t))  # hidden features; solve a last-layer row giving log gains -1, +1
+        row = torch.linalg.lstsq(torch.cat([emb, torch.ones(2, 1)], 1), torch.tensor([[-1.0], [1.0]])).solution
+        net.film[-1].weight[-1] = row[:-1, 0]
+        net.film[-1].bias[-1] = row[-1, 0]
+        got, ref = change(net(image, t)), change(plain(image, t))
+    np.testing.assert_allclose(got[0].numpy(), (ref[0] / np.e).numpy(), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(got[1].numpy(), (ref[1] * np.e).numpy(), rtol=1e-3, atol=1e-4)
+
+    model = FastModel(net=net, u_range=(2.0, 6.0), style_id="x", size=64, weights_origin="test", look=Look(size=64))
+    model.save(tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    assert loaded.config.gain
+    with torch.no_grad():
+        want = net(image, (torch.tensor([2.5, 5.0]) - 2.0) / 4.0)
+        np.testing.assert_array_equal(loaded.net(image, (torch.tensor([2.5, 5.0]) - 2.0) / 4.0).numpy(), want.numpy())
+    export_onnx(loaded, tmp_path / "m.onnx")
+    got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(
+        ["painted"], {"image": image.numpy(), "u": np.array([2.5, 5.0], dtype=np.float32)})[0]
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
