@@ -32,7 +32,6 @@ class FastConfig:
     embed: int = 8  # sin/cos frequencies of the u embedding
     hidden: int = 64  # MLP width
     anchors: int = 0  # conditional instance norm tables at this many u values, interpolated (Dumoulin et al.)
-    gain: bool = False  # a per-u gain on the painted change: how far from the frame each u goes, learnt directly
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -101,7 +100,7 @@ class FastStyleNet(nn.Module):
         self.norm_channels = [c3] * (2 * config.blocks) + [c2, c1]
         self.norms = nn.ModuleList([FiLMNorm(c) for c in self.norm_channels])
         self.embedding = UEmbedding(config.embed)
-        n_film = 2 * sum(self.norm_channels) + (1 if config.gain else 0)
+        n_film = 2 * sum(self.norm_channels)
         self.film = nn.Sequential(
             nn.Linear(1 + 2 * config.embed, config.hidden), nn.SiLU(),
             nn.Linear(config.hidden, config.hidden), nn.SiLU(),
@@ -116,10 +115,7 @@ class FastStyleNet(nn.Module):
         nn.init.zeros_(self.film[-1].bias)
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
-        base = [torch.cat([torch.ones(c), torch.zeros(c)]) for c in self.norm_channels]
-        if config.gain:
-            base.append(torch.zeros(1))  # log gain 0: gain 1 at every u until training moves it
-        self.register_buffer("film_base", torch.cat(base))
+        self.register_buffer("film_base", torch.cat([torch.cat([torch.ones(c), torch.zeros(c)]) for c in self.norm_channels]))
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """The u-independent half (full resolution to 1/4): run once per frame."""
@@ -128,20 +124,14 @@ class FastStyleNet(nn.Module):
             x = F.relu(norm(conv(x)))
         return x
 
-    def _film(self, t: torch.Tensor) -> torch.Tensor:
+    def film_params(self, t: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(gamma, beta) per conditioned norm for each t: N×C each."""
         p = self.film(self.embedding(t)) + self.film_base
         k = self.config.anchors
         if k:
             pos = t.reshape(-1, 1).clamp(0.0, 1.0) * (k - 1)
             grid = torch.arange(k, dtype=pos.dtype, device=pos.device).reshape(1, -1)
             p = p + (1.0 - (pos - grid).abs()).clamp_min(0.0) @ self.film_table
-        return p
-
-    def film_params(self, t: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(gamma, beta) per conditioned norm for each t: N×C each."""
-        return self._split(self._film(t))
-
-    def _split(self, p: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         out, i = [], 0
         for c in self.norm_channels:
             out.append((p[:, i:i + c], p[:, i + c:i + 2 * c]))
@@ -150,8 +140,7 @@ class FastStyleNet(nn.Module):
 
     def decode(self, features: torch.Tensor, image: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The u-dependent half; `features` and `image` (1 or N rows) are broadcast over the N values of t."""
-        film = self._film(t)
-        params = self._split(film)
+        params = self.film_params(t)
         n = t.shape[0]
         x = features.expand(n, -1, -1, -1)  # a no-op when features already has n rows
         j = 0
@@ -169,12 +158,7 @@ class FastStyleNet(nn.Module):
         # the frame itself, as the optimisation does, and a short training already gives a sensible picture.
         p = image.clamp(LOGIT_EPS, 1.0 - LOGIT_EPS)
         base = torch.log(p) - torch.log1p(-p)  # logit, spelt out so the ONNX exporter knows it
-        change = self.out(x)
-        if self.config.gain:
-            # Low u wants the frame nearly untouched and high u a full repaint: one learnt scale per u says that
-            # from the first steps, where FiLM alone took hundreds of steps to tell the u values apart.
-            change = change * torch.exp(film[:, -1]).reshape(-1, 1, 1, 1)
-        return torch.sigmoid(base + change)
+        return torch.sigmoid(base + self.out(x))
 
     def forward(self, image: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(image), image, t)
