@@ -66,6 +66,7 @@ class Result:
     seconds: float
     history: list[Progress] = field(default_factory=list)
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)
+    fp32_from: int | None = None  # bf16 only: the first iteration run in fp32 after bf16's line search stalled
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -383,6 +384,7 @@ class Problem:
     precision: str = "fp32"
     anchor: torch.Tensor | None = None  # the coarsest level's result, which this finer level keeps (low frequencies)
     anchor_weight: float = 0.0
+    fp32_from: int | None = None  # set by the optimiser when bf16 stalls and it goes on in fp32
 
     def anchor_penalty(self, img: torch.Tensor) -> torch.Tensor:
         """How far the image, averaged down to the anchor's size, has left the anchor (0 without one)."""
@@ -473,6 +475,9 @@ def evaluate_loss(image: ImageLike, content: ImageLike, style: ImageLike | Seque
 # --- the optimiser ---------------------------------------------------------------------------------------
 
 
+BF16_STALL_TOLERANCE = 1e-5  # two bf16 L-BFGS iterations in a row gaining less than this (relative): go on in fp32
+
+
 class _Stalled(Exception):
     """bf16 rounding stopped the line search: the caller goes on in fp32."""
 
@@ -495,6 +500,7 @@ def _solve(problem: Problem, x0: torch.Tensor, iterations: int, optimizer: str, 
             # in fp32 from where bf16 got to (the fp32 targets differ a little; the objective is rebuilt).
             done += stall.args[0]
             problem.precision = "fp32"
+            problem.fp32_from = offset + done + 1
     problem.precision = precision
     return x.detach(), done
 
@@ -561,7 +567,7 @@ def _steps(problem: Problem, x: torch.Tensor, iterations: int, offset: int, opti
             checked = i
         report(offset + i, terms, x)
         if lbfgs and problem.precision == "bf16":
-            flat = flat + 1 if last["obj"] >= previous * (1 - 1e-5) else 0
+            flat = flat + 1 if last["obj"] >= previous * (1 - BF16_STALL_TOLERANCE) else 0
             previous = min(previous, last["obj"])
             if flat >= 2:
                 raise _Stalled(i)
@@ -646,6 +652,7 @@ def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress,
     shots: dict[int, np.ndarray] = {}
     problem = None
     offset = 0
+    fp32_from = None
     for level_hw, count in zip(sizes, counts):
         content = full_content if level_hw == hw else resize(to_tensor(content_rgb, dev), level_hw)
         problem = build_problem(look, dev, content_rgb, style_rgbs, blend, level_hw, content=content)
@@ -669,6 +676,7 @@ def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress,
                     on_snapshot(i, shots[i])
 
         x, done = _solve(problem, x0, count, look.optimizer, look.lr, report, offset)
+        fp32_from = fp32_from if fp32_from is not None else problem.fp32_from
         if anchor is None:
             anchor = x.detach().clamp(0, 1)
         offset += done
@@ -682,6 +690,7 @@ def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress,
     return Result(
         image=_finish(x, full_content, look), look=look, ratio=problem.ratio, weights_origin=problem.net.origin,
         device=str(dev), seconds=time.perf_counter() - start, history=recorder.history, snapshots=shots,
+        fp32_from=fp32_from,
     )
 
 
@@ -755,6 +764,7 @@ def _optimise_tiled(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, til
     for p in history:
         p.iterations = look.iterations
     shown = [0]
+    stalls = [coarse.fp32_from] if coarse.fp32_from is not None else []
 
     def report_for(k: int):
         def report(i: int, terms: torch.Tensor, _x: torch.Tensor) -> None:
@@ -779,6 +789,8 @@ def _optimise_tiled(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, til
                                     ratio=ratio * (th * tw) / (h * w), content=content[crop].contiguous())
             result, _ = _solve(problem, x_init[crop].contiguous(), look.iterations, look.optimizer, look.lr,
                                report_for(k))
+            if problem.fp32_from is not None:
+                stalls.append(problem.fp32_from)
             wts = _ramp(h, y, th, ys, dev).view(1, 1, th, 1) * _ramp(w, x0, tw, xs, dev).view(1, 1, 1, tw)
             out[crop] += result.clamp(0, 1) * wts
             weight[crop] += wts
@@ -787,6 +799,7 @@ def _optimise_tiled(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, til
     return Result(
         image=_finish(image, content, look), look=look, ratio=ratio, weights_origin=coarse.weights_origin,
         device=str(dev), seconds=time.perf_counter() - start, history=history, snapshots={},
+        fp32_from=min(stalls) if stalls else None,
     )
 
 

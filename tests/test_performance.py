@@ -38,6 +38,20 @@ def test_bf16_path_runs_and_agrees_with_fp32(content_rgb, style_rgb) -> None:
     assert np.abs(r.image - reference.image).mean() < 0.05
 
 
+def test_bf16_stall_goes_on_in_fp32_and_says_where(content_rgb, style_rgb, monkeypatch) -> None:
+    import impasto.engine as engine
+
+    look = Look(u=4, iterations=8, size=48, seed=0, precision="bf16")
+    # A tolerance no iteration can beat: iterations 2 and 3 count as flat, so fp32 takes over at 4.
+    monkeypatch.setattr(engine, "BF16_STALL_TOLERANCE", 1.0)
+    r = render(content_rgb, style_rgb, look, device="cpu")
+    assert r.fp32_from == 4
+    assert [p.iteration for p in r.history] == list(range(1, 9))
+    assert r.history[-1].loss < r.history[2].loss  # fp32 went on improving from where bf16 stopped
+    monkeypatch.setattr(engine, "BF16_STALL_TOLERANCE", 1e-5)
+    assert render(content_rgb, style_rgb, look.model_copy(update={"precision": "fp32"}), device="cpu").fp32_from is None
+
+
 def test_evaluate_loss_matches_the_render_history(content_rgb, style_rgb, reference) -> None:
     # The image as written is the last iterate clamped; its loss is the last one the render reported.
     got = evaluate_loss(reference.image, content_rgb, style_rgb, Look(u=4, size=SIZE))
