@@ -195,7 +195,20 @@ def test_compare_reports_losses(trained, tmp_path: Path, content_rgb: np.ndarray
     for row in data["rows"]:
         assert row["fast"]["total"] > 0 and row["optimised"]["total"] > 0
         assert row["relative"]["total"] == pytest.approx(row["fast"]["total"] / row["optimised"]["total"])
+        assert row["matching_iteration"] is None or 1 <= row["matching_iteration"] <= 3
     assert (tmp_path / "cmp.png").is_file()
+
+
+def test_matching_iteration_reads_the_optimisation_history() -> None:
+    from impasto.fast.compare import CompareRow
+
+    def row(fast_total: float) -> CompareRow:
+        return CompareRow("f", 4.0, {"total": fast_total}, {"total": 10.0}, 0.0, 0.0, [80.0, 40.0, 20.0, 12.0, 10.0])
+
+    assert row(50.0).matching_iteration() == 2  # 5x the end: iteration 1 is worse (8x), iteration 2 better (4x)
+    assert row(20.0).matching_iteration() == 3  # equal counts as matched
+    assert row(100.0).matching_iteration() == 1  # worse than one iteration
+    assert row(9.0).matching_iteration() is None  # better than the whole run
 
 
 def _two_frame_shot(content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:

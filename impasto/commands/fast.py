@@ -299,15 +299,23 @@ def compare_cmd(
         write_compare_sheet(report, out)
         rows = [{"frame": r.frame, "u": r.u, "fast": r.fast, "optimised": r.optimised,
                  "relative": {k: r.relative(k) for k in ("style", "content", "total")},
+                 "matching_iteration": r.matching_iteration(),
                  "fast_seconds": r.fast_seconds, "optimised_seconds": r.optimised_seconds} for r in report.rows]
         out.with_suffix(".json").write_text(json.dumps({"size": report.size, "iterations": iterations, "rows": rows}, indent=2))
     except ImpastoError as exc:
         fail(exc)
-    typer.echo(f"{'frame':<24} {'u':>5} {'style fast/opt':>15} {'content fast/opt':>17} {'total fast/opt':>15}")
+    typer.echo(f"{'frame':<24} {'u':>5} {'style fast/opt':>15} {'content fast/opt':>17} {'total fast/opt':>15} "
+               f"{'worth iterations':>17}")
     for r in report.rows:
-        typer.echo(f"{r.frame[:24]:<24} {r.u:>5g} {r.relative('style'):>15.2f} {r.relative('content'):>17.2f} {r.relative('total'):>15.2f}")
+        typer.echo(f"{r.frame[:24]:<24} {r.u:>5g} {r.relative('style'):>15.2f} {r.relative('content'):>17.2f} "
+                   f"{r.relative('total'):>15.2f} {_worth(r.matching_iteration(), iterations):>17}")
     err.print(f"wrote {out} and {out.with_suffix('.json').name} (losses: the engine's, at {report.size} px; "
-              f"fast/opt above 1 means the fast model is further from the optimum)", highlight=False, soft_wrap=True)
+              f"fast/opt above 1 means the fast model is further from the optimum; 'worth iterations': the "
+              f"optimisation iteration whose loss the fast picture matches)", highlight=False, soft_wrap=True)
+
+
+def _worth(n: int | None, iterations: int) -> str:
+    return str(n) if n is not None else f"> {iterations}"
 
 
 @fast_app.command("export")

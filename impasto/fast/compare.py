@@ -25,6 +25,14 @@ class CompareRow:
     optimised: dict[str, float]
     fast_seconds: float
     optimised_seconds: float
+    optimised_history: list[float] = field(default_factory=list)  # the optimisation's loss after each iteration
+
+    def matching_iteration(self) -> int | None:
+        """The optimisation iteration that first does as well as the fast picture (None: none in its run), i.e.
+        how many iterations of the engine the fast model is worth."""
+        # The render's own loss and the compare score differ in scale only; compare them as ratios to the end.
+        level = (self.optimised_history or [0.0])[-1] * self.relative("total")
+        return next((i + 1 for i, v in enumerate(self.optimised_history) if v <= level), None)
 
     def relative(self, term: str) -> float:
         """The fast model's loss term over the optimisation's (1.0 = as good; above = worse)."""
@@ -78,7 +86,7 @@ def compare(
             look = model.look.model_copy(update={"u": float(u), "size": edge, "iterations": iterations, "seed": seed})
             result = render(content, list(style_rgbs), look, device=str(dev))
             rows.append(CompareRow(name, float(u), score(loss, fast, content, u), score(loss, result.image, content, u),
-                                   fast_seconds, result.seconds))
+                                   fast_seconds, result.seconds, [p.loss for p in result.history]))
             images[(fi, float(u))] = (fast, result.image)
             done += 1
     if progress is not None and total:
@@ -104,7 +112,9 @@ def write_compare_sheet(report: CompareReport, path: str | os.PathLike, *, thumb
                 terms = row.fast if which == "fast" else row.optimised
                 lines = [f"total {terms['total']:.3g}", f"style {terms['style']:.3g} content {terms['content']:.3g}"]
                 if which == "fast":
-                    lines.append(f"x{row.relative('total'):.2f} of optimised")
+                    n = row.matching_iteration()
+                    lines.append(f"x{row.relative('total'):.2f} of optimised, "
+                                 + (f"= {n} its" if n else f"> {report.iterations} its"))
                 else:
                     lines.append(f"{row.optimised_seconds:.1f} s vs {row.fast_seconds * 1000:.0f} ms")
                 cells.append(SheetCell(fi, col + k, name, None, lines))
