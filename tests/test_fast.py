@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -328,3 +329,23 @@ def test_u_anchor_tables_interpolate_and_export(tmp_path: Path) -> None:
     got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(
         ["painted"], {"image": image.numpy(), "u": np.array([2.5, 5.0], dtype=np.float32)})[0]
     np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
+
+
+def test_default_networks_paint_no_band_at_the_edges() -> None:
+    """A flat frame stays flat up to its edges: the per-u layers pad by reflection (zero padding drew a band)."""
+    from impasto.fast.model import PRESETS, FastStyleNet
+
+    torch.manual_seed(0)
+    flat = torch.full((1, 3, 48, 64), 0.4)
+    for name in ("small", "large"):
+        net = FastStyleNet(PRESETS[name]).eval()
+        with torch.no_grad():
+            for p in net.parameters():
+                p.normal_(0.0, 0.2)
+            out = net(flat, torch.tensor([0.5]))
+        assert float(out.std(dim=(2, 3)).max()) < 1e-4, name
+    zero_padded = FastStyleNet(dataclasses.replace(PRESETS["small"], reflect=False)).eval()
+    with torch.no_grad():
+        for p in zero_padded.parameters():
+            p.normal_(0.0, 0.2)
+        assert float(zero_padded(flat, torch.tensor([0.5])).std(dim=(2, 3)).max()) > 1e-3
