@@ -59,6 +59,10 @@ def test_u_conditioning_takes_effect(trained, content_rgb: np.ndarray, style_rgb
     # Style terms without the ratio: the raw distance to the style's Gram matrices.
     assert s_high["style"] / s_high["ratio"] < s_low["style"] / s_low["ratio"]
     assert s_high["content"] > s_low["content"]
+    # The per-layer split (fast compare's diagnosis) adds up to the same style term.
+    from impasto.fast.loss import style_by_layer
+
+    assert sum(style_by_layer(loss, high).values()) * s_high["ratio"] == pytest.approx(s_high["style"], rel=1e-4)
 
 
 def test_save_load_round_trip(trained, content_rgb: np.ndarray) -> None:
@@ -197,6 +201,8 @@ def test_compare_reports_losses(trained, tmp_path: Path, content_rgb: np.ndarray
         assert row["fast"]["total"] > 0 and row["optimised"]["total"] > 0
         assert row["relative"]["total"] == pytest.approx(row["fast"]["total"] / row["optimised"]["total"])
         assert row["matching_iteration"] is None or 1 <= row["matching_iteration"] <= 3
+        assert list(row["style_by_layer"]) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+        assert all(v > 0 for v in row["style_by_layer"].values())
     assert (tmp_path / "cmp.png").is_file()
 
 

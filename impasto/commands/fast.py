@@ -299,7 +299,7 @@ def compare_cmd(
         write_compare_sheet(report, out)
         rows = [{"frame": r.frame, "u": r.u, "fast": r.fast, "optimised": r.optimised,
                  "relative": {k: r.relative(k) for k in ("style", "content", "total")},
-                 "matching_iteration": r.matching_iteration(),
+                 "matching_iteration": r.matching_iteration(), "style_by_layer": r.style_layers,
                  "fast_seconds": r.fast_seconds, "optimised_seconds": r.optimised_seconds} for r in report.rows]
         out.with_suffix(".json").write_text(json.dumps({"size": report.size, "iterations": iterations, "rows": rows}, indent=2))
     except ImpastoError as exc:

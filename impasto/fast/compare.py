@@ -14,7 +14,7 @@ import torch
 
 from ..engine import fit_size, render, resize, resolve_device, to_array, to_tensor
 from .core import FastModel
-from .loss import GatysLoss, score
+from .loss import GatysLoss, score, style_by_layer
 
 
 @dataclass
@@ -26,6 +26,7 @@ class CompareRow:
     fast_seconds: float
     optimised_seconds: float
     optimised_history: list[float] = field(default_factory=list)  # the optimisation's loss after each iteration
+    style_layers: dict[str, float] = field(default_factory=dict)  # fast ÷ optimised style loss, layer by layer
 
     def matching_iteration(self) -> int | None:
         """The optimisation iteration that first does as well as the fast picture (None: none in its run), i.e.
@@ -85,8 +86,11 @@ def compare(
                 progress(name, u, done, total)
             look = model.look.model_copy(update={"u": float(u), "size": edge, "iterations": iterations, "seed": seed})
             result = render(content, list(style_rgbs), look, device=str(dev))
+            # Layer by layer, to show where a fast model falls short (fine texture or large forms).
+            fast_l, opt_l = style_by_layer(loss, fast), style_by_layer(loss, result.image)
+            layers = {k: fast_l[k] / opt_l[k] if opt_l[k] > 0 else float("inf") for k in fast_l}
             rows.append(CompareRow(name, float(u), score(loss, fast, content, u), score(loss, result.image, content, u),
-                                   fast_seconds, result.seconds, [p.loss for p in result.history]))
+                                   fast_seconds, result.seconds, [p.loss for p in result.history], layers))
             images[(fi, float(u))] = (fast, result.image)
             done += 1
     if progress is not None and total:

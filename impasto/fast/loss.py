@@ -99,6 +99,15 @@ class GatysLoss:
         return style_ratio(u, long_edge, self.look.k, self.look.raw_ratio)
 
 
+def style_by_layer(loss: GatysLoss, image: np.ndarray) -> dict[str, float]:
+    """The style term of one painted image layer by layer (layer weight included, before the ratio)."""
+    x = to_tensor(image, loss.device)
+    with torch.no_grad():
+        feats = loss.net(x, STYLE_LAYERS)
+    return {k: float(w * style_layer_loss(feats[k], loss.targets[k] * (feats[k].shape[-2] * feats[k].shape[-1])))
+            for k, w in STYLE_LAYERS.items()}
+
+
 def score(loss: GatysLoss, image: np.ndarray, content: np.ndarray, u: float) -> dict[str, float]:
     """The engine's loss terms for one painted image against its content, at u (ratio at the image's long edge)."""
     dev = loss.device
