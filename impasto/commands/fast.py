@@ -274,7 +274,8 @@ def compare_cmd(
     input_space: Optional[str] = INPUT_SPACE_OPT,
     device: str = DEVICE_OPT,
 ) -> None:
-    """Paint FRAMES at several u with the fast model and the optimisation engine; report the engine's loss of each."""
+    """Paint FRAMES at several u with the fast model and the optimisation engine; report the engine's loss of each
+    and how many optimisation iterations the fast picture is worth."""
     from ..fast.compare import compare, write_compare_sheet
     from ..fast.core import load_model
     from ..imageio import check_writable
