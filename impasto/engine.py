@@ -66,7 +66,7 @@ class Result:
     seconds: float
     history: list[Progress] = field(default_factory=list)
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)
-    fp32_from: int | None = None  # bf16 only: the first iteration run in fp32 after bf16's line search stalled
+    fp32_from: int | None = None  # bf16 only: where its line search first stalled; fp32 from there on
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -500,7 +500,7 @@ def _solve(problem: Problem, x0: torch.Tensor, iterations: int, optimizer: str, 
             # in fp32 from where bf16 got to (the fp32 targets differ a little; the objective is rebuilt).
             done += stall.args[0]
             problem.precision = "fp32"
-            problem.fp32_from = offset + done + 1
+            problem.fp32_from = offset + done
     problem.precision = precision
     return x.detach(), done
 
@@ -655,7 +655,9 @@ def _optimise(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, progress,
     fp32_from = None
     for level_hw, count in zip(sizes, counts):
         content = full_content if level_hw == hw else resize(to_tensor(content_rgb, dev), level_hw)
-        problem = build_problem(look, dev, content_rgb, style_rgbs, blend, level_hw, content=content)
+        # Once bf16 has stalled, the finer levels would stall too: they start in fp32.
+        level_look = look if fp32_from is None else look.model_copy(update={"precision": "fp32"})
+        problem = build_problem(level_look, dev, content_rgb, style_rgbs, blend, level_hw, content=content)
         if anchor is not None and look.anchor:
             problem.anchor, problem.anchor_weight = anchor, look.anchor
         if x is not None:
@@ -785,7 +787,8 @@ def _optimise_tiled(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, til
             crop = (slice(None), slice(None), slice(y, y + th), slice(x0, x0 + tw))
             # Each tile holds its share of the frame's positions: scale the ratio so the sum over tiles keeps
             # the whole image's content/style balance.
-            problem = build_problem(look, dev, content_rgb, style_rgbs, blend, (th, tw), style_edge=style_edge,
+            tile_look = look if not stalls else look.model_copy(update={"precision": "fp32"})  # as for levels
+            problem = build_problem(tile_look, dev, content_rgb, style_rgbs, blend, (th, tw), style_edge=style_edge,
                                     ratio=ratio * (th * tw) / (h * w), content=content[crop].contiguous())
             result, _ = _solve(problem, x_init[crop].contiguous(), look.iterations, look.optimizer, look.lr,
                                report_for(k))
@@ -799,7 +802,7 @@ def _optimise_tiled(look, dev, content_rgb, style_rgbs, blend, init_rgb, hw, til
     return Result(
         image=_finish(image, content, look), look=look, ratio=ratio, weights_origin=coarse.weights_origin,
         device=str(dev), seconds=time.perf_counter() - start, history=history, snapshots={},
-        fp32_from=min(stalls) if stalls else None,
+        fp32_from=stalls[0] if stalls else None,
     )
 
 

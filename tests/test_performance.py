@@ -42,12 +42,18 @@ def test_bf16_stall_goes_on_in_fp32_and_says_where(content_rgb, style_rgb, monke
     import impasto.engine as engine
 
     look = Look(u=4, iterations=8, size=48, seed=0, precision="bf16")
-    # A tolerance no iteration can beat: iterations 2 and 3 count as flat, so fp32 takes over at 4.
+    # A tolerance no iteration can beat: iterations 2 and 3 count as flat: the stall is at 3, fp32 from 4 on.
     monkeypatch.setattr(engine, "BF16_STALL_TOLERANCE", 1.0)
     r = render(content_rgb, style_rgb, look, device="cpu")
-    assert r.fp32_from == 4
+    assert r.fp32_from == 3
     assert [p.iteration for p in r.history] == list(range(1, 9))
     assert r.history[-1].loss < r.history[2].loss  # fp32 went on improving from where bf16 stopped
+    # Coarse-to-fine: a stall at the coarse level leaves the finer level in fp32 (it would stall again).
+    precisions = []
+    build = engine.build_problem
+    monkeypatch.setattr(engine, "build_problem", lambda look, *a, **k: precisions.append(look.precision) or build(look, *a, **k))
+    r = render(content_rgb, style_rgb, look.model_copy(update={"levels": 2, "size": 64}), device="cpu")
+    assert r.fp32_from == 3 and precisions[-2:] == ["bf16", "fp32"]
     monkeypatch.setattr(engine, "BF16_STALL_TOLERANCE", 1e-5)
     assert render(content_rgb, style_rgb, look.model_copy(update={"precision": "fp32"}), device="cpu").fp32_from is None
 

@@ -104,7 +104,7 @@ def stylize(
     if warning:
         err.print(f"[yellow]warning:[/] {warning}.", highlight=False)
     if result.fp32_from is not None:
-        err.print(f"bf16 stopped improving after iteration {result.fp32_from - 1}; iterations from "
-                  f"{result.fp32_from} on ran in fp32.", highlight=False)
+        err.print(f"bf16 stopped improving at iteration {result.fp32_from}; the render went on in fp32 from there.",
+                  highlight=False)
     err.print(f"wrote {out} and {sidecar.name} ({result.image.shape[1]}×{result.image.shape[0]}, u {result.look.u:g}, "
               f"ratio {result.ratio:.3g}, seed {result.look.seed}, {result.seconds:.1f} s on {result.device})", highlight=False)
