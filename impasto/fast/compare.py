@@ -118,7 +118,7 @@ def write_compare_sheet(report: CompareReport, path: str | os.PathLike, *, thumb
                 if which == "fast":
                     n = row.matching_iteration()
                     lines.append(f"x{row.relative('total'):.2f} of optimised, "
-                                 + (f"= {n} its" if n else f"> {report.iterations} its"))
+                                 + (f"= {n} its" if n is not None else f"> {report.iterations} its"))
                 else:
                     lines.append(f"{row.optimised_seconds:.1f} s vs {row.fast_seconds * 1000:.0f} ms")
                 cells.append(SheetCell(fi, col + k, name, None, lines))

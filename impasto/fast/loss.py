@@ -85,15 +85,20 @@ class GatysLoss:
         cs, ss, ts = [], [], []
         for i in range(n):
             c = sum(w * content_layer_loss(feats[k][i:i + 1], content_feats[k][i:i + 1]) for k, w in CONTENT_LAYERS.items())
-            s = 0.0
-            for k, w in STYLE_LAYERS.items():
-                f = feats[k][i:i + 1]
-                s = s + w * style_layer_loss(f, self.targets[k] * (f.shape[-2] * f.shape[-1]))
+            s = sum(self.style_layers(feats, i).values())
             t = tv_loss(images[i:i + 1].float()) if self.look.tv_weight else torch.zeros((), device=images.device)
             cs.append(c)
             ss.append(s)
             ts.append(t)
         return torch.stack(cs), torch.stack(ss), torch.stack(ts)
+
+    def style_layers(self, feats: dict[str, torch.Tensor], i: int = 0) -> dict[str, torch.Tensor]:
+        """Image i's style term layer by layer (layer weight included, before the ratio)."""
+        out = {}
+        for k, w in STYLE_LAYERS.items():
+            f = feats[k][i:i + 1]
+            out[k] = w * style_layer_loss(f, self.targets[k] * (f.shape[-2] * f.shape[-1]))
+        return out
 
     def ratio(self, u: float, long_edge: int) -> float:
         return style_ratio(u, long_edge, self.look.k, self.look.raw_ratio)
@@ -101,11 +106,9 @@ class GatysLoss:
 
 def style_by_layer(loss: GatysLoss, image: np.ndarray) -> dict[str, float]:
     """The style term of one painted image layer by layer (layer weight included, before the ratio)."""
-    x = to_tensor(image, loss.device)
     with torch.no_grad():
-        feats = loss.net(x, STYLE_LAYERS)
-    return {k: float(w * style_layer_loss(feats[k], loss.targets[k] * (feats[k].shape[-2] * feats[k].shape[-1])))
-            for k, w in STYLE_LAYERS.items()}
+        feats = loss.net(to_tensor(image, loss.device), STYLE_LAYERS)
+        return {k: float(v) for k, v in loss.style_layers(feats).items()}
 
 
 def score(loss: GatysLoss, image: np.ndarray, content: np.ndarray, u: float) -> dict[str, float]:
