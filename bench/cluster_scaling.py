@@ -26,8 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from impasto.cluster import ClusterEvent, ClusterOptions, render_on_cluster
-from impasto.imageio import read_image, write_image
-from impasto.shot import load_shot
+from impasto.io.images import read_image, write_image
+from impasto.shot.config import load_shot
 
 PAINTINGS = Path("/work/shared/data/images")
 
@@ -88,7 +88,7 @@ def run_local(folder: Path, frames: int, iterations: int, tag: str) -> dict[str,
     """The same shot painted in this process without Ray (one torch thread): the baseline for Ray's overhead."""
     import torch
 
-    from impasto.shot_render import render_frames
+    from impasto.shot.render import render_frames
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

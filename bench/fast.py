@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from impasto.engine import load_rgb
+from impasto.io.tensors import load_rgb
 from impasto.fast import TrainSettings, train
 from impasto.fast.compare import compare, write_compare_sheet, write_sweep_sheet
 from impasto.look import Look

@@ -22,8 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from impasto.engine import evaluate_loss, load_rgb, render, resolve_device
-from impasto.imageio import write_image
+from impasto.api import evaluate_loss, render
+
+from impasto.io.tensors import load_rgb
+
+from impasto.devices import resolve_device
+from impasto.io.images import write_image
 from impasto.look import Look
 
 IMAGES = Path("/work/shared/data/images")

@@ -27,12 +27,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from impasto.calibrate import calibrate, gram_signature, signature_distance
-from impasto.controls import DEFAULT_K, style_ratio
-from impasto.engine import fit_size, load_rgb, render
-from impasto.imageio import write_image
+from impasto.lookdev.calibrate import calibrate, gram_signature, signature_distance
+from impasto.objective.controls import DEFAULT_K, style_ratio
+from impasto.io.tensors import fit_size, load_rgb
+from impasto.api import render
+from impasto.io.images import write_image
 from impasto.look import Look
-from impasto.preview import crop_ratio, final_content, preview, style_fraction
+from impasto.lookdev.preview import crop_ratio, final_content, preview, style_fraction
 
 IMAGES = Path("/work/shared/data/images")
 PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("golden_gate.jpg", "the_scream.jpg")]

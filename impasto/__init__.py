@@ -1,8 +1,8 @@
 """impasto: film shots into paintings with neural style transfer, the way Come Swim did it."""
 
-from .engine import Progress, Result, render, stylize
-from .errors import ImpastoError, UsageError
-from .look import Look
+from impasto.api import Progress, Result, render, stylize
+from impasto.errors import ImpastoError, UsageError
+from impasto.look import Look
+from impasto.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["ImpastoError", "Look", "Progress", "Result", "UsageError", "render", "stylize", "__version__"]

@@ -1,3 +1,3 @@
-from .cli import app
+from impasto.cli import app
 
 app(prog_name="impasto")

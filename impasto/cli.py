@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from . import commands
-from .commands.common import app
+from impasto import commands
+from impasto.commands.common import app
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
     if _mod != "common":

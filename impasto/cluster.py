@@ -32,9 +32,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import ImpastoError, UsageError
-from .shot import Shot
-from .shot_render import FrameEvent, Plan, RunReport, ShotRenderer
+from impasto.errors import ImpastoError, UsageError
+from impasto.shot.config import Shot
+from impasto.shot.render import FrameEvent, Plan, RunReport, ShotRenderer
 
 INSTALL_HINT = "Rendering on a cluster needs Ray, which is not installed; install it with pip install 'impasto[cluster]'."
 # Test hooks (fault injection): the worker painting frame IMPASTO_TEST_CRASH_FRAME dies with os._exit(1) at its
@@ -201,7 +201,7 @@ class FrameWorker:
             self.progress.put.remote({**event, "worker": self.label})
 
     def _setup(self) -> ShotRenderer:
-        from . import __version__
+        from impasto.version import __version__
 
         if self.renderer is None:
             if __version__ != self.driver_version:
@@ -327,7 +327,7 @@ def render_on_cluster(
     plan: Plan | None = None,
 ) -> ClusterReport:
     """Render the frames of `shot` not done yet on a Ray cluster (connecting per `options.address` if needed)."""
-    from . import __version__
+    from impasto.version import __version__
 
     opts = options or ClusterOptions()
     ray = check_cluster(shot, opts, from_previous)

@@ -25,7 +25,7 @@ def before_after(before: np.ndarray, after: np.ndarray, gap: int = 8) -> np.ndar
     """`before` scaled to the height of `after`, then both side by side on white."""
     import torch
 
-    from .engine import resize, to_array, to_tensor
+    from impasto.io.tensors import resize, to_array, to_tensor
 
     h = after.shape[0]
     w = round(before.shape[1] * h / before.shape[0])

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .controls import DEFAULT_K, U_MAX, U_MIN
-from .errors import UsageError
+from impasto.objective.controls import DEFAULT_K, U_MAX, U_MIN
+from impasto.errors import UsageError, validation_sentence
 
 Network = Literal["vgg16", "vgg19"]
 Optimizer = Literal["lbfgs", "adam"]
@@ -105,6 +105,4 @@ def load_look(path: str | os.PathLike) -> LookFile:
     try:
         return LookFile.model_validate(data)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"])
-        raise UsageError(f"Look file '{path}': {where}: {e['msg'].removeprefix('Value error, ')}.") from None
+        raise UsageError(validation_sentence(exc, f"Look file '{path}':")) from None

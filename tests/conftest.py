@@ -42,6 +42,6 @@ def style_rgb() -> np.ndarray:
 
 @pytest.fixture()
 def images(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray) -> tuple[Path, Path]:
-    from impasto.imageio import write_image
+    from impasto.io.images import write_image
 
     return write_image(tmp_path / "content.png", content_rgb), write_image(tmp_path / "style.png", style_rgb)

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from impasto import __version__
 from impasto.cli import app
-from impasto.imageio import read_image, write_image
+from impasto.io.images import read_image, write_image
 
 runner = CliRunner()
 FAST = ["--size", "48", "--iterations", "3", "--seed", "0", "--device", "cpu"]
@@ -63,7 +63,7 @@ def test_low_and_high_u_differ_in_the_papers_direction(images, tmp_path: Path, c
         outs[u] = tmp_path / f"u{u}.png"
         assert run("stylize", content, style, "-o", outs[u], "--u", u, "--size", "48", "--iterations", "10",
                    "--seed", "0", "--device", "cpu").exit_code == 0
-    from impasto.engine import fit_size, resize, to_array, to_tensor
+    from impasto.io.tensors import fit_size, resize, to_array, to_tensor
     import torch
 
     ref = to_array(resize(to_tensor(content_rgb, torch.device("cpu")), fit_size(*content_rgb.shape[:2], 48)))
@@ -119,10 +119,12 @@ def _bad_cases(tmp: Path, content: Path, style: Path):
 
 
 def test_every_bad_input_is_one_sentence_and_writes_nothing(images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import impasto.engine
+    import impasto.objective.targets
+    import impasto.optim.memory
 
     # A machine with 150 MiB free: a 1024 px render will not fit even in tiles (48 px renders still do).
-    monkeypatch.setattr(impasto.engine, "available_memory", lambda device: 150 * 2**20)
+    monkeypatch.setattr(impasto.optim.memory, "available_memory", lambda device: 150 * 2**20)
+    monkeypatch.setattr(impasto.objective.targets, "available_memory", lambda device: 150 * 2**20)
     content, style = images
     bad = tmp_path / "bad"
     bad.mkdir()

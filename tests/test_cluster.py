@@ -22,11 +22,11 @@ from impasto.cluster import (
     plan_workers,
 )
 from impasto.errors import UsageError
-from impasto.frames import Frame, read_frame, write_frame
-from impasto.imageio import write_image
-from impasto.manifest import read_manifest
-from impasto.shot import load_shot
-from impasto.shot_render import frame_opens, render_frames
+from impasto.io.frames import Frame, read_frame, write_frame
+from impasto.io.images import write_image
+from impasto.shot.manifest import read_manifest
+from impasto.shot.config import load_shot
+from impasto.shot.render import frame_opens, render_frames
 
 runner = CliRunner()
 W, H = 64, 48

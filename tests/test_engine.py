@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import impasto
-from impasto.controls import REFERENCE_EDGE, style_ratio
-from impasto.engine import estimate_memory, render
+from impasto.objective.controls import REFERENCE_EDGE, style_ratio
+from impasto.optim.memory import estimate_memory
+from impasto.api import render
 from impasto.errors import UsageError
 from impasto.look import Look
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from impasto.cli import app
 from impasto.fast import TrainSettings, load_model, train
 from impasto.fast.loss import GatysLoss, score
-from impasto.imageio import write_image
+from impasto.io.images import write_image
 from impasto.look import Look, LookFile, save_look
 
 U_RANGE = (0.0, 8.0)
@@ -233,8 +233,8 @@ def test_shot_render_with_fast_model(trained, tmp_path: Path, monkeypatch: pytes
     import shutil
 
     from impasto.fast.hooks import FastPreviewer, FastShotRenderer, model_for_look
-    from impasto.shot import init_shot
-    from impasto.shot_render import render_frames
+    from impasto.shot.config import init_shot
+    from impasto.shot.render import render_frames
 
     folder, _, result = trained
     monkeypatch.chdir(tmp_path)
@@ -262,7 +262,7 @@ def test_shot_render_with_fast_model(trained, tmp_path: Path, monkeypatch: pytes
 def test_render_command_with_fast_model(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
     """`impasto render SHOT --fast MODEL` paints the shot with the model; --cluster with --fast is refused."""
-    from impasto.shot import init_shot
+    from impasto.shot.config import init_shot
 
     folder, _, _ = trained
     monkeypatch.chdir(tmp_path)

@@ -9,7 +9,7 @@ import OpenImageIO as oiio
 import pytest
 
 from impasto.errors import UsageError
-from impasto.frames import (
+from impasto.io.frames import (
     Frame,
     FrameSpec,
     premultiply,

@@ -32,7 +32,7 @@ def test_look_save_takes_stylize_options(tmp_path: Path, images: tuple[Path, Pat
 
 
 def test_round_trip_reproduces_the_image(tmp_path: Path, images: tuple[Path, Path]) -> None:
-    from impasto.imageio import read_image
+    from impasto.io.images import read_image
 
     content, style = images
     first = tmp_path / "first.png"

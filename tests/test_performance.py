@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from impasto.engine import (estimate_memory, evaluate_loss, level_iterations, level_sizes, plan_tile, render,
-                            resolve_precision, tile_starts)
+from impasto.optim.memory import estimate_memory, plan_tile
+
+from impasto.api import evaluate_loss, render
+
+from impasto.optim.strategies import level_iterations, level_sizes, tile_starts
+
+from impasto.features.precision import resolve_precision
 from impasto.look import Look
 
 SIZE = 64
@@ -39,22 +44,23 @@ def test_bf16_path_runs_and_agrees_with_fp32(content_rgb, style_rgb) -> None:
 
 
 def test_bf16_stall_goes_on_in_fp32_and_says_where(content_rgb, style_rgb, monkeypatch) -> None:
-    import impasto.engine as engine
+    import impasto.optim.solve as solver
+    import impasto.optim.strategies as strategies
 
     look = Look(u=4, iterations=8, size=48, seed=0, precision="bf16")
     # A tolerance no iteration can beat: iterations 2 and 3 count as flat: the stall is at 3, fp32 from 4 on.
-    monkeypatch.setattr(engine, "BF16_STALL_TOLERANCE", 1.0)
+    monkeypatch.setattr(solver, "BF16_STALL_TOLERANCE", 1.0)
     r = render(content_rgb, style_rgb, look, device="cpu")
     assert r.fp32_from == 3
     assert [p.iteration for p in r.history] == list(range(1, 9))
     assert r.history[-1].loss < r.history[2].loss  # fp32 went on improving from where bf16 stopped
     # Coarse-to-fine: a stall at the coarse level leaves the finer level in fp32 (it would stall again).
     precisions = []
-    build = engine.build_problem
-    monkeypatch.setattr(engine, "build_problem", lambda look, *a, **k: precisions.append(look.precision) or build(look, *a, **k))
+    build = strategies.build_objective
+    monkeypatch.setattr(strategies, "build_objective", lambda look, *a, **k: precisions.append(look.precision) or build(look, *a, **k))
     r = render(content_rgb, style_rgb, look.model_copy(update={"levels": 2, "size": 64}), device="cpu")
     assert r.fp32_from == 3 and precisions[-2:] == ["bf16", "fp32"]
-    monkeypatch.setattr(engine, "BF16_STALL_TOLERANCE", 1e-5)
+    monkeypatch.setattr(solver, "BF16_STALL_TOLERANCE", 1e-5)
     assert render(content_rgb, style_rgb, look.model_copy(update={"precision": "fp32"}), device="cpu").fp32_from is None
 
 

@@ -10,15 +10,15 @@ import OpenImageIO as oiio
 import pytest
 
 from impasto.errors import UsageError
-from impasto.frames import Frame, read_frame, write_frame
-from impasto.post import denoise, dissolve_weight, mix, upscale
-from impasto.review import (
+from impasto.io.frames import Frame, read_frame, write_frame
+from impasto.shot.post import denoise, dissolve_weight, mix, upscale
+from impasto.shot.review import (
     available_encoders,
     draw_burn_in,
     frame_timecode,
     write_review_movie,
 )
-from impasto.sequence import FramePattern, movie_info
+from impasto.io.sequence import FramePattern, movie_info
 
 W, H = 64, 48
 

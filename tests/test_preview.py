@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from impasto.cli import app
-from impasto.controls import style_ratio
-from impasto.engine import render
+from impasto.objective.controls import style_ratio
+from impasto.api import render
 from impasto.look import Look, load_look
-from impasto.preview import check_box, crop_ratio, parse_box, preview
+from impasto.lookdev.preview import check_box, crop_ratio, parse_box, preview
 
 runner = CliRunner()
 
@@ -67,7 +67,7 @@ def test_preview_api_scale_and_crop(content_rgb: np.ndarray, style_rgb: np.ndarr
 
 
 def test_cli_preview_writes_image_and_final_look(tmp_path: Path, images: tuple[Path, Path]) -> None:
-    from impasto.imageio import read_image
+    from impasto.io.images import read_image
 
     content, style = images
     out = tmp_path / "prev.png"
@@ -113,7 +113,7 @@ def test_cli_calibrate_measures_k_and_writes_it(tmp_path: Path, images: tuple[Pa
 def _down_rms(final: np.ndarray, small: np.ndarray) -> float:
     import torch
 
-    from impasto.engine import resize, to_array, to_tensor
+    from impasto.io.tensors import resize, to_array, to_tensor
 
     down = to_array(resize(to_tensor(final, torch.device("cpu")), small.shape[:2]))
     return float(np.sqrt(np.mean((down - small) ** 2)))
@@ -122,21 +122,24 @@ def _down_rms(final: np.ndarray, small: np.ndarray) -> float:
 def test_anchor_penalty_is_zero_at_the_anchor_and_grows_away_from_it() -> None:
     import torch
 
-    from impasto.engine import Problem
+    from impasto.objective.terms import AnchorTerm, Scored
 
     up = torch.rand(1, 3, 16, 16) * 0.5 + 0.25
     anchor = torch.nn.functional.interpolate(up, size=(8, 8), mode="bicubic", align_corners=False, antialias=True)
-    p = Problem(net=None, content=torch.zeros(1, 3, 16, 16), p_targets={}, a_targets={}, ratio=1.0, tv_weight=0.0,
-                anchor=anchor, anchor_weight=1.0)
-    assert float(p.anchor_penalty(up)) == pytest.approx(0.0, abs=1e-10)
-    assert float(p.anchor_penalty(up + 0.1)) == pytest.approx(1.0, rel=1e-4)  # an RMS of 0.1 costs `anchor`
-    assert float(Problem(None, up, {}, {}, 1.0, 0.0).anchor_penalty(up + 0.5)) == 0.0
+    term = AnchorTerm(anchor, 1.0)
+
+    def at(img):
+        return float(term(Scored(img, img.clamp(0, 1), {})))
+
+    assert at(up) == pytest.approx(0.0, abs=1e-10)
+    assert at(up + 0.1) == pytest.approx(1.0, rel=1e-4)  # an RMS of 0.1 costs `anchor`
+    assert float(AnchorTerm(anchor, 0.0)(Scored(up + 0.5, up + 0.5, {}))) == 0.0
 
 
 def test_cli_final_grows_from_its_preview(tmp_path: Path, images: tuple[Path, Path]) -> None:
     """preview --scale 0.25 writes a look (3 levels, anchor, the preview image) that stylize renders; the final,
     averaged down, stays near the preview: nearer than a final painted from the photo in one pass."""
-    from impasto.imageio import read_image
+    from impasto.io.images import read_image
 
     content, style = images
     r = runner.invoke(app, ["preview", str(content), str(style), "--final-size", "128", "--scale", "0.25",
@@ -157,7 +160,7 @@ def test_cli_final_grows_from_its_preview(tmp_path: Path, images: tuple[Path, Pa
 
 
 def test_preview_of_another_size_is_one_sentence(tmp_path: Path, images: tuple[Path, Path]) -> None:
-    from impasto.imageio import write_image
+    from impasto.io.images import write_image
 
     content, style = images
     write_image(tmp_path / "odd.png", np.zeros((40, 40, 3), np.float32))
@@ -171,7 +174,7 @@ def test_preview_of_another_size_is_one_sentence(tmp_path: Path, images: tuple[P
 
 
 def test_shot_frames_do_not_take_a_frames_preview() -> None:
-    from impasto.shot import Shot
+    from impasto.shot.config import Shot
 
     look = Look(levels=3, anchor=1.0, preview="/somewhere/prev.png", seed=1)
     shot = Shot.model_validate({"name": "cs010", "plate": "p.####.exr", "frames": "1001-1002", "look": look.model_dump(),

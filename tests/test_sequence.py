@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from impasto.errors import UsageError
-from impasto.sequence import (
+from impasto.io.sequence import (
     FramePattern,
     existing_frames,
     format_frame_range,

@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from impasto.cli import app
 from impasto.errors import UsageError
-from impasto.frames import Frame, write_frame
-from impasto.imageio import write_image
+from impasto.io.frames import Frame, write_frame
+from impasto.io.images import write_image
 from impasto.look import Look, LookFile, save_look
-from impasto.manifest import FrameEntry, read_manifest, update_manifest
-from impasto.shot import init_shot, load_shot, save_shot
+from impasto.shot.manifest import FrameEntry, read_manifest, update_manifest
+from impasto.shot.config import init_shot, load_shot, save_shot
 
 runner = CliRunner()
 

@@ -17,11 +17,11 @@ import tomli_w
 from typer.testing import CliRunner
 
 from impasto.cli import app
-from impasto.frames import Frame, read_frame, write_frame
-from impasto.imageio import write_image
-from impasto.manifest import read_manifest
-from impasto.shot import load_shot
-from impasto.shot_render import ShotRenderer, frame_opens
+from impasto.io.frames import Frame, read_frame, write_frame
+from impasto.io.images import write_image
+from impasto.shot.manifest import read_manifest
+from impasto.shot.config import load_shot
+from impasto.shot.render import ShotRenderer, frame_opens
 
 runner = CliRunner()
 # One thread: on a busy shared CPU, several intra-op threads on 32 px frames spend their time waiting on each other.

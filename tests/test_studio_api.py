@@ -17,7 +17,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient
 
-from impasto.imageio import read_image, write_image
+from impasto.io.images import read_image, write_image
 from impasto.look import load_look
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -244,7 +244,7 @@ def test_bad_query_parameters_are_422(client: TestClient) -> None:
 
 
 def test_style_check_is_the_core_report(client: TestClient, project: Path) -> None:
-    from impasto.style_image import check_style_image
+    from impasto.lookdev.style_image import check_style_image
 
     r = client.get("/api/style-check?path=styles/painting.png&final_size=1024")
     assert r.status_code == 200
@@ -276,7 +276,7 @@ def test_save_look_round_trip(client: TestClient, project: Path) -> None:
 
 def test_sweep_contact_sheet_cells_and_looks(client: TestClient, project: Path) -> None:
     from impasto.look import Look
-    from impasto.sweep import plan_sweep, run_sweep
+    from impasto.lookdev.sweep import plan_sweep, run_sweep
 
     plan = plan_sweep(project / "plate.png", [project / "styles" / "painting.png"], project / "sweeps" / "u",
                       Look(size=32, iterations=2, seed=5), us=[3.0, 5.0])
@@ -296,7 +296,7 @@ def test_sweep_contact_sheet_cells_and_looks(client: TestClient, project: Path) 
 
 def test_shot_frames_with_status_and_thumbnails(client: TestClient, project: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from impasto.shot import init_shot
+    from impasto.shot.config import init_shot
 
     plates = project / "plates"
     plates.mkdir()

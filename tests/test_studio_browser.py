@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from impasto.imageio import write_image
+from impasto.io.images import write_image
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and os.path.isfile(p)), None)
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -110,7 +110,7 @@ def test_fast_model_slider_in_chromium(server, content_rgb: np.ndarray, tmp_path
     """With a fast model for the look, dragging u shows the fast picture at once, and letting go renders the real look."""
     sync_api = pytest.importorskip("playwright.sync_api")
     from impasto.fast import TrainSettings, train
-    from impasto.imageio import read_image
+    from impasto.io.images import read_image
     from impasto.look import Look, LookFile, save_look
 
     root, url = server

@@ -11,12 +11,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from impasto import engine
+import impasto.objective.targets as targets
+import impasto.api as engine
+from impasto.lru import LRU
+from impasto.optim.memory import estimate_memory
 from impasto.cli import app
 from impasto.errors import UsageError
-from impasto.imageio import read_image, write_image
+from impasto.io.images import read_image, write_image
 from impasto.look import Look, load_look
-from impasto.sweep import CELLS, INDEX, MANIFEST, SHEET, choose_workers, parse_values, plan_sweep, run_sweep
+from impasto.lookdev.sweep import CELLS, INDEX, MANIFEST, SHEET, choose_workers, parse_values, plan_sweep, run_sweep
 
 SIZE = 32
 ITS = [2, 4]
@@ -55,15 +58,15 @@ def swept(inputs, tmp_path_factory: pytest.TempPathFactory):
     plan = plan_sweep(frame, [a, b], folder, Look(size=SIZE, seed=1), us=US, iterations=ITS)
 
     counted: list[int] = []
-    real = engine.style_targets
+    real = targets.style_targets
 
     def counting_targets(*args, **kwargs):
         counted.append(1)
         return real(*args, **kwargs)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(engine, "style_targets", counting_targets)
-    mp.setattr(engine, "_TARGETS", engine._LRU())  # nothing cached from other tests
+    mp.setattr(targets, "style_targets", counting_targets)
+    mp.setattr(targets, "_CACHE", LRU())  # nothing cached from other tests
 
     def stop_after_three(event) -> None:
         if event.done == 3:
@@ -127,7 +130,7 @@ def test_sweep_that_cannot_fit_says_so_and_writes_nothing(inputs, tmp_path: Path
 def test_parallel_beyond_memory_says_how_many_fit(inputs, tmp_path: Path) -> None:
     frame, a, _ = inputs
     plan = plan_sweep(frame, [a], tmp_path / "p", Look(size=SIZE, seed=0), us=[2, 3, 4])
-    need = engine.estimate_memory(*plan.hw, "vgg16", "lbfgs")
+    need = estimate_memory(*plan.hw, "vgg16", "lbfgs")
     free = int(need * 1.25 * 2.5)  # room for two cells at once, with the margin
     with pytest.raises(UsageError, match=r"2 fit at once, so use --parallel 2"):
         choose_workers(plan, torch.device("cuda"), 3, free)

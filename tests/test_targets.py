@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from impasto import engine, targets
-from impasto.engine import feature_net, resize, to_tensor
-from impasto.losses import STYLE_LAYERS, gram
+import impasto
+from impasto.objective import targets
+from impasto.features.net import feature_net
+from impasto.io.tensors import resize, to_tensor
+from impasto.objective.losses import STYLE_LAYERS, gram
 
 CPU = torch.device("cpu")
 
@@ -66,7 +68,7 @@ def test_free_memory_decides_tiling(net, painting, monkeypatch: pytest.MonkeyPat
     # Free memory for about 173×173 pixels per pass (style_grams leaves half of what is free to the render).
     free = 2 * (targets.estimate_style_memory(173, 173, "vgg16") - targets.OVERHEAD)
     assert targets.style_tile_pixels(free // 2, "vgg16") < 176 * 200
-    monkeypatch.setattr(engine, "available_memory", lambda device: free)
+    monkeypatch.setattr(targets, "available_memory", lambda device: free)
     calls: list[int] = []
     real = targets._grams_streamed
     monkeypatch.setattr(targets, "_grams_streamed", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -90,7 +92,7 @@ def test_blend_weights_respected(net, painting) -> None:
 
 def test_engine_uses_the_same_targets(net, painting) -> None:
     old = whole_grams(net, painting)
-    new = engine.style_targets(net, [painting], [1.0])
+    new = targets.style_targets(net, [painting], [1.0])
     assert all(torch.equal(new[k], old[k]) for k in STYLE_LAYERS)
 
 
@@ -110,5 +112,5 @@ def test_estimate_and_tile_size_agree() -> None:
 
 
 def test_engine_still_renders(content_rgb, style_rgb) -> None:
-    out = engine.stylize(content_rgb, style_rgb, iterations=2, size=48, device="cpu", seed=3)
+    out = impasto.stylize(content_rgb, style_rgb, iterations=2, size=48, device="cpu", seed=3)
     assert out.shape[:2] == (48, 48) and out.dtype == np.float32 and np.isfinite(out).all()

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from impasto import weights as W
+from impasto.features import weights as W
 from impasto.errors import UsageError, WeightsNotFound
-from impasto.vgg import VGGFeatures, conv_shapes, layer_names
+from impasto.features.vgg import VGGFeatures, conv_shapes, layer_names
 
 
 def test_vgg16_extraction_matches_onnxruntime() -> None:

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from .. import __version__
-from ..errors import ImpastoError, UsageError
-from ..look import Look
+from impasto.version import __version__
+from impasto.errors import ImpastoError, UsageError
+from impasto.look import Look
 
 app = typer.Typer(
     help="Turn film frames into paintings with neural style transfer, the way Come Swim did it.",
@@ -60,12 +60,12 @@ def parse_floats(text: Optional[str], what: str) -> Optional[list[float]]:
 def make_look(**fields: object) -> Look:
     from pydantic import ValidationError
 
-    from ..engine import _validation_sentence
+    from impasto.errors import validation_sentence
 
     try:
         return Look(**fields)
     except ValidationError as exc:
-        raise UsageError(_validation_sentence(exc)) from None
+        raise UsageError(validation_sentence(exc)) from None
 
 
 class ProgressReporter:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from .. import __version__
-from ..errors import ImpastoError
-from .common import _F, ProgressReporter, app, err, fail, make_look
+from impasto.version import __version__
+from impasto.errors import ImpastoError
+from impasto.commands.common import _F, ProgressReporter, app, err, fail, make_look
 
 
 @app.command()
@@ -22,9 +22,9 @@ def demo(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Paint a bundled sample photo in the style of a bundled painting (Van Gogh's The Starry Night); also writes a before/after."""
-    from ..demo import before_after, demo_content, demo_style_path
-    from ..engine import render
-    from ..imageio import check_writable, write_image
+    from impasto.demo import before_after, demo_content, demo_style_path
+    from impasto.api import render
+    from impasto.io.images import check_writable, write_image
 
     try:
         look = make_look(u=u, iterations=iterations, size=size, seed=seed)

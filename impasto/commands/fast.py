@@ -10,8 +10,8 @@ from typing import Optional
 
 import typer
 
-from ..errors import ImpastoError, UsageError
-from .common import app, err, fail
+from impasto.errors import ImpastoError, UsageError
+from impasto.commands.common import app, err, fail
 
 fast_app = typer.Typer(
     help="Instant u: a feed-forward model for one style, conditioned on u (train once per look, then paint any u in its range in milliseconds).",
@@ -51,9 +51,9 @@ def _writable_file(path: Path, what: str) -> Path:
 
 def _read_picture(path: Path, input_space: Optional[str]):
     """An image or plate frame as the display-referred 0-1 picture the model paints (as training saw frames)."""
-    from ..fast.train import _display_frame
-    from ..imageio import read_image
-    from ..shot import default_input_space
+    from impasto.fast.train import _display_frame
+    from impasto.io.images import read_image
+    from impasto.shot.config import default_input_space
 
     if path.suffix.lower() in (".exr", ".dpx", ".hdr"):
         return _display_frame(path, input_space or default_input_space(str(path)))
@@ -64,8 +64,9 @@ def _check_look(model, look_path: Optional[Path]) -> None:
     """With --look: the model must have been trained for that look's style."""
     if look_path is None:
         return
-    from ..engine import feature_net, load_rgb
-    from .look_options import resolve_look
+    from impasto.features.net import feature_net
+    from impasto.io.tensors import load_rgb
+    from impasto.commands.look_options import resolve_look
 
     look_file = resolve_look(look_path, {})
     if not look_file.styles:
@@ -77,8 +78,8 @@ def _check_look(model, look_path: Optional[Path]) -> None:
 
 def _model_styles(model, look_path: Optional[Path]):
     """The style images for the optimisation side of compare: the look's, else those the model was trained with."""
-    from ..engine import load_rgb
-    from .look_options import resolve_look
+    from impasto.io.tensors import load_rgb
+    from impasto.commands.look_options import resolve_look
 
     paths = resolve_look(look_path, {}).styles if look_path is not None else model.styles
     missing = [p for p in paths if not Path(p).is_file()]
@@ -149,9 +150,9 @@ def train_cmd(
     amp: Optional[bool] = typer.Option(None, "--bf16/--fp32", help="bf16 autocast. (default: on CUDA)"),
 ) -> None:
     """Train a fast model for LOOK's style over a range of u, on the shot's own frames."""
-    from ..engine import load_rgb
-    from ..fast.train import TrainSettings, read_training_frames, train
-    from .look_options import resolve_look
+    from impasto.io.tensors import load_rgb
+    from impasto.fast.train import TrainSettings, read_training_frames, train
+    from impasto.commands.look_options import resolve_look
 
     try:
         look_file = resolve_look(look, {})
@@ -200,9 +201,9 @@ def stylize_cmd(
     device: str = DEVICE_OPT,
 ) -> None:
     """Paint IMAGE at one u with a fast model."""
-    from .. import __version__
-    from ..fast.core import load_model
-    from ..imageio import check_writable, write_image
+    from impasto.version import __version__
+    from impasto.fast.core import load_model
+    from impasto.io.images import check_writable, write_image
 
     try:
         model = load_model(model_path)
@@ -233,10 +234,10 @@ def sweep_cmd(
     device: str = DEVICE_OPT,
 ) -> None:
     """Paint IMAGE at many u values at once (the frame is encoded once) and lay them out on a sheet."""
-    from ..fast.compare import write_sweep_sheet
-    from ..fast.core import load_model
-    from ..imageio import check_writable, write_image
-    from ..sweep import parse_values
+    from impasto.fast.compare import write_sweep_sheet
+    from impasto.fast.core import load_model
+    from impasto.io.images import check_writable, write_image
+    from impasto.lookdev.sweep import parse_values
 
     try:
         model = load_model(model_path)
@@ -276,10 +277,10 @@ def compare_cmd(
 ) -> None:
     """Paint FRAMES at several u with the fast model and the optimisation engine; report the engine's loss of each
     and how many optimisation iterations the fast picture is worth."""
-    from ..fast.compare import compare, write_compare_sheet
-    from ..fast.core import load_model
-    from ..imageio import check_writable
-    from ..sweep import parse_values
+    from impasto.fast.compare import compare, write_compare_sheet
+    from impasto.fast.core import load_model
+    from impasto.io.images import check_writable
+    from impasto.lookdev.sweep import parse_values
 
     try:
         model = load_model(model_path)
@@ -325,8 +326,8 @@ def export_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="ONNX file to write.", show_default=False),
 ) -> None:
     """Export a fast model to ONNX (inputs image 1×3×H×W in 0-1 with H, W multiples of 4, and u; output painted)."""
-    from ..fast.core import load_model
-    from ..fast.export import TOLERANCE, export_onnx
+    from impasto.fast.core import load_model
+    from impasto.fast.export import TOLERANCE, export_onnx
 
     try:
         model = load_model(model_path)
@@ -343,7 +344,7 @@ def info_cmd(
     model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file.", show_default=False),
 ) -> None:
     """What a fast model was trained for: u range, style, size, network and training record."""
-    from ..fast.core import load_model
+    from impasto.fast.core import load_model
 
     try:
         model = load_model(model_path)

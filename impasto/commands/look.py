@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from ..errors import ImpastoError, UsageError
-from .common import app, err, fail
-from .look_options import (
+from impasto.errors import ImpastoError, UsageError
+from impasto.commands.common import app, err, fail
+from impasto.commands.look_options import (
     INIT_OPT, ITERATIONS_OPT, K_OPT, LOOK_OPT, LR_OPT, NETWORK_OPT, OPTIMIZER_OPT, POOLING_OPT, PRESERVE_COLOR_OPT,
     RAW_RATIO_OPT, SEED_OPT, SIZE_OPT, STYLE_SCALE_OPT, STYLE_WEIGHTS_OPT, TV_WEIGHT_OPT, U_OPT, WEIGHTS_OPT,
     explicit_values, resolve_look,
@@ -43,8 +43,8 @@ def save(
     preserve_color: str = PRESERVE_COLOR_OPT,
 ) -> None:
     """Write a look file with the same options as stylize (start from --look and change some)."""
-    from ..look import save_look
-    from ..weights import load_weights
+    from impasto.look import save_look
+    from impasto.features.weights import load_weights
 
     params = dict(locals())
     try:
@@ -70,8 +70,8 @@ def save(
 @look_app.command("show")
 def show(path: Path = typer.Argument(..., help="Look file to read.", show_default=False)) -> None:
     """Validate a look file and print it with the ratio it gives at its size."""
-    from ..controls import style_ratio
-    from ..look import load_look
+    from impasto.objective.controls import style_ratio
+    from impasto.look import load_look
 
     try:
         record = load_look(path)

@@ -8,9 +8,9 @@ from typing import Any, Mapping, Optional
 
 import typer
 
-from ..errors import UsageError
-from ..look import Look, LookFile, load_look, save_look
-from .common import _F, _help, make_look, parse_floats
+from impasto.errors import UsageError
+from impasto.look import Look, LookFile, load_look, save_look
+from impasto.commands.common import _F, _help, make_look, parse_floats
 
 # Shared option declarations: stylize, preview, look save and sweep offer the same names, help and defaults.
 LOOK_OPT = typer.Option(None, "--look", help="Look file (TOML) to start from; options given on the command line override it.")
@@ -30,7 +30,7 @@ MAX_MEMORY_OPT = typer.Option(
 def apply_memory_cap(max_memory: str | None) -> None:
     """Make --max-memory the ceiling every render of this process plans with (checked here, one sentence if bad)."""
     if max_memory:
-        from ..engine import MAX_MEMORY_ENV, parse_bytes
+        from impasto.devices import MAX_MEMORY_ENV, parse_bytes
 
         parse_bytes(max_memory)
         os.environ[MAX_MEMORY_ENV] = max_memory

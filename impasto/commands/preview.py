@@ -8,10 +8,10 @@ from typing import Optional
 
 import typer
 
-from .. import __version__
-from ..errors import ImpastoError
-from .common import _F, ProgressReporter, app, err, fail, parse_floats
-from .look_options import (
+from impasto.version import __version__
+from impasto.errors import ImpastoError
+from impasto.commands.common import _F, ProgressReporter, app, err, fail, parse_floats
+from impasto.commands.look_options import (
     DEVICE_OPT, INIT_OPT, K_OPT, LOOK_OPT, LR_OPT, NETWORK_OPT, OPTIMIZER_OPT, POOLING_OPT, PRESERVE_COLOR_OPT,
     RAW_RATIO_OPT, SEED_OPT, STYLE_SCALE_OPT, STYLE_WEIGHTS_OPT, TV_WEIGHT_OPT, U_OPT, WEIGHTS_OPT,
     explicit_values, origin_warning, require_inputs, resolve_look, write_sidecar,
@@ -49,8 +49,8 @@ def preview(
     preserve_color: str = PRESERVE_COLOR_OPT,
 ) -> None:
     """Preview the final render of a look quickly, with the ratio scaled so u keeps its meaning."""
-    from ..imageio import check_writable, write_image
-    from ..preview import parse_box, preview as run_preview
+    from impasto.io.images import check_writable, write_image
+    from impasto.lookdev.preview import parse_box, preview as run_preview
 
     params = dict(locals())
     try:
@@ -97,8 +97,9 @@ def preview(
 
 def _calibrate(look_file, content_path: Path, style_paths: list[Path], out: Path, sizes: str, candidates: str,
                iterations: Optional[int], device: str) -> None:
-    from ..calibrate import calibrate
-    from ..engine import feature_net, resolve_device
+    from impasto.lookdev.calibrate import calibrate
+    from impasto.features.net import feature_net
+    from impasto.devices import resolve_device
     size_list = [int(v) for v in parse_floats(sizes, "--sizes") or []]
     cand_list = parse_floats(candidates, "--candidates") or []
     base = look_file.look

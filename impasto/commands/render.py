@@ -9,9 +9,9 @@ from typing import Optional
 
 import typer
 
-from ..errors import ImpastoError, UsageError
-from .common import app, err, fail
-from .look_options import MAX_MEMORY_OPT, apply_memory_cap
+from impasto.errors import ImpastoError, UsageError
+from impasto.commands.common import app, err, fail
+from impasto.commands.look_options import MAX_MEMORY_OPT, apply_memory_cap
 
 
 def _dur(seconds: float | None) -> str:
@@ -104,8 +104,8 @@ def render(
     max_memory: Optional[str] = MAX_MEMORY_OPT,
 ) -> None:
     """Paint the frames of a shot that are not done yet, into the version the shot file names."""
-    from ..sequence import format_frame_range, parse_frame_range
-    from ..shot import load_shot
+    from impasto.io.sequence import format_frame_range, parse_frame_range
+    from impasto.shot.config import load_shot
 
     try:
         apply_memory_cap(max_memory)
@@ -117,7 +117,7 @@ def render(
         if cluster and fast:
             raise UsageError("--fast renders on this machine; drop --cluster (a fast model paints a frame in about a second).")
         if cluster:
-            from ..cluster import ClusterOptions
+            from impasto.cluster import ClusterOptions
 
             opts = ClusterOptions(address=cluster, chunk=chunk, gpus_per_frame=gpus_per_frame,
                                   cpus_per_frame=cpus_per_frame, workers=workers, max_retries=max_retries)
@@ -129,7 +129,7 @@ def render(
 
 
 def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> None:
-    from ..shot_render import estimate
+    from impasto.shot.render import estimate
 
     if from_previous is not None:
         shot.render.from_previous = from_previous
@@ -149,14 +149,14 @@ def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> N
 
 
 def _render(shot, wanted, device, from_previous, force, format_frame_range, fast: Path | None = None) -> None:
-    from ..shot_render import ShotRenderer, render_frames
+    from impasto.shot.render import ShotRenderer, render_frames
 
     old = signal.signal(signal.SIGTERM, _interrupt)
     label = f"{shot.name} v{shot.output.version:03d}"
     report = None
     try:
         if fast is not None:
-            from ..fast.hooks import FastShotRenderer
+            from impasto.fast.hooks import FastShotRenderer
 
             chosen = FastShotRenderer(shot, fast, device=device, from_previous=from_previous)
         else:
@@ -226,8 +226,8 @@ class ClusterShotProgress(ShotProgress):
 
 
 def _render_cluster(shot, wanted, from_previous, force, opts, format_frame_range) -> None:
-    from ..cluster import check_cluster, connect, render_on_cluster
-    from ..shot_render import ShotRenderer
+    from impasto.cluster import check_cluster, connect, render_on_cluster
+    from impasto.shot.render import ShotRenderer
 
     check_cluster(shot, opts, from_previous)  # before planning or connecting: Ray installed, options that make sense
     old = signal.signal(signal.SIGTERM, _interrupt)

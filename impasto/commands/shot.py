@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from ..errors import ImpastoError
-from .common import app, err, fail
-from .render import _rel
+from impasto.errors import ImpastoError
+from impasto.commands.common import app, err, fail
+from impasto.commands.render import _rel
 
 shot_app = typer.Typer(help="Create shot files and move them to a new version.", no_args_is_help=True)
 app.add_typer(shot_app, name="shot")
@@ -36,7 +36,7 @@ def init(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing shot file."),
 ) -> None:
     """Write a shot file for a plate and a look."""
-    from ..shot import init_shot
+    from impasto.shot.config import init_shot
 
     try:
         path, shot = init_shot(
@@ -58,7 +58,7 @@ def version_up(
     shot_file: Path = typer.Argument(..., help="Shot file (.toml).", show_default=False),
 ) -> None:
     """Move the shot to its next version, so a new look renders beside the old frames instead of over them."""
-    from ..shot import version_up as bump
+    from impasto.shot.config import version_up as bump
 
     try:
         shot, old, new = bump(shot_file)

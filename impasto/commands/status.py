@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from ..errors import ImpastoError
-from .common import app, fail
-from .render import _dur, _rel
+from impasto.errors import ImpastoError
+from impasto.commands.common import app, fail
+from impasto.commands.render import _dur, _rel
 
 
 @app.command()
@@ -19,9 +19,9 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Where a shot's render stands: frames done, failed and still to render, time per frame, flicker."""
-    from ..sequence import format_frame_range as fr
-    from ..shot import load_shot
-    from ..shot_render import shot_status
+    from impasto.io.sequence import format_frame_range as fr
+    from impasto.shot.config import load_shot
+    from impasto.shot.render import shot_status
 
     try:
         shot = load_shot(shot_file)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from ..errors import ImpastoError, UsageError
-from .common import app, err, fail
+from impasto.errors import ImpastoError, UsageError
+from impasto.commands.common import app, err, fail
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -55,7 +55,7 @@ def studio(
         try:
             import uvicorn
 
-            from ..studio.app import create_app
+            from impasto.studio.app import create_app
         except ImportError as exc:
             raise UsageError(f"The studio needs FastAPI and uvicorn ({exc.name} is missing): pip install 'impasto[studio]'.") from None
         if not folder.is_dir():

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import ImpastoError, UsageError
-from ..look import Look
-from .common import app, err, fail
+from impasto.errors import ImpastoError, UsageError
+from impasto.look import Look
+from impasto.commands.common import app, err, fail
 
 style_image_app = typer.Typer(
     help="Build a style image from photos of a painting, and check one for clipping, blur, casts and JPEG blocking.",
@@ -81,7 +81,7 @@ def build(
     style_scale: float = typer.Option(Look.model_fields["style_scale"].default, "--style-scale", help=_SCALE_HELP),
 ) -> None:
     """Crop regions from PHOTOS and pack the main crop and blocks into one style image, with a JSON report beside it."""
-    from ..style_image import (
+    from impasto.lookdev.style_image import (
         DEFAULT_BUILD_SIZE,
         build_style_image,
         parse_box,
@@ -118,7 +118,7 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
 ) -> None:
     """Report clipping, resolution for the final size, blur and texture, colour cast and JPEG blocking of IMAGE."""
-    from ..style_image import check_style_image, file_sha256, report_path, write_json
+    from impasto.lookdev.style_image import check_style_image, file_sha256, report_path, write_json
 
     try:
         if not image.is_file() and image.exists():

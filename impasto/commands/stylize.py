@@ -8,10 +8,10 @@ from typing import Optional
 
 import typer
 
-from .. import __version__
-from ..errors import ImpastoError
-from .common import ProgressReporter, app, err, fail
-from .look_options import (
+from impasto.version import __version__
+from impasto.errors import ImpastoError
+from impasto.commands.common import ProgressReporter, app, err, fail
+from impasto.commands.look_options import (
     ANCHOR_OPT,
     COMPILE_OPT,
     DEVICE_OPT,
@@ -80,8 +80,8 @@ def stylize(
     max_memory: Optional[str] = MAX_MEMORY_OPT,
 ) -> None:
     """Paint CONTENT in the style of STYLES (several styles are blended)."""
-    from ..engine import render
-    from ..imageio import check_writable, write_image
+    from impasto.api import render
+    from impasto.io.images import check_writable, write_image
 
     params = dict(locals())
     try:

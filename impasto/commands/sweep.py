@@ -10,9 +10,9 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..errors import ImpastoError
-from .common import app, err, fail
-from .look_options import (
+from impasto.errors import ImpastoError
+from impasto.commands.common import app, err, fail
+from impasto.commands.look_options import (
     DEVICE_OPT, INIT_OPT, K_OPT, LOOK_OPT, LR_OPT, NETWORK_OPT, OPTIMIZER_OPT, POOLING_OPT, PRESERVE_COLOR_OPT,
     RAW_RATIO_OPT, SIZE_OPT, STYLE_SCALE_OPT, TV_WEIGHT_OPT, WEIGHTS_OPT, explicit_values, require_inputs,
     resolve_look,
@@ -96,7 +96,7 @@ def sweep(
     thumb: int = typer.Option(256, "--thumb", min=16, help="Long edge of each cell on the contact sheet, px (cells are never enlarged)."),
 ) -> None:
     """Render a grid of looks (u across, styles x seeds down, iterations as sub-rows) and a contact sheet; reruns resume."""
-    from ..sweep import parse_values, plan_sweep, run_sweep
+    from impasto.lookdev.sweep import parse_values, plan_sweep, run_sweep
 
     # u and iterations are axes here (ranges, lists), not single look values: they are parsed below.
     params = {k: v for k, v in locals().items() if k not in ("u", "iterations")}

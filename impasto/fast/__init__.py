@@ -1,8 +1,8 @@
 """Instant u: a feed-forward painter for one style, conditioned on u (the Come Swim paper's proposed future work)."""
 
-from .core import FastModel, load_model, style_identity
-from .model import PRESETS, FastConfig, FastStyleNet
-from .train import (
+from impasto.fast.core import FastModel, load_model, style_identity
+from impasto.fast.model import PRESETS, FastConfig, FastStyleNet
+from impasto.fast.train import (
            TrainProgress,
            TrainResult,
            TrainSettings,

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import UsageError
-from ..look import Look
-from .model import MULTIPLE, FastConfig, FastStyleNet, pad_to_multiple
+from impasto.errors import UsageError
+from impasto.look import Look
+from impasto.fast.model import MULTIPLE, FastConfig, FastStyleNet, pad_to_multiple
 
 FORMAT = "impasto-fast"
 FORMAT_VERSION = 1
@@ -117,8 +117,9 @@ class FastModel:
 
         `size` is the long edge painted at (default: the model's training size); images come back at that size.
         """
-        from .. import color
-        from ..engine import fit_size, resize, resolve_device, to_array, to_tensor
+        from impasto.io import colour_transfer
+        from impasto.io.tensors import fit_size, resize, to_array, to_tensor
+        from impasto.devices import resolve_device
 
         us = [float(u) for u in us]
         self.check_u(us)
@@ -145,7 +146,7 @@ class FastModel:
                 for j in range(painted.shape[0]):
                     one = painted[j:j + 1]
                     if self.look.preserve_color == "luminance":
-                        one = color.luminance_transfer(one, content)
+                        one = colour_transfer.luminance_transfer(one, content)
                     out.append(to_array(one))
         return out
 

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ImpastoError, UsageError
-from .core import FastModel
-from .model import FastStyleNet
+from impasto.errors import ImpastoError, UsageError
+from impasto.fast.core import FastModel
+from impasto.fast.model import FastStyleNet
 
 OPSET = 17
 TOLERANCE = 1e-4  # max abs difference (0-1 pixels) between onnxruntime and torch

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UsageError
-from .core import FastModel, load_model, u_to_t
-from .model import pad_to_multiple
+from impasto.errors import UsageError
+from impasto.fast.core import FastModel, load_model, u_to_t
+from impasto.fast.model import pad_to_multiple
 
 MODEL_SUFFIX = ".fast.pt"
 
@@ -34,9 +34,10 @@ def default_model_path(look_path: str | os.PathLike) -> Path:
 
 def model_for_look(look_path: str | os.PathLike, *, search_folder: bool = True) -> Path | None:
     """The fast model trained for a look file's style, or None (never raises for a missing or foreign model)."""
-    from ..engine import feature_net, load_rgb
-    from ..errors import ImpastoError
-    from ..look import load_look
+    from impasto.features.net import feature_net
+    from impasto.io.tensors import load_rgb
+    from impasto.errors import ImpastoError
+    from impasto.look import load_look
 
     look_path = Path(look_path)
     candidates = [default_model_path(look_path)]
@@ -82,8 +83,9 @@ class FastPreviewer:
 
     def paint(self, model_path: str | os.PathLike, content: np.ndarray, u: float, size: int | None = None) -> np.ndarray:
         """The frame painted at u (float32 H×W×3 0-1, at `size` long edge, default the model's)."""
-        from .. import color
-        from ..engine import fit_size, resize, resolve_device, to_array, to_tensor
+        from impasto.io import colour_transfer
+        from impasto.io.tensors import fit_size, resize, to_array, to_tensor
+        from impasto.devices import resolve_device
 
         model = self.model(model_path)
         model.check_u([u])
@@ -107,12 +109,12 @@ class FastPreviewer:
             t = u_to_t(torch.tensor([float(u)]), model.u_range).to(dev)
             out = model.net.decode(feats, padded, t)[:, :, :h, :w]
             if model.look.preserve_color == "luminance":
-                out = color.luminance_transfer(out, small)
+                out = colour_transfer.luminance_transfer(out, small)
             return to_array(out)
 
 
 def _shot_renderer_base():
-    from ..shot_render import ShotRenderer
+    from impasto.shot.render import ShotRenderer
 
     return ShotRenderer
 
@@ -122,7 +124,7 @@ class FastShotRenderer(_shot_renderer_base()):  # type: ignore[misc]
 
     def __init__(self, shot, model_path: str | os.PathLike, *, device: str | None = None,
                  from_previous: bool | None = None) -> None:
-        from ..engine import feature_net
+        from impasto.features.net import feature_net
 
         super().__init__(shot, device=device, from_previous=False if from_previous is None else from_previous)
         self.fast = load_model(model_path)
@@ -139,7 +141,7 @@ class FastShotRenderer(_shot_renderer_base()):  # type: ignore[misc]
         pipeline (colour, upscale, denoise, dissolve, alpha) is ShotRenderer's own."""
         import time
 
-        from ..engine import resolve_device
+        from impasto.devices import resolve_device
 
         start = time.perf_counter()
         dev = str(resolve_device(self.device or "auto"))

@@ -1,8 +1,9 @@
-"""The engine's own Gatys loss, for batches: what the fast model trains on and what `fast compare` measures.
+"""The engine's own objective, for batches: what the fast model trains on and what `fast compare` measures.
 
-Same VGG (`impasto.engine.feature_net`), same layers and layer weights (`impasto.losses`), same preprocessing,
-same style targets (`impasto.engine.style_targets`, style image at `style_scale` × the paint size), and the
-same ratio (`impasto.controls.style_ratio`, reference-size rule at the long edge of the image scored).
+The terms are the engine's (`impasto.objective.objective.gatys_terms`: same layers, layer weights and Gram
+normalisation), on the same network (`feature_net`) and the same style targets (`cached_style_targets`, style
+image at `style_scale` × the paint size), and the ratio is the same rule (`style_ratio`, at the long edge of the
+image scored): one definition of u.
 """
 
 from __future__ import annotations
@@ -12,52 +13,32 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..controls import style_ratio
-from ..engine import FeatureNet, feature_net, fit_size, resize, to_tensor
-from ..errors import UsageError
-from ..look import Look
-from ..losses import (
-    CONTENT_LAYERS,
-    STYLE_LAYERS,
-    content_layer_loss,
-    style_layer_loss,
-    tv_loss,
-)
+from impasto.features.net import FeatureNet, feature_net
+from impasto.io.tensors import resize, to_tensor
+from impasto.look import Look
+from impasto.objective.controls import style_ratio
+from impasto.objective.losses import CONTENT_LAYERS, STYLE_LAYERS
+from impasto.objective.objective import blend_weights, content_terms, group_sums, style_terms
+from impasto.objective.targets import cached_style_targets
+from impasto.objective.terms import Scored, Term, TVTerm
 
 LAYERS = tuple(dict.fromkeys([*CONTENT_LAYERS, *STYLE_LAYERS]))
 
 
-def blend_weights(look: Look, n: int) -> list[float]:
-    blend = look.style_weights or [1.0] * n
-    if len(blend) != n:
-        raise UsageError(f"The look has {len(blend)} style weights for {n} style images.")
-    if any(w < 0 for w in blend) or sum(blend) <= 0:
-        raise UsageError("Style weights must be non-negative and not all zero.")
-    return [w / sum(blend) for w in blend]
-
-
 class GatysLoss:
-    """Content, style and TV terms per image of a batch, against one style at one paint size."""
+    """Content, style and TV group sums per image of a batch, against one style at one paint size."""
 
     def __init__(self, look: Look, style_rgbs: Sequence[np.ndarray], paint_edge: int, device: torch.device,
                  match_to: np.ndarray | None = None) -> None:
-        from .. import color
-
         self.look = look
         self.net: FeatureNet = feature_net(look.network, look.weights, look.pooling, str(device))
         self.device = device
-        blend = blend_weights(look, len(style_rgbs))
+        blend = blend_weights(look.style_weights, len(style_rgbs))
         style_edge = max(32, round(look.style_scale * paint_edge))
-        styles = []
-        ref = None if match_to is None else to_tensor(match_to, device)
-        for rgb in style_rgbs:
-            s = to_tensor(rgb, device)
-            if look.preserve_color == "match" and ref is not None:
-                s = color.match_colors(s, ref)
-            styles.append(resize(s, fit_size(*rgb.shape[:2], style_edge)))
-        from ..engine import style_targets
-
-        self.targets = style_targets(self.net, styles, blend)
+        ref = to_tensor(match_to, device) if look.preserve_color == "match" and match_to is not None else None
+        self.targets = cached_style_targets(self.net, style_rgbs, blend, style_edge, look.preserve_color, ref)
+        self.style_terms: list[Term] = style_terms(self.targets)
+        self.tv_terms: list[Term] = [TVTerm()] if look.tv_weight else []
 
     @property
     def origin(self) -> str:
@@ -79,26 +60,27 @@ class GatysLoss:
         """(content, style, tv), each a length-N tensor for N×3×H×W images in 0-1."""
         return self._from_features(self.net(images, LAYERS), images, content_feats)
 
+    @staticmethod
+    def _scored(feats: dict[str, torch.Tensor], images: torch.Tensor, i: int) -> Scored:
+        image = images[i:i + 1].float()
+        return Scored(image, image, {k: v[i:i + 1] for k, v in feats.items()})
+
     def _from_features(self, feats: dict[str, torch.Tensor], images: torch.Tensor,
                        content_feats: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        n = images.shape[0]
+        zero = torch.zeros((), device=images.device)
         cs, ss, ts = [], [], []
-        for i in range(n):
-            c = sum(w * content_layer_loss(feats[k][i:i + 1], content_feats[k][i:i + 1]) for k, w in CONTENT_LAYERS.items())
-            s = sum(self.style_layers(feats, i).values())
-            t = tv_loss(images[i:i + 1].float()) if self.look.tv_weight else torch.zeros((), device=images.device)
-            cs.append(c)
-            ss.append(s)
-            ts.append(t)
+        for i in range(images.shape[0]):
+            terms = content_terms({k: v[i:i + 1] for k, v in content_feats.items()}) + self.style_terms + self.tv_terms
+            sums = group_sums(terms, self._scored(feats, images, i))
+            cs.append(sums["content"])
+            ss.append(sums["style"])
+            ts.append(sums.get("tv", zero))
         return torch.stack(cs), torch.stack(ss), torch.stack(ts)
 
     def style_layers(self, feats: dict[str, torch.Tensor], i: int = 0) -> dict[str, torch.Tensor]:
         """Image i's style term layer by layer (layer weight included, before the ratio)."""
-        out = {}
-        for k, w in STYLE_LAYERS.items():
-            f = feats[k][i:i + 1]
-            out[k] = w * style_layer_loss(f, self.targets[k] * (f.shape[-2] * f.shape[-1]))
-        return out
+        x = Scored(torch.empty(0), torch.empty(0), {k: v[i:i + 1] for k, v in feats.items()})  # style reads features only
+        return {t.layer: t(x) for t in self.style_terms}
 
     def ratio(self, u: float, long_edge: int) -> float:
         return style_ratio(u, long_edge, self.look.k, self.look.raw_ratio)

@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
-from ..engine import fit_size, resize, resolve_device, to_tensor
-from ..errors import ImpastoError, UsageError
-from ..look import Look
-from .core import (
+from impasto.version import __version__
+from impasto.io.tensors import fit_size, resize, to_tensor
+from impasto.devices import resolve_device
+from impasto.errors import ImpastoError, UsageError
+from impasto.look import Look
+from impasto.fast.core import (
     FORMAT,
     FORMAT_VERSION,
     FastModel,
@@ -38,8 +39,8 @@ from .core import (
     style_identity,
     u_to_t,
 )
-from .loss import GatysLoss
-from .model import PRESETS, FastStyleNet
+from impasto.fast.loss import GatysLoss
+from impasto.fast.model import PRESETS, FastStyleNet
 
 GENERAL_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket")
 MIN_CROP = 32
@@ -334,11 +335,11 @@ def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str |
                          ) -> tuple[list[np.ndarray], list[str]]:
     """Display-referred 0-1 frames from a frame pattern (`plate.####.exr`), a movie or one image, up to `max_frames`
     spread evenly over the shot; every frame must have the shot's size. Returns (frames, their names)."""
-    from ..sequence import is_movie
+    from impasto.io.sequence import is_movie
 
     names: list[str] = []
     if is_movie(plate):
-        from ..sequence import movie_frames, movie_info
+        from impasto.io.sequence import movie_frames, movie_info
 
         info = movie_info(plate)
         count = info.frames or max_frames
@@ -350,11 +351,11 @@ def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str |
         if not out:
             raise UsageError(f"Movie '{plate}' gave no frames.")
         return out, names
-    from ..shot import default_input_space
+    from impasto.shot.config import default_input_space
 
     space = input_space or default_input_space(plate)
     if any(ch in Path(plate).name for ch in "#@") or "%" in Path(plate).name:
-        from ..sequence import FramePattern
+        from impasto.io.sequence import FramePattern
 
         pattern = FramePattern(plate)
         numbers = pattern.frames_on_disk()
@@ -380,8 +381,8 @@ def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str |
 
 def _display_frame(path: Path, space: str) -> np.ndarray:
     """A plate frame as the display-referred 0-1 picture the network sees (as a shot render does)."""
-    from ..colour import to_display
-    from ..frames import read_frame, unpremultiply
+    from impasto.io.ocio import to_display
+    from impasto.io.frames import read_frame, unpremultiply
 
     frame = read_frame(path)
     rgb = frame.rgb

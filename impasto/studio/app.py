@@ -22,10 +22,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import ImpastoError, UsageError
-from ..look import Look, LookFile, load_look, save_look
-from .jobs import FINISHED, PreviewRequest, RenderQueue, encode_png
-from .paths import (
+from impasto.errors import ImpastoError, UsageError, validation_sentence
+from impasto.look import Look, LookFile, load_look, save_look
+from impasto.studio.jobs import FINISHED, PreviewRequest, RenderQueue, encode_png
+from impasto.studio.paths import (
     IMAGE_EXTENSIONS,
     UPLOAD_EXTENSIONS,
     PathRefused,
@@ -75,15 +75,8 @@ class SaveLookBody(BaseModel):
 
 def _sentence(exc: ValidationError | RequestValidationError) -> str:
     """A validation failure as one sentence naming the field."""
-    err = exc.errors()[0]
-    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-    where = ".".join(loc) or "request"
-    msg = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
-    if err.get("type") == "missing":
-        msg = "is missing"
-    elif err.get("type") == "extra_forbidden":
-        msg = "is not a setting the studio knows (check the spelling)"
-    return f"Invalid {where}: {msg}."
+    return validation_sentence(exc, whole="request", missing="is missing",
+                               extra="is not a setting the studio knows (check the spelling)")
 
 
 class _ThumbCache:
@@ -112,7 +105,7 @@ def _small(rgb, edge: int):
     """`rgb` with its long edge at most `edge` (the engine's resize: antialiased bicubic)."""
     import torch
 
-    from ..engine import fit_size, resize, to_array, to_tensor
+    from impasto.io.tensors import fit_size, resize, to_array, to_tensor
 
     h, w = rgb.shape[:2]
     if max(h, w) <= edge:
@@ -227,8 +220,8 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
     @app.get("/api/project")
     def project() -> dict:
         """What the folder holds: images (plates or styles), look files, sweeps and shots."""
-        from ..shot import load_shot
-        from ..sweep import MANIFEST, SHEET
+        from impasto.shot.config import load_shot
+        from impasto.lookdev.sweep import MANIFEST, SHEET
 
         images: list[dict] = []
         looks: list[dict] = []
@@ -299,7 +292,7 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
     @app.get("/api/image")
     def image(path: str = Query(..., max_length=1000), max: int = Query(1024, ge=16, le=4096)) -> Response:
         """An image of the folder as PNG (what the engine reads), its long edge at most `max`."""
-        from ..imageio import read_image
+        from impasto.io.images import read_image
 
         file = image_inside(path)
         st = file.stat()
@@ -322,7 +315,7 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
     def style_check(path: str = Query(..., max_length=1000), final_size: int = Query(2048, ge=32, le=16384),
                     style_scale: float = Query(1.2, gt=0, le=8)) -> dict:
         """`impasto style-image check` for a style image of the folder."""
-        from ..style_image import check_style_image
+        from impasto.lookdev.style_image import check_style_image
 
         file = image_inside(path)
         report = check_style_image(file, final_size=final_size, style_scale=style_scale)
@@ -340,7 +333,7 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
     @app.get("/api/fast-model")
     def fast_model(look: str | None = Query(None, max_length=1000), model: str | None = Query(None, max_length=1000)) -> dict:
         """A fast model's trained u range and size: the one named, or the one trained for a look file (else null)."""
-        from ..fast.hooks import model_for_look
+        from impasto.fast.hooks import model_for_look
 
         if (look is None) == (model is None):
             raise HTTPException(400, "Give either look (a look file) or model (a fast model file), not both or neither.")
@@ -484,7 +477,7 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
     @app.get("/api/sweep")
     def sweep(path: str = Query(..., max_length=1000)) -> dict:
         """A sweep folder's grid (from its manifest), for the contact sheet view."""
-        from ..sweep import MANIFEST, SHEET, _manifest
+        from impasto.lookdev.sweep import MANIFEST, SHEET, _manifest
 
         folder = inside(path, kind="dir")
         manifest = _manifest(folder)
@@ -505,7 +498,7 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
 
     # -------------------------------------------------------------------------------------- shots
     def shot_inside(path: str):
-        from ..shot import load_shot
+        from impasto.shot.config import load_shot
 
         file = inside(path)
         return load_shot(file)
@@ -513,7 +506,7 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
     @app.get("/api/shot")
     def shot(path: str = Query(..., max_length=1000)) -> dict:
         """A shot's frames (done, stale, failed, not rendered, plate missing) from its manifest."""
-        from ..shot_render import shot_status
+        from impasto.shot.render import shot_status
 
         s = shot_inside(path)
         st = shot_status(s, flicker=False)
@@ -532,8 +525,8 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
     def shot_thumb(path: str = Query(..., max_length=1000), frame: int = Query(..., ge=0, le=10**8),
                    kind: Literal["paint", "plate"] = "paint", max: int = Query(192, ge=16, le=1024)) -> Response:
         """A painted (or plate) frame of the shot as the display-referred thumbnail the renderer sees."""
-        from ..frames import read_frame
-        from ..shot_render import ShotFrames
+        from impasto.io.frames import read_frame
+        from impasto.shot.render import ShotFrames
 
         s = shot_inside(path)
         if frame not in set(s.frame_list()):
@@ -584,7 +577,7 @@ class _FastPreviews:
     """The studio's fast-model previewer plus plates already read and shrunk (the slider re-reads nothing)."""
 
     def __init__(self, device: str, plates: int = 8) -> None:
-        from ..fast.hooks import FastPreviewer
+        from impasto.fast.hooks import FastPreviewer
 
         self.previewer = FastPreviewer(device=device)
         self._plates: OrderedDict[tuple, Any] = OrderedDict()
@@ -593,7 +586,7 @@ class _FastPreviews:
 
     def plate(self, path: Path, edge: int):
         """The plate as the engine reads it, its long edge at most `edge` (cached by file, mtime and edge)."""
-        from ..engine import load_rgb
+        from impasto.io.tensors import load_rgb
 
         st = path.stat()
         key = (str(path), st.st_size, st.st_mtime_ns, edge)
@@ -656,7 +649,7 @@ def _store_upload(data: bytes, folder: Path, name: str):
 
 def _decode(path: Path):
     """Read every pixel (OpenImageIO): the upload is an image, or a 415."""
-    from ..imageio import read_image
+    from impasto.io.images import read_image
 
     try:
         return read_image(path)

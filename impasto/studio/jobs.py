@@ -22,8 +22,8 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import ImpastoError
-from ..look import Look
+from impasto.errors import ImpastoError
+from impasto.look import Look
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED: tuple[State, ...] = ("done", "failed", "cancelled")
@@ -43,7 +43,7 @@ _COUNTER = itertools.count()
 
 def encode_png(rgb: np.ndarray) -> bytes:
     """Float H×W×3 RGB in 0-1 as 8-bit PNG bytes (through impasto's image writer)."""
-    from ..imageio import write_image
+    from impasto.io.images import write_image
 
     path = Path(_ENCODE_DIR.name) / f"{os.getpid()}-{threading.get_ident()}-{next(_COUNTER)}.png"
     try:
@@ -192,7 +192,7 @@ class RenderQueue:
     """
 
     def __init__(self, device: str = "auto", cache_bytes: int = 256 * 2**20) -> None:
-        from ..engine import resolve_device
+        from impasto.devices import resolve_device
 
         self.device = str(resolve_device(device))
         self.cache = PreviewCache(cache_bytes)
@@ -322,8 +322,8 @@ class RenderQueue:
             self._render(job)
 
     def _render(self, job: Job) -> None:
-        from ..engine import Progress, render
-        from ..preview import style_fraction
+        from impasto.api import Progress, render
+        from impasto.lookdev.preview import style_fraction
 
         request = job.request
         look = request.render_look()

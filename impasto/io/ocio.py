@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UsageError
+from impasto.errors import UsageError
 
 DEFAULT_CONFIG = "ocio://studio-config-latest"
 # The view used for inputs that are already display pictures (sRGB textures, video, data).

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import UsageError
-from .look import Look, LookFile, load_look, save_look
+from impasto.errors import UsageError
+from impasto.look import Look, LookFile, load_look, save_look
 
 if TYPE_CHECKING:
-    from .contact_sheet import SheetLayout
+    from impasto.lookdev.contact_sheet import SheetLayout
 
 MANIFEST = "sweep.json"
 SHEET = "contact_sheet.png"
@@ -219,7 +219,9 @@ def plan_sweep(
     """Check every input and every cell's look, and lay out the grid; reads the images, writes nothing."""
     from pydantic import ValidationError
 
-    from .engine import _validation_sentence, fit_size, load_rgb
+    from impasto.errors import validation_sentence
+
+    from impasto.io.tensors import fit_size, load_rgb
 
     base = (look or Look()).model_copy()
     content = Path(content)
@@ -266,7 +268,7 @@ def plan_sweep(
                 try:
                     cell_look = Look(**{**fields, "u": u, "iterations": n_its, "seed": v.seed})
                 except ValidationError as exc:
-                    raise UsageError(_validation_sentence(exc)) from None
+                    raise UsageError(validation_sentence(exc)) from None
                 name = f"{v.key}__u{u:g}__it{n_its}"
                 cells.append(Cell(name, v.index * len(its) + r, c, v, u, n_its, cell_look))
     return SweepPlan(content, styles, us, its, [int(s) for s in seed_list], base, folder, variants, cells, hw,
@@ -291,7 +293,7 @@ def _file_sha1(path: Path) -> str:
 
 def cells_that_fit(plan: SweepPlan, free: int | None) -> int | None:
     """How many cells fit in `free` bytes at once (None when the free memory is unknown)."""
-    from .engine import estimate_memory
+    from impasto.optim.memory import estimate_memory
 
     if free is None:
         return None
@@ -301,7 +303,7 @@ def cells_that_fit(plan: SweepPlan, free: int | None) -> int | None:
 
 def choose_workers(plan: SweepPlan, device, requested: int | None, free: int | None) -> int:
     """Cells to run at once: 1 on CPU (torch already uses every core for one cell), up to what fits on a GPU."""
-    from .engine import estimate_memory
+    from impasto.optim.memory import estimate_memory
 
     need = estimate_memory(*plan.hw, plan.base.network, plan.base.optimizer)
     h, w = plan.hw
@@ -374,7 +376,9 @@ def run_sweep(
     thumb: int = 256,
 ) -> SweepReport:
     """Render the cells the folder lacks, then the contact sheet and index.html; returns what was done."""
-    from .engine import available_memory, feature_net, render, resolve_device
+    from impasto.devices import available_memory, resolve_device
+    from impasto.features.net import feature_net
+    from impasto.api import render
 
     start = time.perf_counter()
     dev = resolve_device(device)
@@ -449,7 +453,7 @@ def run_sweep(
             # list() re-raises the first failure; cells already written stay, and a rerun resumes after them.
             list(pool.map(lambda r: _on_stream(dev, one, r), runs))
 
-    from .contact_sheet import SheetCell, write_contact_sheet, write_index
+    from impasto.lookdev.contact_sheet import SheetCell, write_contact_sheet, write_index
 
     sheet_cells = [SheetCell(c.row, c.col, c.image, c.look_file, c.lines) for c in plan.cells]
     title = (f"{plan.content.name}: {plan.hw[1]}×{plan.hw[0]}, {plan.base.network}, k {plan.base.k:g}"
@@ -482,8 +486,8 @@ def expected_look_file(plan: SweepPlan, cell: Cell, origin: str) -> LookFile:
 
 
 def _write_cell(plan: SweepPlan, cell: Cell, image: np.ndarray, origin: str, ratio: float) -> None:
-    from . import __version__
-    from .imageio import write_image
+    from impasto.version import __version__
+    from impasto.io.images import write_image
 
     record = {"look": cell.look.model_dump(), "ratio": ratio, "weights_origin": origin, "content": str(plan.content),
               "styles": [str(cell.variant.style)], "impasto": __version__, "sweep_cell": cell.name}

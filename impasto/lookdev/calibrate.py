@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .controls import REFERENCE_EDGE
-from .engine import ImageLike, fit_size, feature_net, load_rgb, render, resize, to_tensor
-from .errors import UsageError
-from .look import Look
-from .losses import STYLE_LAYERS, gram
-from .preview import style_fraction
+from impasto.objective.controls import REFERENCE_EDGE
+from impasto.io.tensors import ImageLike, fit_size, load_rgb, resize, to_tensor
+from impasto.features.net import feature_net
+from impasto.api import render
+from impasto.errors import UsageError
+from impasto.look import Look
+from impasto.objective.losses import STYLE_LAYERS, gram
+from impasto.lookdev.preview import style_fraction
 
 DEFAULT_SIZES = (128, 256, 512)
 DEFAULT_CANDIDATES = (0.0, 0.5, 1.0, 1.5, 2.0)
@@ -168,6 +170,6 @@ def _refine(cands: list[float], score: dict[float, float]) -> float:
 
 
 def _device(name: str):
-    from .engine import resolve_device
+    from impasto.devices import resolve_device
 
     return resolve_device(name)

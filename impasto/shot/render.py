@@ -25,9 +25,9 @@ from typing import Literal
 
 import numpy as np
 
-from . import __version__
-from .errors import ImpastoError, UsageError
-from .manifest import (
+from impasto.version import __version__
+from impasto.errors import ImpastoError, UsageError
+from impasto.shot.manifest import (
     NO_ROOM,
     DiskFull,
     FrameEntry,
@@ -35,7 +35,7 @@ from .manifest import (
     read_manifest,
     update_manifest,
 )
-from .shot import Shot
+from impasto.shot.config import Shot
 
 EventKind = Literal["start", "iteration", "done", "failed"]
 
@@ -119,7 +119,7 @@ def _plate_header(path: Path) -> tuple[int, int] | None:
 
 
 def _ranges(frames: list[int]) -> str:
-    from .sequence import format_frame_range
+    from impasto.io.sequence import format_frame_range
 
     return format_frame_range(frames)
 
@@ -128,7 +128,7 @@ class ShotFrames:
     """The reading and colour half of a shot render: plate frames, the display picture, the manifest."""
 
     def __init__(self, shot: Shot) -> None:
-        from .colour import get_config
+        from impasto.io.ocio import get_config
 
         self.shot = shot
         self.version = shot.output.version
@@ -176,7 +176,7 @@ class ShotFrames:
     def check_plates(self, frames: list[int]) -> None:
         """Stop before painting anything if frames are missing from the plate or differ in size (one sentence)."""
         if self.movie:
-            from .sequence import movie_info
+            from impasto.io.sequence import movie_info
 
             info = movie_info(self.shot.plate_path())
             last = self.frames[0] + info.frames - 1 if info.frames else None
@@ -185,7 +185,7 @@ class ShotFrames:
                 raise UsageError(f"Frames {_ranges(missing)} are not in movie '{self.shot.plate}', which holds {self.frames[0]}-{last}.")
             self.plate_size = (info.width, info.height)
             return
-        from .sequence import existing_frames
+        from impasto.io.sequence import existing_frames
 
         pattern = self.shot.plate_pattern()
         _, missing = existing_frames(pattern, frames)
@@ -210,11 +210,11 @@ class ShotFrames:
 
     def read_plate(self, frame: int):
         """The plate frame as a `Frame` (file values, alpha, spec)."""
-        from .frames import Frame, read_frame
+        from impasto.io.frames import Frame, read_frame
 
         if not self.movie:
             return read_frame(self.shot.plate_pattern().path(frame))
-        from .sequence import movie_frames
+        from impasto.io.sequence import movie_frames
 
         # Decode forward through one open movie; go back to the start only when asked for an earlier frame.
         if self._movie_iter is None or self._movie_at is None or frame <= self._movie_at:
@@ -229,7 +229,7 @@ class ShotFrames:
 
     def display(self, frame) -> np.ndarray:
         """A frame's pixels as the display-referred 0-1 picture the network sees."""
-        from .frames import unpremultiply
+        from impasto.io.frames import unpremultiply
 
         rgb = frame.rgb
         if frame.alpha is not None and self.shot.colour.alpha == "premultiplied":
@@ -242,7 +242,7 @@ class ShotRenderer(ShotFrames):
     """Renders frames of one shot version; keeps network, style images and targets loaded between frames."""
 
     def __init__(self, shot: Shot, *, device: str | None = None, from_previous: bool | None = None) -> None:
-        from .engine import load_rgb
+        from impasto.io.tensors import load_rgb
 
         if from_previous is not None and from_previous != shot.render.from_previous:
             root, source = shot.root, shot.source
@@ -345,7 +345,7 @@ class ShotRenderer(ShotFrames):
         if i == 0:
             return "content", "content"
         prev = self.frames[i - 1]
-        from .imageio import write_image
+        from impasto.io.images import write_image
 
         path = self.scratch() / f"init.{prev}.exr"
         # Always the previous frame as written (post and dissolve included), never a copy kept in memory: a
@@ -354,7 +354,7 @@ class ShotRenderer(ShotFrames):
         entry = manifest.frames.get(prev)
         out = self.shot.output_path(prev)
         if entry is not None and entry.status == "done" and entry.look_hash == self.look_hash and out.is_file():
-            from .frames import read_frame
+            from impasto.io.frames import read_frame
 
             try:
                 written = read_frame(out)
@@ -367,8 +367,8 @@ class ShotRenderer(ShotFrames):
     def paint(self, frame: int, plate, *, init: str = "content",
               iterations: int | None = None, on_iteration: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, object]:
         """Paint one plate frame: (frame values to write, painted display picture at paint size, engine Result)."""
-        from .frames import premultiply, unpremultiply
-        from .post import denoise, upscale
+        from impasto.io.frames import premultiply, unpremultiply
+        from impasto.shot.post import denoise, upscale
 
         c = self.shot.colour
         h, w = plate.rgb.shape[:2]
@@ -397,7 +397,7 @@ class ShotRenderer(ShotFrames):
     def paint_display(self, shown: np.ndarray, edge: int, *, init: str = "content", iterations: int | None = None,
                       on_iteration: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, object]:
         """The painting step alone: a display-referred frame painted at long edge `edge` (image, engine Result)."""
-        from .engine import render
+        from impasto.api import render
 
         update: dict[str, object] = {"size": edge, "init": init}
         if iterations is not None:
@@ -409,7 +409,7 @@ class ShotRenderer(ShotFrames):
 
     def _mix(self, painted: np.ndarray, plate: np.ndarray, weight: float) -> np.ndarray:
         """Dissolve in linear light: log or display-encoded plates go to the config's scene-linear and back."""
-        from .post import mix
+        from impasto.shot.post import mix
 
         if weight <= 0.0 or self.encoding == "scene-linear":
             return mix(painted, plate, weight)
@@ -421,7 +421,7 @@ class ShotRenderer(ShotFrames):
         """Render, write and record one frame; a failure is recorded and returned, a full disk raises DiskFull."""
         import torch
 
-        from .frames import Frame, write_frame
+        from impasto.io.frames import Frame, write_frame
 
         start = time.perf_counter()
         out_path = self.shot.output_path(frame)
@@ -574,8 +574,8 @@ def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None 
     """Time a short probe on the first frame to be rendered (a few iterations, nothing written) and extrapolate."""
     import torch
 
-    from .engine import fit_size
-    from .frames import Frame, write_frame
+    from impasto.io.tensors import fit_size
+    from impasto.io.frames import Frame, write_frame
 
     probe_iterations = max(2, probe_iterations)
     with ShotRenderer(shot, device=device) as r:
@@ -656,7 +656,7 @@ def _small(rgb: np.ndarray, long_edge: int = 256) -> np.ndarray:
 
 def measure_flicker(shot: Shot, frames: list[int], renderer: ShotFrames) -> Flicker | None:
     """Mean absolute difference between consecutive painted frames, and the same for the plate (display-referred)."""
-    from .frames import read_frame
+    from impasto.io.frames import read_frame
 
     pairs = [(a, b) for a, b in zip(frames, frames[1:]) if b == a + 1]
     if not pairs:
@@ -679,7 +679,7 @@ def measure_flicker(shot: Shot, frames: list[int], renderer: ShotFrames) -> Flic
 
 def shot_status(shot: Shot, *, flicker: bool = True) -> ShotStatus:
     """Done, failed, stale and missing frames of the shot's current version, time per frame and flicker."""
-    from .sequence import existing_frames
+    from impasto.io.sequence import existing_frames
 
     frames = shot.frame_list()
     manifest = read_manifest(shot.manifest_path())
@@ -714,8 +714,8 @@ def make_review(shot: Shot, path: str | os.PathLike, *, fps: float | None = None
                 burn_in: bool | None = None, version: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> tuple[Path, list[int], list[int]]:
     """A review movie of the painted frames of a version (display-referred); (path, frames used, frames missing)."""
-    from .frames import read_frame
-    from .review import write_review_movie
+    from impasto.io.frames import read_frame
+    from impasto.shot.review import write_review_movie
 
     v = shot.output.version if version is None else version
     pattern = shot.output_pattern(v)

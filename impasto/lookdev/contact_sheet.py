@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImpastoError
-from .imageio import write_image
+from impasto.errors import ImpastoError
+from impasto.io.images import write_image
 
 FONT_SIZE = 13
 LINE = 17  # px per text line

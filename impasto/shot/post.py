@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .errors import UsageError
+from impasto.errors import UsageError
 
 DENOISE_METHODS = ("bilateral", "nl_means", "tv")
 CURVES = ("linear", "smoothstep")

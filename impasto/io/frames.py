@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ImpastoError, UsageError
-from .imageio import read_pixels
+from impasto.errors import ImpastoError, UsageError
+from impasto.io.images import read_pixels
 
 # Extension -> (OIIO format name, pixel formats it can store, the one used when nothing else is asked for).
 FORMATS: dict[str, tuple[str, tuple[str, ...], str]] = {

@@ -25,8 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import UsageError
-from .look import Look, load_look
+from impasto.errors import UsageError, validation_sentence
+from impasto.look import Look, load_look
 
 SHOT_SCHEMA_VERSION = 1
 DEFAULT_OUTPUT_PATTERN = "{shot}_paint_v{version}.####.exr"
@@ -102,7 +102,7 @@ class DissolveSettings(BaseModel):
 
 
 def _span(text: str) -> tuple[int, int]:
-    from .sequence import parse_frame_range
+    from impasto.io.sequence import parse_frame_range
 
     try:
         frames = parse_frame_range(text)
@@ -151,7 +151,7 @@ class Shot(BaseModel):
     @field_validator("frames")
     @classmethod
     def _frames(cls, v: str) -> str:
-        from .sequence import parse_frame_range
+        from impasto.io.sequence import parse_frame_range
 
         try:
             parse_frame_range(v)
@@ -190,13 +190,13 @@ class Shot(BaseModel):
         return p if p.is_absolute() else self._root / p
 
     def frame_list(self) -> list[int]:
-        from .sequence import parse_frame_range
+        from impasto.io.sequence import parse_frame_range
 
         return parse_frame_range(self.frames)
 
     @property
     def plate_is_movie(self) -> bool:
-        from .sequence import is_movie
+        from impasto.io.sequence import is_movie
 
         return is_movie(self.plate)
 
@@ -205,7 +205,7 @@ class Shot(BaseModel):
         return self.resolve(self.plate)
 
     def plate_pattern(self):
-        from .sequence import FramePattern
+        from impasto.io.sequence import FramePattern
 
         return FramePattern(self.resolve(self.plate))
 
@@ -220,7 +220,7 @@ class Shot(BaseModel):
             raise UsageError(f"Output pattern '{self.output.pattern}' has a placeholder impasto does not fill ({exc}); use {{shot}} and {{version}}.") from None
 
     def output_pattern(self, version: int | None = None):
-        from .sequence import FramePattern
+        from impasto.io.sequence import FramePattern
 
         return FramePattern(self.output_folder() / self.output_name(version))
 
@@ -265,7 +265,7 @@ class Shot(BaseModel):
 
     def colour_names(self) -> dict[str, str]:
         """The resolved OCIO names (config, colour space, display, view); UsageError for unknown ones."""
-        from .colour import get_config
+        from impasto.io.ocio import get_config
 
         cfg = get_config(self.resolve(self.colour.config) if self.colour.config else None)
         return cfg.describe(self.colour.input_space, self.colour.display, self.colour.view)
@@ -289,7 +289,7 @@ class Shot(BaseModel):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def dissolve_weight(self, frame: int) -> float:
-        from .post import dissolve_weight
+        from impasto.shot.post import dissolve_weight
 
         return dissolve_weight(frame, self.dissolve.span("head"), self.dissolve.span("tail"), self.dissolve.curve)
 
@@ -315,14 +315,8 @@ def _file_digest(path: Path) -> str:
 
 
 def _sentence(path: Path, exc: ValidationError) -> str:
-    e = exc.errors()[0]
-    where = ".".join(str(p) for p in e["loc"]) or "file"
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        msg = "not a shot setting (check the spelling)"
-    elif e["type"] == "missing":
-        msg = "missing"
-    return f"Shot file '{path}': {where}: {msg}."
+    return validation_sentence(exc, f"Shot file '{path}':", whole="file", missing="missing",
+                               extra="not a shot setting (check the spelling)")
 
 
 def load_shot(path: str | os.PathLike) -> Shot:
@@ -374,7 +368,7 @@ def save_shot(path: str | os.PathLike, shot: Shot) -> Path:
 
 def default_input_space(plate: str) -> str:
     """The colour space assumed for a plate: EXR is scene-linear ACEScg, other images and movies sRGB-encoded."""
-    from .sequence import is_movie
+    from impasto.io.sequence import is_movie
 
     ext = Path(plate).suffix.lower()
     if is_movie(plate) or ext in _DISPLAY_EXTENSIONS:
@@ -418,7 +412,7 @@ def init_shot(
     Without `frames`, a sequence's range is the frames on disk and a movie's is its length from 1001.
     Checks what can be checked now: the plate exists, the look loads, the colour space is known.
     """
-    from .sequence import FramePattern, format_frame_range, is_movie, movie_info
+    from impasto.io.sequence import FramePattern, format_frame_range, is_movie, movie_info
 
     path = Path(shot_file) if shot_file else Path(f"{name}.toml")
     if path.exists() and not overwrite:
@@ -467,7 +461,7 @@ def init_shot(
         if not shot.plate_path().is_file():
             raise UsageError(f"Movie '{plate}' does not exist.")
     else:
-        from .sequence import existing_frames
+        from impasto.io.sequence import existing_frames
 
         present, _ = existing_frames(shot.plate_pattern(), shot.frame_list())
         if not present:

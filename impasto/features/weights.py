@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import UsageError, WeightsNotFound
-from .vgg import BLOCKS, conv_names, conv_shapes, layer_names
+from impasto.errors import UsageError, WeightsNotFound
+from impasto.features.vgg import BLOCKS, conv_names, conv_shapes, layer_names
 
 # Preprocessing is a property of where the weights came from, so it travels with them.
 CAFFE = "caffe"  # BGR, 0-255, minus the ImageNet mean pixel (Caffe and Keras VGG)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImpastoError, UsageError
+from impasto.errors import ImpastoError, UsageError
 
 # codec option -> encoders to try, in order, with their pixel format and options.
 ENCODERS: dict[str, list[tuple[str, str, dict[str, str]]]] = {

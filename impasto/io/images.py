@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImpastoError, UsageError
+from impasto.errors import ImpastoError, UsageError
 
 # Formats and the pixel type written for each; EXR/DPX and colour management arrive with shot rendering.
 WRITE_TYPES = {".png": "uint8", ".jpg": "uint8", ".jpeg": "uint8", ".tif": "uint16", ".tiff": "uint16", ".exr": "half"}

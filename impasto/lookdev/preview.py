@@ -28,11 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .controls import style_ratio
-from .engine import ImageLike, Progress, Result, fit_size, level_iterations, level_sizes, load_rgb, render
-from .errors import UsageError
-from .imageio import MIN_SIDE
-from .look import Look
+from impasto.objective.controls import style_ratio
+from impasto.io.tensors import ImageLike, fit_size, load_rgb
+from impasto.api import Progress, Result, render
+from impasto.optim.strategies import level_iterations, level_sizes
+from impasto.errors import UsageError
+from impasto.io.images import MIN_SIDE
+from impasto.look import Look
 
 Box = tuple[int, int, int, int]
 # How firmly a final keeps its preview's picture (Look.anchor), measured by bench/preview_predicts.py.
@@ -94,7 +96,7 @@ def final_content(content: ImageLike, look: Look) -> np.ndarray:
     """The content frame at the final's size (long edge look.size), as the final render sees it."""
     import torch
 
-    from .engine import resize, to_array, to_tensor
+    from impasto.io.tensors import resize, to_array, to_tensor
 
     rgb = load_rgb(content, "content image")
     hw = fit_size(*rgb.shape[:2], look.size)

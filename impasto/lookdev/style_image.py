@@ -20,8 +20,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from .errors import ImpastoError, UsageError
-from .imageio import check_writable, read_image, write_image
+from impasto.errors import ImpastoError, UsageError
+from impasto.io.images import check_writable, read_image, write_image
 
 # --- thresholds (the numbers behind every warning) ---------------------------------------------------------
 CLIP_HIGH = 0.99  # a channel at/above this is a clipped highlight
@@ -518,7 +518,7 @@ def build_style_image(
     report = BuildReport(output=str(out), width=cw, height=ch, layout=side, sources=sources, regions=placements,
                          build_warnings=build_warnings, sha256="", check=check)
     if write:
-        from . import __version__
+        from impasto.version import __version__
 
         write_image(out, canvas, {"Software": f"impasto {__version__}",
                                   "ImageDescription": f"impasto style image from {', '.join(names)}"})

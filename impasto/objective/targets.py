@@ -14,14 +14,22 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .losses import STYLE_LAYERS, gram
-from .vgg import conv_shapes, layer_names
+import hashlib
+
+import numpy as np
+
+from impasto.devices import available_memory
+from impasto.io import colour_transfer
+from impasto.io.tensors import fit_size, resize, to_tensor
+from impasto.features.vgg import conv_shapes, layer_names
+from impasto.lru import LRU
+from impasto.objective.losses import STYLE_LAYERS, gram
 
 if TYPE_CHECKING:
-    from .engine import FeatureNet
+    from impasto.features.net import FeatureNet
 
 ALIGN = 16  # the pooling stride at relu5_1: tile interiors start on this grid so every layer's grid lines up
-OVERHEAD = 300 * 2**20  # torch and the process itself, as in engine.estimate_memory
+OVERHEAD = 300 * 2**20  # torch and the process itself, as in optim.memory.estimate_memory
 
 
 def layer_stride(network: str, layer: str) -> int:
@@ -149,8 +157,6 @@ def style_grams(net: FeatureNet, image: torch.Tensor, layers: Iterable[str] = ST
     Whole when H·W ≤ `max_pixels` (None: as many as the device's free memory allows), else in tiles with a
     `halo` of context (default: the deepest layer's reach, rounded to 16 px) that sum to the same Grams.
     """
-    from .engine import available_memory
-
     layers = list(layers)
     network = net.model.network
     _, _, h, w = image.shape
@@ -192,3 +198,29 @@ def style_targets(net: FeatureNet, styles: Sequence[torch.Tensor], blend: Sequen
             targets[layer] = targets[layer] + wt * g if layer in targets else wt * g
     # Cloned outside inference mode: ordinary tensors the render's autograd graph may use.
     return {k: v.float().clone() for k, v in targets.items()}
+
+
+_CACHE: LRU[tuple, dict[str, torch.Tensor]] = LRU(8)
+
+
+def _digest(arr: np.ndarray | torch.Tensor) -> str:
+    data = arr.detach().cpu().numpy() if isinstance(arr, torch.Tensor) else arr
+    return hashlib.sha1(np.ascontiguousarray(data).tobytes()).hexdigest()
+
+
+def cached_style_targets(net: FeatureNet, style_rgbs: Sequence[np.ndarray], blend: Sequence[float], style_edge: int,
+                         preserve_color: str = "none", match_to: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """`style_targets` of the style images at `style_edge` px, recoloured to `match_to` if given; the last few are
+    kept, so sweeps, previews and shots do not recompute them."""
+    key = (*net.key, style_edge, tuple(blend), tuple(_digest(s) for s in style_rgbs), preserve_color,
+           None if match_to is None else _digest(match_to))
+    found = _CACHE.get(key)
+    if found is not None:
+        return found
+    styles = []
+    for rgb in style_rgbs:
+        s = to_tensor(rgb, net.device)
+        if match_to is not None:
+            s = colour_transfer.match_colors(s, match_to)
+        styles.append(resize(s, fit_size(*rgb.shape[:2], style_edge)))
+    return _CACHE.put(key, style_targets(net, styles, blend))

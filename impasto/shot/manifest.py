@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ImpastoError, UsageError
+from impasto.errors import ImpastoError, UsageError
 
 MANIFEST_SCHEMA = 1
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

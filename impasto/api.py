@@ -1,0 +1,129 @@
+"""The core API: `render` (the full record) and `stylize` (just the picture), and `evaluate_loss`."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+
+from impasto.devices import resolve_device
+from impasto.errors import OutOfMemory, UsageError, validation_sentence
+from impasto.features.precision import precision_mode, resolve_precision
+from impasto.io.tensors import ImageLike, fit_size, load_rgb, resize, to_tensor
+from impasto.look import Look
+from impasto.objective.objective import blend_weights, build_objective
+from impasto.optim.memory import plan_tile
+from impasto.optim.progress import Progress
+from impasto.optim.strategies import Sources, paint, paint_tiled
+
+__all__ = ["ImageLike", "Progress", "Result", "blend_weights", "evaluate_loss", "render", "stylize"]
+
+
+@dataclass
+class Result:
+    image: np.ndarray  # float32 H×W×3 RGB in 0-1
+    look: Look  # the look as rendered, seed filled in
+    ratio: float
+    weights_origin: str
+    device: str
+    seconds: float
+    history: list[Progress] = field(default_factory=list)
+    snapshots: dict[int, np.ndarray] = field(default_factory=dict)
+    fp32_from: int | None = None  # bf16 only: where its line search first stalled; fp32 from there on
+
+
+def _styles(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not styles:
+        raise UsageError("Give at least one style image.")
+    return styles
+
+
+def render(
+    content: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
+    look: Look | None = None,
+    *,
+    device: str = "auto",
+    progress: Callable[[Progress], None] | None = None,
+    snapshots: Iterable[int] = (),
+    on_snapshot: Callable[[int, np.ndarray], None] | None = None,
+) -> Result:
+    """Stylise one image; the full record (look with its seed, losses per iteration, snapshots).
+
+    `on_snapshot(iteration, image)` is called as each snapshot is taken, so a viewer can show the render build up.
+    Coarse-to-fine (`look.levels`) and tiling (`look.tile`, or automatically when the whole image will not fit
+    in memory) follow the look; snapshots of a tiled render are not taken.
+    """
+    look = (look or Look()).model_copy()
+    styles = _styles(style)
+    blend = blend_weights(look.style_weights, len(styles))
+    dev = resolve_device(device)
+    if look.seed is None:
+        look.seed = random.randrange(2**31)
+    content_rgb = load_rgb(content, "content image")
+    src = Sources(content_rgb, [load_rgb(s, "style image") for s in styles], blend,
+                  None if look.init in ("content", "noise") else load_rgb(look.init, "init image"))
+    h, w = fit_size(*content_rgb.shape[:2], look.size)
+    tile = plan_tile(h, w, look, dev)
+    oom = f"Ran out of memory on {dev.type} rendering {w}×{h}; use a smaller --size or --tile."
+    try:
+        with precision_mode(dev, resolve_precision(look.precision, dev)):
+            if tile:
+                painted = paint_tiled(look, dev, src, (h, w), tile, progress)
+            else:
+                painted = paint(look, dev, src, (h, w), progress, set(snapshots), on_snapshot)
+    except torch.OutOfMemoryError:
+        raise OutOfMemory(oom) from None
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
+            raise OutOfMemory(oom) from None
+        raise
+    return Result(painted.image, look, painted.ratio, painted.weights_origin, str(dev), painted.seconds,
+                  painted.history, painted.snapshots, painted.fp32_from)
+
+
+def evaluate_loss(image: ImageLike, content: ImageLike, style: ImageLike | Sequence[ImageLike],
+                  look: Look | None = None, *, device: str = "cpu") -> dict[str, float]:
+    """The loss a render with `look` would assign to `image` (at the look's size, fp32): total, content, style, tv
+    and any other loss group.
+
+    One yardstick for images from other tools or other paths (tiles, coarse-to-fine, bf16).
+    """
+    look = (look or Look()).model_copy(update={"precision": "fp32"})
+    styles = _styles(style)
+    blend = blend_weights(look.style_weights, len(styles))
+    dev = resolve_device(device)
+    content_rgb = load_rgb(content, "content image")
+    hw = fit_size(*content_rgb.shape[:2], look.size)
+    objective = build_objective(look, dev, content_rgb, [load_rgb(s, "style image") for s in styles], blend, hw)
+    img = resize(to_tensor(load_rgb(image, "image"), dev), hw)
+    with torch.inference_mode(), precision_mode(dev, "fp32"):
+        ev = objective.evaluate(img)
+    return {"total": float(ev.total), **{g: float(v) for g, v in ev.groups.items()}}
+
+
+def stylize(
+    content: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
+    *,
+    u: float = Look.model_fields["u"].default,
+    iterations: int = Look.model_fields["iterations"].default,
+    size: int = Look.model_fields["size"].default,
+    device: str = "auto",
+    progress: Callable[[Progress], None] | None = None,
+    **options: object,
+) -> np.ndarray:
+    """Paint `content` in the style of `style` (paths or float H×W×3 RGB arrays in 0-1); float32 H×W×3 RGB in 0-1.
+
+    Other keyword options are the fields of `impasto.Look` (network, seed, style_weights, optimizer, ...).
+    """
+    try:
+        look = Look(u=u, iterations=iterations, size=size, **options)
+    except ValidationError as exc:
+        raise UsageError(validation_sentence(exc)) from None
+    return render(content, style, look, device=device, progress=progress).image
