@@ -94,7 +94,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, error: type[Impa
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, error: type[ImpastoError] | None = None) -> Path:
     with atomic_path(path, error=error) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 

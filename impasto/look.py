@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from impasto.objective.controls import DEFAULT_K, U_MAX, U_MIN
 from impasto.errors import UsageError, validation_sentence
+from impasto.files import atomic_write_text
+from impasto.objective.controls import DEFAULT_K, U_MAX, U_MIN
 
 Network = Literal["vgg16", "vgg19"]
 Optimizer = Literal["lbfgs", "adam"]
@@ -72,27 +75,14 @@ class LookFile(BaseModel):
 
 def save_look(path: str | os.PathLike, look_file: LookFile) -> Path:
     """Write a look file atomically (temporary name, then rename)."""
-    import tomli_w
-
     path = Path(path)
     data = look_file.model_dump(mode="json", exclude_none=True)
     data["look"] = {k: v for k, v in data["look"].items() if v is not None}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(tomli_w.dumps(data))
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"Could not write look file '{path}' ({exc.strerror or exc}).") from None
-    return path
+    return atomic_write_text(path, tomli_w.dumps(data), error=UsageError)
 
 
 def load_look(path: str | os.PathLike) -> LookFile:
     """Read and validate a look file; any problem is one UsageError sentence."""
-    import tomllib
-
-    from pydantic import ValidationError
-
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())

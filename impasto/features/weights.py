@@ -13,10 +13,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
-from impasto.errors import UsageError, WeightsNotFound
+from impasto.errors import ImpastoError, UsageError, WeightsNotFound
 from impasto.features.vgg import BLOCKS, conv_names, conv_shapes, layer_names
+from impasto.files import atomic_path
 
 # Preprocessing is a property of where the weights came from, so it travels with them.
 CAFFE = "caffe"  # BGR, 0-255, minus the ImageNet mean pixel (Caffe and Keras VGG)
@@ -46,7 +50,6 @@ def cache_dir() -> Path:
     env = os.environ.get("IMPASTO_CACHE")
     if env:
         return Path(env).expanduser()
-    import platformdirs
 
     return Path(platformdirs.user_cache_dir("impasto"))
 
@@ -131,6 +134,7 @@ def _keras_to_ours(name: str) -> str | None:
 
 
 def _from_keras_onnx(path: Path) -> dict[str, torch.Tensor]:
+    # Deferred: onnx is only needed the one time a packaged ONNX file is converted, and it is slow to import.
     import onnx
     from onnx import numpy_helper
 
@@ -195,24 +199,19 @@ def _checksum(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def _write_cache(path: Path, network: str, tensors: dict[str, torch.Tensor], origin: str, preprocessing: str, source: Path) -> Weights:
-    from safetensors.torch import save_file
-
     tensors = {k: v.contiguous().float() for k, v in tensors.items() if k.split(".")[0] in conv_names(network)}
     checksum = _checksum(tensors)
     meta = {"network": network, "origin": origin, "preprocessing": preprocessing, "source": str(source), "checksum": checksum}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    except OSError:
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
+    except (OSError, ImpastoError):
         path = source  # an unwritable cache only costs a conversion next time
     return Weights(network, tensors, origin, preprocessing, checksum, path)
 
 
 def _read_cache(path: Path, network: str) -> Weights:
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}

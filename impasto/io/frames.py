@@ -8,16 +8,16 @@ reads it; the display window is kept in the spec.
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import OpenImageIO as oiio
 
 from impasto.errors import ImpastoError, UsageError
+from impasto.files import atomic_path, disk_full, write_error
 from impasto.io.images import read_pixels
 
 # Extension -> (OIIO format name, pixel formats it can store, the one used when nothing else is asked for).
@@ -116,12 +116,6 @@ class Frame:
         return int(self.rgb.shape[1])
 
 
-def _oiio():
-    import OpenImageIO as oiio
-
-    return oiio
-
-
 def _first_line(text: str | None) -> str:
     text = (text or "").strip()
     return text.splitlines()[0] if text else ""
@@ -218,7 +212,6 @@ def write_frame(path: str | os.PathLike, frame: Frame, like: FrameSpec | None = 
     Bit depth, compression, data/display window and metadata are copied from `like` when the format can hold
     them (the window only if its size matches the pixels); otherwise the format's default is used.
     """
-    oiio = _oiio()
     path = Path(path)
     fmt, depths, default_depth = output_format(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -282,45 +275,27 @@ def write_frame(path: str | os.PathLike, frame: Frame, like: FrameSpec | None = 
     # Stop before writing on a (nearly) full disk: libjpeg ends the process on a failed write, and a full disk
     # is better found here than as a truncated file. The bound is the uncompressed size at the stored depth.
     stored = h * w * nch * {"uint8": 1, "half": 2, "float": 4}.get(depth, 2)
-    if _disk_full(path, stored + (64 << 10)):
+    if disk_full(None, path.parent if str(path.parent) else ".", stored + (64 << 10)):
         raise ImpastoError(f"The disk is full: could not write '{path}'.")
 
     # Same folder and extension: OpenImageIO picks the format from the name, and the rename stays atomic.
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    out = oiio.ImageOutput.create(str(tmp))
-    try:
+    with atomic_path(path) as tmp:
+        out = oiio.ImageOutput.create(str(tmp))
         if out is None or not out.open(str(tmp), spec):
-            msg = oiio.geterror() or (out.geterror() if out else "")
-            raise _write_error(path, msg, pixels.nbytes)
+            raise write_error(path, oiio.geterror() or (out.geterror() if out else ""), pixels.nbytes)
         ok = out.write_image(pixels)
         ok = out.close() and ok
         if not ok:
-            raise _write_error(path, out.geterror(), pixels.nbytes)
+            raise write_error(path, out.geterror(), pixels.nbytes)
         _verify(tmp, path, pixels.nbytes)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise ImpastoError(f"The disk is full: could not write '{path}'.") from None
-        raise ImpastoError(f"Could not write '{path}' ({exc.strerror or exc}).") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
-
-
-def _write_error(path: Path, message: str | None, needed: int = 1 << 20) -> ImpastoError:
-    text = _first_line(message)
-    if "No space left" in text or "disk full" in text.lower() or _disk_full(path, needed):
-        return ImpastoError(f"The disk is full: could not write '{path}'.")
-    return ImpastoError(f"Could not write '{path}' ({text or 'unknown error'}).")
 
 
 def _verify(tmp: Path, path: Path, needed: int) -> None:
     """Read the written file back before it takes the real name: some writers (PNG) miss a full disk."""
-    oiio = _oiio()
     inp = oiio.ImageInput.open(str(tmp))
     if inp is None:
-        raise _write_error(path, oiio.geterror(), needed)
+        raise write_error(path, oiio.geterror(), needed)
     try:
         spec = inp.spec()
         px = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
@@ -328,16 +303,7 @@ def _verify(tmp: Path, path: Path, needed: int) -> None:
     finally:
         inp.close()
     if px is None or err:
-        raise _write_error(path, err or "the written file does not read back", needed)
-
-
-def _disk_full(path: Path, needed: int) -> bool:
-    """OpenEXR reports a full disk only as a failed write; ask the file system."""
-    try:
-        free = shutil.disk_usage(path.parent if str(path.parent) else ".").free
-    except OSError:
-        return False
-    return free < needed
+        raise write_error(path, err or "the written file does not read back", needed)
 
 
 def with_pixels(frame: Frame, rgb: np.ndarray, alpha: np.ndarray | None = None) -> Frame:

@@ -6,23 +6,18 @@ import os
 from pathlib import Path
 
 import numpy as np
+import OpenImageIO as oiio
 
 from impasto.errors import ImpastoError, UsageError
+from impasto.files import atomic_path
 
 # Formats and the pixel type written for each; EXR/DPX and colour management arrive with shot rendering.
 WRITE_TYPES = {".png": "uint8", ".jpg": "uint8", ".jpeg": "uint8", ".tif": "uint16", ".tiff": "uint16", ".exr": "half"}
 MIN_SIDE = 32
 
 
-def _oiio():
-    import OpenImageIO as oiio
-
-    return oiio
-
-
 def read_pixels(path: str | os.PathLike, what: str = "Image"):
     """All channels of a file as float32 H×W×C in its own values, with its ImageSpec and format name."""
-    oiio = _oiio()
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{what} '{path}' does not exist.")
@@ -98,32 +93,24 @@ def check_writable(path: str | os.PathLike) -> Path:
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray, attributes: dict[str, str] | None = None) -> Path:
     """Write float H×W×3 RGB in 0-1 atomically (temporary file, then rename); returns the path."""
-    oiio = _oiio()
     path = check_writable(path)
     arr = np.ascontiguousarray(np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0))
     h, w, c = arr.shape
     pixel_type = {"uint8": oiio.UINT8, "uint16": oiio.UINT16, "half": oiio.HALF}[WRITE_TYPES[path.suffix.lower()]]
-    # Same folder and extension: OpenImageIO picks the format from the name, and rename stays atomic.
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     spec = oiio.ImageSpec(w, h, c, pixel_type)
     for key, value in (attributes or {}).items():
         spec.attribute(key, value)
     if path.suffix.lower() in (".jpg", ".jpeg"):
         spec.attribute("CompressionQuality", 95)
-    out = oiio.ImageOutput.create(str(tmp))
-    try:
+    # Same folder and extension: OpenImageIO picks the format from the name, and the rename stays atomic.
+    with atomic_path(path) as tmp:
+        out = oiio.ImageOutput.create(str(tmp))
         if out is None or not out.open(str(tmp), spec):
             raise ImpastoError(f"Could not write '{path}' ({_first_line(oiio.geterror() or (out.geterror() if out else ''))}).")
         ok = out.write_image(arr)
         ok = out.close() and ok
         if not ok:
             raise ImpastoError(f"Could not write '{path}' ({_first_line(out.geterror())}).")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ImpastoError(f"Could not write '{path}' ({exc.strerror or exc}).") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -33,7 +33,7 @@ PLAIN_VIEWS = ("Un-tone-mapped", "Video (colorimetric)", "Raw")
 
 
 def _ocio():
-    import PyOpenColorIO as ocio
+    import PyOpenColorIO as ocio  # deferred: only shots with colour management load OCIO and its config
 
     return ocio
 

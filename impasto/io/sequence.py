@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import fileseq
 import numpy as np
 
 from impasto.errors import UsageError
@@ -22,8 +23,6 @@ _RANGE_PART = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:[x:]\s*(\d+))?)?\s*
 
 
 def _fileseq():
-    import fileseq
-
     return fileseq
 
 
@@ -169,7 +168,7 @@ class MovieInfo:
 
 
 def _open_movie(path: Path):
-    import av
+    import av  # deferred: loads FFmpeg's libraries, which only movie plates need
 
     if not path.exists():
         raise UsageError(f"Movie '{path}' does not exist.")
@@ -203,7 +202,7 @@ def movie_frames(path: str | os.PathLike, first_frame: int = 1001, frames: list[
     Movie pixels are display-referred (Rec.709/sRGB video); `frames` limits which are yielded (decoding stops
     after the last one wanted). Sources deeper than 8 bits are decoded at 16 bits.
     """
-    import av
+    import av  # deferred: loads FFmpeg's libraries, which only movie plates need
 
     path = Path(path)
     wanted = {int(f) for f in frames} if frames is not None else None

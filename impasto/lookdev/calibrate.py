@@ -9,20 +9,22 @@ renders downsampled to the smallest size. The k whose renders agree best across 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from impasto.objective.controls import REFERENCE_EDGE
-from impasto.io.tensors import ImageLike, fit_size, load_rgb, resize, to_tensor
-from impasto.features.net import feature_net
 from impasto.api import render
+from impasto.devices import resolve_device
 from impasto.errors import UsageError
+from impasto.features.net import feature_net
+from impasto.io.tensors import ImageLike, fit_size, load_rgb, resize, to_tensor
 from impasto.look import Look
-from impasto.objective.losses import STYLE_LAYERS, gram
 from impasto.lookdev.preview import style_fraction
+from impasto.objective.controls import REFERENCE_EDGE
+from impasto.objective.losses import STYLE_LAYERS, gram
 
 DEFAULT_SIZES = (128, 256, 512)
 DEFAULT_CANDIDATES = (0.0, 0.5, 1.0, 1.5, 2.0)
@@ -92,8 +94,6 @@ def calibrate(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Calibration:
     """Measure k for this content/style pair and look (u, network, ...); `iterations` default: the look's."""
-    import time
-
     sizes = sorted({int(s) for s in sizes})
     if len(sizes) < 2:
         raise UsageError("--sizes needs at least two different sizes, like 128,256.")
@@ -170,6 +170,4 @@ def _refine(cands: list[float], score: dict[float, float]) -> float:
 
 
 def _device(name: str):
-    from impasto.devices import resolve_device
-
     return resolve_device(name)

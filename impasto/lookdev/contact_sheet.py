@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import OpenImageIO as oiio
 
 from impasto.errors import ImpastoError
+from impasto.files import atomic_write_text
 from impasto.io.images import write_image
 
 FONT_SIZE = 13
@@ -40,8 +42,6 @@ class SheetLayout:
 
 
 def _oiio():
-    import OpenImageIO as oiio
-
     return oiio
 
 
@@ -191,12 +191,4 @@ def write_index(
             )
         out.append("</tr>")
     out += ["</table>", "</body></html>", ""]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text("\n".join(out), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ImpastoError(f"Could not write '{path}' ({exc.strerror or exc}).") from None
-    return path
+    return atomic_write_text(path, "\n".join(out))

@@ -27,14 +27,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from impasto.objective.controls import style_ratio
-from impasto.io.tensors import ImageLike, fit_size, load_rgb
 from impasto.api import Progress, Result, render
-from impasto.optim.strategies import level_iterations, level_sizes
 from impasto.errors import UsageError
 from impasto.io.images import MIN_SIDE
+from impasto.io.tensors import (
+    ImageLike,
+    fit_size,
+    load_rgb,
+    resize,
+    to_array,
+    to_tensor,
+)
 from impasto.look import Look
+from impasto.objective.controls import style_ratio
+from impasto.optim.strategies import level_iterations, level_sizes
 
 Box = tuple[int, int, int, int]
 # How firmly a final keeps its preview's picture (Look.anchor), measured by bench/preview_predicts.py.
@@ -94,10 +102,6 @@ def crop_ratio(look: Look, final_shape: tuple[int, int], crop_shape: tuple[int, 
 
 def final_content(content: ImageLike, look: Look) -> np.ndarray:
     """The content frame at the final's size (long edge look.size), as the final render sees it."""
-    import torch
-
-    from impasto.io.tensors import resize, to_array, to_tensor
-
     rgb = load_rgb(content, "content image")
     hw = fit_size(*rgb.shape[:2], look.size)
     return to_array(resize(to_tensor(rgb, torch.device("cpu")), hw))

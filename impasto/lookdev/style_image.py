@@ -7,7 +7,6 @@ final size, blur or flattened texture, a colour cast and JPEG blocking. Neither 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -18,10 +17,14 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import OpenImageIO as oiio
 from pydantic import BaseModel, Field
+from scipy.ndimage import gaussian_filter
 
 from impasto.errors import ImpastoError, UsageError
+from impasto.files import atomic_write_text, file_digest
 from impasto.io.images import check_writable, read_image, write_image
+from impasto.version import __version__
 
 # --- thresholds (the numbers behind every warning) ---------------------------------------------------------
 CLIP_HIGH = 0.99  # a channel at/above this is a clipped highlight
@@ -94,8 +97,6 @@ def validate_box(box: Box, width: int, height: int, name: str, what: str = "--bl
 # --- resampling and measuring ----------------------------------------------------------------------------------
 def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     """Filtered resize with OpenImageIO (a windowed filter down, a smooth one up)."""
-    import OpenImageIO as oiio
-
     h, w = rgb.shape[:2]
     if (w, h) == (width, height):
         return rgb
@@ -134,8 +135,6 @@ def clipping(rgb: np.ndarray) -> tuple[list[float], list[float]]:
 
 def detail_bands(rgb: np.ndarray) -> tuple[float, float]:
     """(sharpness, texture) of an image at analysis size: finest-band/mid-band RMS ratio and mid-band RMS."""
-    from scipy.ndimage import gaussian_filter
-
     y = _luma(rgb).astype(np.float64)
     b1 = gaussian_filter(y, 1.0, mode="reflect")
     b4 = gaussian_filter(y, 4.0, mode="reflect")
@@ -150,7 +149,9 @@ def detail_bands(rgb: np.ndarray) -> tuple[float, float]:
 
 def colour_cast(rgb: np.ndarray) -> tuple[float, float, float, float, float]:
     """(mean a, mean b, chroma offset √(a²+b²), R/G, B/G) of an sRGB image: the grey-world view of its colour."""
-    from skimage.color import rgb2lab
+    from skimage.color import (
+        rgb2lab,  # deferred: scikit-image is slow to import and only this check uses it
+    )
 
     lab = rgb2lab(rgb.astype(np.float64))
     a, b = float(lab[..., 1].mean()), float(lab[..., 2].mean())
@@ -341,24 +342,11 @@ def write_json(path: str | os.PathLike, data: dict) -> Path:
         raise UsageError(f"Report folder '{folder}' does not exist.")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"Report folder '{folder}' is not writable; name another report path.")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ImpastoError(f"Could not write '{path}' ({exc.strerror or exc}).") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha256", None)
 
 
 def _rows(blocks: Sequence[tuple[float, float]], main_width: float) -> tuple[list[list[int]], float]:
@@ -518,8 +506,6 @@ def build_style_image(
     report = BuildReport(output=str(out), width=cw, height=ch, layout=side, sources=sources, regions=placements,
                          build_warnings=build_warnings, sha256="", check=check)
     if write:
-        from impasto.version import __version__
-
         write_image(out, canvas, {"Software": f"impasto {__version__}",
                                   "ImageDescription": f"impasto style image from {', '.join(names)}"})
         report.sha256 = file_sha256(out)

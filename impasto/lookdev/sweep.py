@@ -25,15 +25,27 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+from pydantic import ValidationError
 
-from impasto.errors import UsageError
+from impasto.api import render
+from impasto.devices import available_memory, resolve_device
+from impasto.errors import UsageError, validation_sentence
+from impasto.features.net import feature_net
+from impasto.files import atomic_write_text, file_digest
+from impasto.io.images import write_image
+from impasto.io.tensors import fit_size, load_rgb
 from impasto.look import Look, LookFile, load_look, save_look
-
-if TYPE_CHECKING:
-    from impasto.lookdev.contact_sheet import SheetLayout
+from impasto.lookdev.contact_sheet import (
+    SheetCell,
+    SheetLayout,
+    write_contact_sheet,
+    write_index,
+)
+from impasto.optim.memory import estimate_memory
+from impasto.version import __version__
 
 MANIFEST = "sweep.json"
 SHEET = "contact_sheet.png"
@@ -217,12 +229,6 @@ def plan_sweep(
     seeds: Sequence[int] | None = None,
 ) -> SweepPlan:
     """Check every input and every cell's look, and lay out the grid; reads the images, writes nothing."""
-    from pydantic import ValidationError
-
-    from impasto.errors import validation_sentence
-
-    from impasto.io.tensors import fit_size, load_rgb
-
     base = (look or Look()).model_copy()
     content = Path(content)
     styles = [Path(s) for s in styles]
@@ -281,11 +287,7 @@ def _safe(text: str) -> str:
 
 
 def _file_sha1(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha1", None)
 
 
 # ---------------------------------------------------------------- memory
@@ -293,8 +295,6 @@ def _file_sha1(path: Path) -> str:
 
 def cells_that_fit(plan: SweepPlan, free: int | None) -> int | None:
     """How many cells fit in `free` bytes at once (None when the free memory is unknown)."""
-    from impasto.optim.memory import estimate_memory
-
     if free is None:
         return None
     need = estimate_memory(*plan.hw, plan.base.network, plan.base.optimizer)
@@ -303,8 +303,6 @@ def cells_that_fit(plan: SweepPlan, free: int | None) -> int | None:
 
 def choose_workers(plan: SweepPlan, device, requested: int | None, free: int | None) -> int:
     """Cells to run at once: 1 on CPU (torch already uses every core for one cell), up to what fits on a GPU."""
-    from impasto.optim.memory import estimate_memory
-
     need = estimate_memory(*plan.hw, plan.base.network, plan.base.optimizer)
     h, w = plan.hw
     if requested is not None and requested < 1:
@@ -376,10 +374,6 @@ def run_sweep(
     thumb: int = 256,
 ) -> SweepReport:
     """Render the cells the folder lacks, then the contact sheet and index.html; returns what was done."""
-    from impasto.devices import available_memory, resolve_device
-    from impasto.features.net import feature_net
-    from impasto.api import render
-
     start = time.perf_counter()
     dev = resolve_device(device)
     n_workers = choose_workers(plan, dev, workers, available_memory(dev))
@@ -453,7 +447,6 @@ def run_sweep(
             # list() re-raises the first failure; cells already written stay, and a rerun resumes after them.
             list(pool.map(lambda r: _on_stream(dev, one, r), runs))
 
-    from impasto.lookdev.contact_sheet import SheetCell, write_contact_sheet, write_index
 
     sheet_cells = [SheetCell(c.row, c.col, c.image, c.look_file, c.lines) for c in plan.cells]
     title = (f"{plan.content.name}: {plan.hw[1]}×{plan.hw[0]}, {plan.base.network}, k {plan.base.k:g}"
@@ -471,7 +464,6 @@ def _on_stream(dev, fn, arg) -> None:
     if dev.type != "cuda":
         fn(arg)
         return
-    import torch
 
     stream = torch.cuda.Stream(device=dev)
     with torch.cuda.stream(stream):
@@ -486,9 +478,6 @@ def expected_look_file(plan: SweepPlan, cell: Cell, origin: str) -> LookFile:
 
 
 def _write_cell(plan: SweepPlan, cell: Cell, image: np.ndarray, origin: str, ratio: float) -> None:
-    from impasto.version import __version__
-    from impasto.io.images import write_image
-
     record = {"look": cell.look.model_dump(), "ratio": ratio, "weights_origin": origin, "content": str(plan.content),
               "styles": [str(cell.variant.style)], "impasto": __version__, "sweep_cell": cell.name}
     write_image(plan.folder / cell.image, image, {"Software": f"impasto {__version__}", "impasto:look": json.dumps(record)})
@@ -521,11 +510,4 @@ def _manifest(folder: Path) -> dict:
 
 
 def _write_manifest(folder: Path, manifest: dict) -> None:
-    path = folder / MANIFEST
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"Could not write the sweep manifest '{path}' ({exc.strerror or exc}).") from None
+    atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True), error=UsageError)

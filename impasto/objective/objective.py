@@ -9,15 +9,23 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from impasto.features.net import FeatureNet, feature_net
 from impasto.errors import UsageError
+from impasto.features.net import FeatureNet, feature_net
 from impasto.features.precision import autocast, resolve_precision
-from impasto.io.tensors import fit_size, resize, to_tensor
+from impasto.io.tensors import resize, to_tensor
 from impasto.look import Look
 from impasto.objective.controls import style_ratio
 from impasto.objective.losses import CONTENT_LAYERS, STYLE_LAYERS
 from impasto.objective.targets import cached_style_targets
-from impasto.objective.terms import AnchorTerm, ContentTerm, RangeTerm, Scored, StyleTerm, Term, TVTerm
+from impasto.objective.terms import (
+    AnchorTerm,
+    ContentTerm,
+    RangeTerm,
+    Scored,
+    StyleTerm,
+    Term,
+    TVTerm,
+)
 
 LOSS_GROUPS = ("content", "style", "tv")  # the loss the user sees, summed in this order; other groups follow
 CONSTRAINT_GROUPS = ("anchor", "range")  # added after the loss is divided by its starting value

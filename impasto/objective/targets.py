@@ -8,20 +8,18 @@ dependency cone, the tiled Grams equal the whole image's up to float rounding.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
-import hashlib
-
-import numpy as np
-
 from impasto.devices import available_memory
+from impasto.features.vgg import conv_shapes, layer_names
 from impasto.io import colour_transfer
 from impasto.io.tensors import fit_size, resize, to_tensor
-from impasto.features.vgg import conv_shapes, layer_names
 from impasto.lru import LRU
 from impasto.objective.losses import STYLE_LAYERS, gram
 
