@@ -22,9 +22,11 @@ import torch
 HERE = Path(__file__).parent / "golden"
 HASHES = HERE / "hashes.json"
 REFERENCE = HERE / "reference.npz"
-# Another CPU's kernels round differently; a few optimiser steps amplify that a little.
-TOLERANCE_MAX = 6 / 255
-TOLERANCE_MEAN = 1 / 255
+# Another CPU's kernels round differently and a few optimiser steps amplify that: measured here with torch's
+# generic kernels (ATEN_CPU_CAPABILITY=default) against the AVX2 record, in 1/255: max 0.1-9, mean 0.0-0.75, and
+# bf16 (whose kernels differ most) max 33, mean 1.3. (max, mean) allowed per pixel, in 0-1:
+TOLERANCE = {"bf16": (64 / 255, 4 / 255)}
+DEFAULT_TOLERANCE = (16 / 255, 2 / 255)
 
 
 def fingerprint() -> str:
@@ -150,7 +152,8 @@ def test_renders_match_the_record(outputs: dict[str, tuple[np.ndarray, float]]) 
                 assert loss == pytest.approx(exact[name]["loss"], rel=1e-6), name
         else:
             diff = np.abs(image - ref)
-            assert diff.max() <= TOLERANCE_MAX and diff.mean() <= TOLERANCE_MEAN, (name, diff.max(), diff.mean())
+            most, mean = TOLERANCE.get(name, DEFAULT_TOLERANCE)
+            assert diff.max() <= most and diff.mean() <= mean, (name, diff.max(), diff.mean())
 
 
 def record(reference: bool) -> None:
