@@ -215,6 +215,32 @@ def test_uploads_are_capped_decoded_and_kept_inside(client: TestClient, project:
     assert sorted(p.name for p in (project / "styles").iterdir()) == before
 
 
+def test_uploads_without_hard_links_claim_the_name_and_never_overwrite(client: TestClient, project: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from impasto.studio import uploads
+
+    def no_links(*_: object) -> None:
+        raise PermissionError(1, "Operation not permitted")  # FAT, some network shares
+
+    monkeypatch.setattr(uploads.os, "link", no_links)
+    good = (project / "plate.png").read_bytes()
+    before = {p.name for p in (project / "styles").iterdir()}
+    first = client.put("/api/upload?name=nolink.png", content=good)
+    second = client.put("/api/upload?name=nolink.png", content=good)
+    assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    assert (first.json()["path"], second.json()["path"]) == ("styles/nolink.png", "styles/nolink-1.png")
+    assert (project / "styles" / "nolink.png").read_bytes() == good == (project / "styles" / "nolink-1.png").read_bytes()
+    assert {p.name for p in (project / "styles").iterdir()} - before == {"nolink.png", "nolink-1.png"}  # no temporaries
+    for name in ("nolink.png", "nolink-1.png"):
+        (project / "styles" / name).unlink()
+
+
+def test_the_page_and_its_static_files(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert client.get("/static/studio.js").status_code == 200
+
+
 @pytest.mark.parametrize("body,needle", [
     ({"look": {"u": 100}}, "look.u"),
     ({"look": {"u": "lots"}}, "look.u"),

@@ -12,22 +12,31 @@ import hashlib
 import itertools
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from impasto.api import Progress, render
+from impasto.devices import resolve_device
 from impasto.errors import ImpastoError
+from impasto.files import file_digest
+from impasto.io.images import write_image
 from impasto.look import Look
+from impasto.lookdev.preview import style_fraction
+from impasto.lru import LRU
+from impasto.studio.pictures import SharedLRU, file_key
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED: tuple[State, ...] = ("done", "failed", "cancelled")
 MAX_JOBS_KEPT = 200
+DIGESTS_KEPT = 4096  # files whose digest is remembered
 
 
 class Cancelled(Exception):
@@ -43,8 +52,6 @@ _COUNTER = itertools.count()
 
 def encode_png(rgb: np.ndarray) -> bytes:
     """Float H×W×3 RGB in 0-1 as 8-bit PNG bytes (through impasto's image writer)."""
-    from impasto.io.images import write_image
-
     path = Path(_ENCODE_DIR.name) / f"{os.getpid()}-{threading.get_ident()}-{next(_COUNTER)}.png"
     try:
         write_image(path, rgb)
@@ -54,25 +61,16 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
 
 class FileDigests:
-    """sha1 of files' bytes, remembered by (path, size, mtime) so unchanged files are hashed once."""
+    """Digests of files' bytes, remembered by (path, size, mtime) so unchanged files are hashed once.
 
-    def __init__(self) -> None:
-        self._known: dict[tuple[str, int, int], str] = {}
-        self._lock = threading.Lock()
+    Only ever part of an in-memory preview key, so the algorithm is impasto.files' default.
+    """
+
+    def __init__(self, size: int = DIGESTS_KEPT) -> None:
+        self._known: SharedLRU[str] = SharedLRU(size)
 
     def __call__(self, path: Path) -> str:
-        st = path.stat()
-        key = (str(path), st.st_size, st.st_mtime_ns)
-        with self._lock:
-            if key in self._known:
-                return self._known[key]
-        h = hashlib.sha1()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        with self._lock:
-            self._known[key] = h.hexdigest()
-        return self._known[key]
+        return self._known.get_or_make(file_key(path), lambda: file_digest(path))
 
 
 # ------------------------------------------------------------------------------------------------ jobs
@@ -158,30 +156,27 @@ class PreviewCache:
 
     def __init__(self, max_bytes: int = 256 * 2**20) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[str, Preview] = OrderedDict()
+        self._lru: LRU[str, Preview] = LRU(size=sys.maxsize)  # bounded by bytes below, not by count
         self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Preview | None:
         with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
+            return self._lru.get(key)
 
     def put(self, item: Preview) -> None:
         with self._lock:
-            old = self._items.pop(item.key, None)
+            old = self._lru.pop(item.key)
             if old is not None:
                 self._bytes -= len(old.png)
-            self._items[item.key] = item
+            self._lru.put(item.key, item)
             self._bytes += len(item.png)
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, dropped = self._items.popitem(last=False)
+            while self._bytes > self.max_bytes and len(self._lru) > 1:
+                dropped = self._lru.pop(next(iter(self._lru.items)))  # the least recently used
                 self._bytes -= len(dropped.png)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._lru)
 
 
 class RenderQueue:
@@ -192,14 +187,12 @@ class RenderQueue:
     """
 
     def __init__(self, device: str = "auto", cache_bytes: int = 256 * 2**20) -> None:
-        from impasto.devices import resolve_device
-
         self.device = str(resolve_device(device))
         self.cache = PreviewCache(cache_bytes)
         self.digests = FileDigests()
-        self.renders = 0  # engine renders started: the cache test counts these
+        self.renders = 0  # engine renders started (a cache hit starts none)
         self.origins: dict[tuple[str, str | None], str] = {}  # (network, weights) -> weights origin seen
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._jobs: dict[str, Job] = {}  # oldest first; finished ones dropped past MAX_JOBS_KEPT
         self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
@@ -246,7 +239,7 @@ class RenderQueue:
                 oldest = next(iter(self._jobs.values()))
                 if oldest.state not in FINISHED:
                     break
-                self._jobs.popitem(last=False)
+                del self._jobs[oldest.id]
             self._cond.notify_all()
             return job
 
@@ -322,9 +315,6 @@ class RenderQueue:
             self._render(job)
 
     def _render(self, job: Job) -> None:
-        from impasto.api import Progress, render
-        from impasto.lookdev.preview import style_fraction
-
         request = job.request
         look = request.render_look()
         every = request.snapshot_every()

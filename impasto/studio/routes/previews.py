@@ -1,0 +1,108 @@
+"""Preview renders: queue one (or answer it from the cache), follow it by Server-Sent Events, cancel it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from impasto.errors import UsageError
+from impasto.studio.jobs import FINISHED, Job, PreviewRequest, RenderQueue
+from impasto.studio.state import Studio
+
+_CLIENT = r"^[A-Za-z0-9_-]{1,64}$"
+POLL_SECONDS = 0.05  # how often the event stream looks at its job
+
+router = APIRouter()
+
+
+class PreviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(..., description="plate frame, relative to the project folder")
+    styles: list[str] = Field(..., min_length=1, max_length=8, description="style images, relative to the project folder")
+    look: dict[str, Any] = Field(default_factory=dict, description="Look fields; size is the final's long edge")
+    preview_size: int = Field(256, ge=32, le=2048, description="the preview's long edge in px")
+    client: str = Field("default", pattern=_CLIENT, description="one page: its older unfinished previews are cancelled")
+
+
+@router.post("/api/preview")
+def preview(body: PreviewBody, studio: Studio) -> dict:
+    """Queue a preview render (or answer it from the cache); the page follows it with /events."""
+    content = studio.image_inside(body.content)
+    styles = [studio.image_inside(s) for s in body.styles]
+    look = studio.make_look(body.look)
+    if body.look.get("style_weights") is not None and len(look.style_weights or []) != len(styles):
+        raise UsageError(f"style_weights has {len(look.style_weights or [])} values for {len(styles)} style images.")
+    job = studio.queue.submit(PreviewRequest(content, styles, look, body.preview_size), group=body.client)
+    return job.info()
+
+
+def _job_or_404(queue: RenderQueue, job_id: str) -> Job:
+    job = queue.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"No preview job '{job_id}' (it finished long ago or never existed).")
+    return job
+
+
+@router.get("/api/jobs/{job_id}")
+def job_info(job_id: str, studio: Studio) -> dict:
+    return _job_or_404(studio.queue, job_id).info()
+
+
+@router.delete("/api/jobs/{job_id}")
+def job_cancel(job_id: str, studio: Studio) -> dict:
+    _job_or_404(studio.queue, job_id)
+    return studio.queue.cancel(job_id).info()
+
+
+@router.get("/api/jobs/{job_id}/image")
+def job_image(job_id: str, studio: Studio) -> Response:
+    """The job's newest picture: the finished preview, else its latest snapshot."""
+    job = _job_or_404(studio.queue, job_id)
+    data = job.result.png if job.result is not None else job.snapshot
+    if data is None:
+        raise HTTPException(404, "This preview has no picture yet.")
+    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/previews/{key}.png")
+def cached_preview(key: str, studio: Studio) -> Response:
+    item = studio.queue.cache.get(key)
+    if item is None:
+        raise HTTPException(404, "That preview is no longer cached; ask for it again.")
+    return Response(item.png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/api/jobs/{job_id}/events")
+async def job_events(job_id: str, request: Request, studio: Studio) -> StreamingResponse:
+    """Server-Sent Events: 'progress' per iteration, 'snapshot' as the picture builds up, then the end state."""
+    job = _job_or_404(studio.queue, job_id)
+    return StreamingResponse(_events(job, request), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _events(job: Job, request: Request) -> AsyncIterator[str]:
+    sent_version, sent_snapshot = -1, 0
+    while True:
+        version = job.version
+        if version != sent_version:
+            sent_version = version
+            info = job.info()
+            if job.snapshot_iteration != sent_snapshot and job.result is None:
+                sent_snapshot = job.snapshot_iteration
+                image = f"/api/jobs/{job.id}/image?i={sent_snapshot}"
+                yield f"event: snapshot\ndata: {json.dumps({**info, 'image': image})}\n\n"
+            state = info.get("state", job.state)  # from the same snapshot as the data sent with it
+            kind = state if state in FINISHED else "progress"
+            yield f"event: {kind}\ndata: {json.dumps(info)}\n\n"
+            if state in FINISHED:
+                return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(POLL_SECONDS)

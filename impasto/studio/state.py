@@ -1,0 +1,113 @@
+"""What every route shares: the project folder, the preview queue and the caches, handed out by `state`.
+
+Every path a request names goes through `StudioState.inside` (or one of the checks built on it), so nothing the
+studio reads or writes lies outside the project folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from impasto.errors import UsageError
+from impasto.fast.hooks import FastPreviewer
+from impasto.look import Look
+from impasto.studio.jobs import RenderQueue
+from impasto.studio.paths import (
+    IMAGE_EXTENSIONS,
+    PathRefused,
+    relative_name,
+    resolve_inside,
+)
+from impasto.studio.pictures import SharedLRU
+
+STUDIO_DEFAULTS = {"u": 4.0, "iterations": 96, "seed": 0}
+FAST_MODEL_EXTENSION = ".pt"  # what `impasto fast train` writes
+THUMBNAILS = 512  # encoded thumbnails kept
+PLATES = 8  # plates kept read and shrunk for the fast slider
+
+
+class StudioState:
+    """The project folder `root` with its preview queue and caches (one per app)."""
+
+    def __init__(self, root: Path, *, device: str, max_upload_bytes: int, cache_bytes: int) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise UsageError(f"Project folder '{self.root}' does not exist or is not a folder.")
+        self.max_upload_bytes = max_upload_bytes
+        self.queue = RenderQueue(device, cache_bytes=cache_bytes)
+        self.thumbs: SharedLRU[bytes] = SharedLRU(THUMBNAILS)  # encoded PNGs by file, mtime and edge
+        self.plates: SharedLRU[np.ndarray] = SharedLRU(PLATES)  # the slider re-reads nothing
+        self.fast = FastPreviewer(device=self.queue.device)
+
+    # ---------------------------------------------------------------------------------------- paths
+    def inside(self, rel: str, *, must_exist: bool = True, kind: str = "file") -> Path:
+        """A folder-relative path the page gave, resolved inside the folder (else PathRefused)."""
+        try:
+            return resolve_inside(self.root, rel, must_exist=must_exist, kind=kind)
+        except (OSError, RuntimeError) as exc:  # symlink loops, names too long
+            raise PathRefused(f"'{rel}' cannot be resolved ({exc}).") from None
+
+    def inside_abs(self, path: Path) -> Path:
+        """An absolute path a core module produced (a shot's frames): it too must be a file inside the folder."""
+        try:
+            resolved = Path(path).resolve()
+        except (OSError, RuntimeError) as exc:
+            raise PathRefused(f"'{path}' cannot be resolved ({exc}).") from None
+        if not resolved.is_relative_to(self.root):
+            raise PathRefused(f"'{path.name}' lies outside the project folder.", 403)
+        if not resolved.is_file():
+            raise PathRefused(f"'{relative_name(self.root, resolved)}' does not exist in the project folder.", 404)
+        return resolved
+
+    def image_inside(self, rel: str) -> Path:
+        path = self.inside(rel)
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise PathRefused(f"'{rel}' is not an image file ({', '.join(sorted(IMAGE_EXTENSIONS))}).", 400)
+        return path
+
+    def fast_model_inside(self, rel: str) -> Path:
+        path = self.inside(rel)
+        if path.suffix.lower() != FAST_MODEL_EXTENSION:
+            raise PathRefused(f"'{rel}' is not a fast model (a .pt file made by impasto fast train).", 400)
+        return path
+
+    def rel_or_none(self, path: Path) -> str | None:
+        """`path` as the page's folder-relative name; None when it lies outside the folder or does not exist."""
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError):
+            return None
+        if resolved.is_relative_to(self.root) and resolved.exists():
+            return relative_name(self.root, resolved)
+        return None
+
+    def relative(self, path: Path) -> str:
+        return relative_name(self.root, path)
+
+    # ---------------------------------------------------------------------------------------- looks
+    def make_look(self, fields: dict[str, Any]) -> Look:
+        """A Look from the page's fields; paths inside it (init image, weights) must lie in the project folder."""
+        try:
+            look = Look.model_validate({**STUDIO_DEFAULTS, **fields})
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", "look", *e["loc"])} for e in exc.errors()]) from None
+        updates: dict[str, Any] = {}
+        if look.init not in ("content", "noise"):
+            updates["init"] = str(self.inside(look.init))
+        if look.weights is not None:
+            updates["weights"] = str(self.inside(look.weights))
+        return look.model_copy(update=updates) if updates else look
+
+
+def state(request: Request) -> StudioState:
+    """The app's StudioState (a FastAPI dependency)."""
+    return request.app.state.studio
+
+
+Studio = Annotated[StudioState, Depends(state)]
