@@ -12,7 +12,11 @@ from pydantic import ValidationError
 
 from impasto.devices import resolve_device
 from impasto.errors import OutOfMemory, UsageError, validation_sentence
-from impasto.features.precision import precision_mode, resolve_precision
+from impasto.features.precision import (
+    explain_precision,
+    precision_mode,
+    resolve_precision,
+)
 from impasto.io.tensors import ImageLike, fit_size, load_rgb, resize, to_tensor
 from impasto.look import Look
 from impasto.objective.objective import blend_weights, build_objective
@@ -34,6 +38,8 @@ class Result:
     history: list[Progress] = field(default_factory=list)
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)
     fp32_from: int | None = None  # bf16 only: where its line search first stalled; fp32 from there on
+    precision: str = "fp32"  # what the render ran in ('auto' resolved)
+    precision_reason: str = ""  # one line: why
 
 
 def _styles(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
@@ -69,6 +75,7 @@ def render(
     src = Sources(content_rgb, [load_rgb(s, "style image") for s in styles], blend,
                   None if look.init in ("content", "noise") else load_rgb(look.init, "init image"))
     h, w = fit_size(*content_rgb.shape[:2], look.size)
+    why = explain_precision(look.precision, dev)  # measures once per machine for 'auto'
     tile = plan_tile(h, w, look, dev)
     oom = f"Ran out of memory on {dev.type} rendering {w}×{h}; use a smaller --size or --tile."
     try:
@@ -84,7 +91,7 @@ def render(
             raise OutOfMemory(oom) from None
         raise
     return Result(painted.image, look, painted.ratio, painted.weights_origin, str(dev), painted.seconds,
-                  painted.history, painted.snapshots, painted.fp32_from)
+                  painted.history, painted.snapshots, painted.fp32_from, resolve_precision(look.precision, dev), why)
 
 
 def evaluate_loss(image: ImageLike, content: ImageLike, style: ImageLike | Sequence[ImageLike],

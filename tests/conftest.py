@@ -8,6 +8,9 @@ import pytest
 import torch
 
 torch.set_default_dtype(torch.float32)
+# 'auto' precision is measured per machine; tests pin it so renders are the same on every CPU (the decision itself
+# is tested with a faked measurement in test_precision.py).
+os.environ["IMPASTO_AUTO_PRECISION"] = "fp32"
 # Tiny test images gain nothing from intra-op threads, and on a busy CPU threads make them far slower.
 torch.set_num_threads(1)
 
