@@ -78,6 +78,18 @@ def to_rgb(pixels: np.ndarray, channel_names: list[str] | None = None, source: s
     return np.clip(arr, 0.0, 1.0)
 
 
+def header_size(path: str | os.PathLike) -> tuple[int | None, int | None]:
+    """(width, height) from an image's header, without reading its pixels; (None, None) if unreadable."""
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        oiio.geterror()  # clear OIIO's error for the next caller
+        return None, None
+    try:
+        return inp.spec().width, inp.spec().height
+    finally:
+        inp.close()
+
+
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, before any work, if `path` cannot be written."""
     path = Path(path)

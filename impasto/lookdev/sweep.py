@@ -247,7 +247,7 @@ def plan_sweep(
         seed_list = [base.seed]
     else:
         # A resumed sweep keeps the seed it was started with, so its cells still match.
-        seed_list = _manifest(folder).get("axes", {}).get("seeds") or [random.randrange(2**31)]
+        seed_list = read_manifest(folder).get("axes", {}).get("seeds") or [random.randrange(2**31)]
     n = len(us) * len(its) * len(styles) * len(seed_list)
     if n > MAX_CELLS:
         raise UsageError(f"The sweep has {n} cells, more than the {MAX_CELLS} one sweep takes; split it.")
@@ -385,7 +385,7 @@ def run_sweep(
         (folder / CELLS).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"Could not create the sweep folder '{folder}' ({exc.strerror or exc}).") from None
-    manifest = _manifest(folder)
+    manifest = read_manifest(folder)
     manifest.setdefault("cells", {})
     manifest.update(
         impasto_sweep=MANIFEST_VERSION, layout=LAYOUT, content=str(plan.content), styles=[str(s) for s in plan.styles],
@@ -500,7 +500,8 @@ def _is_done(plan: SweepPlan, cell: Cell, manifest: dict, origin: str) -> bool:
     return saved.look == cell.look and saved.weights_origin == origin
 
 
-def _manifest(folder: Path) -> dict:
+def read_manifest(folder: Path) -> dict:
+    """A sweep folder's manifest (what is done), or {} when there is none or it is from another version."""
     path = folder / MANIFEST
     try:
         data = json.loads(path.read_text())

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 import numpy as np
-import OpenImageIO as oiio
 import torch
 
 from impasto.io.tensors import fit_size, resize, to_array, to_tensor
@@ -23,18 +22,6 @@ def small(rgb: np.ndarray, edge: int) -> np.ndarray:
     if max(h, w) <= edge:
         return rgb
     return to_array(resize(to_tensor(rgb, torch.device("cpu")), fit_size(h, w, edge)))
-
-
-def header_size(path: Path) -> tuple[int | None, int | None]:
-    """(width, height) from an image's header, without reading its pixels; (None, None) if unreadable."""
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        oiio.geterror()
-        return None, None
-    try:
-        return inp.spec().width, inp.spec().height
-    finally:
-        inp.close()
 
 
 def file_key(path: Path, *more: Hashable) -> tuple:

@@ -10,8 +10,7 @@ from fastapi import HTTPException
 
 from impasto.errors import UsageError
 from impasto.files import atomic_write_bytes, temporary_name
-from impasto.io.images import read_image
-from impasto.studio.pictures import header_size
+from impasto.io.images import header_size, read_image
 
 MAX_UPLOAD_BYTES = 64 * 2**20
 MAX_UPLOAD_EDGE = 16384  # a small file can still declare a huge picture: checked from the header before decoding

@@ -9,11 +9,11 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from impasto.errors import UsageError
+from impasto.io.images import header_size
 from impasto.look import Look, load_look
 from impasto.lookdev.sweep import MANIFEST, SHEET
 from impasto.shot.config import load_shot
 from impasto.studio.paths import IMAGE_EXTENSIONS
-from impasto.studio.pictures import header_size
 from impasto.studio.state import (
     FAST_MODEL_EXTENSION,
     STUDIO_DEFAULTS,

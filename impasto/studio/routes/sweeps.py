@@ -6,8 +6,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Query
 
-from impasto.lookdev.sweep import MANIFEST, SHEET
-from impasto.lookdev.sweep import _manifest as read_manifest
+from impasto.lookdev.sweep import MANIFEST, SHEET, read_manifest
 from impasto.studio.state import Studio, StudioState
 
 router = APIRouter()
