@@ -18,7 +18,12 @@ from impasto.io.tensors import resize, to_tensor
 from impasto.look import Look
 from impasto.objective.controls import style_ratio
 from impasto.objective.losses import CONTENT_LAYERS, STYLE_LAYERS
-from impasto.objective.objective import blend_weights, content_terms, group_sums, style_terms
+from impasto.objective.objective import (
+    blend_weights,
+    content_terms,
+    group_sums,
+    style_terms,
+)
 from impasto.objective.targets import cached_style_targets
 from impasto.objective.terms import Scored, Term, TVTerm
 
