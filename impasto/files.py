@@ -6,6 +6,7 @@ import errno
 import hashlib
 import os
 import shutil
+import tomllib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,3 +112,19 @@ def file_digest(path: str | os.PathLike, algorithm: str = "blake2b", size: int |
     except OSError as exc:
         raise UsageError(f"'{path}' cannot be read ({exc.strerror or exc}).") from None
     return h.hexdigest()
+
+
+def read_toml(path: str | os.PathLike, kind: str, missing: str = "") -> dict:
+    """A TOML file as a dict; a missing, unreadable or invalid file is one UsageError sentence naming the `kind`
+    ('Look file', 'Shot file'), with `missing` appended when the file does not exist."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{kind} '{path}' does not exist{missing}.") from None
+    except IsADirectoryError:
+        raise UsageError(f"'{path}' is a folder, not a {kind.lower()}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{kind} '{path}' cannot be read ({exc}).") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{kind} '{path}' is not valid TOML ({exc}).") from None

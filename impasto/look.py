@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +10,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from impasto.errors import UsageError, validation_sentence
-from impasto.files import atomic_write_text
+from impasto.files import atomic_write_text, read_toml
 from impasto.objective.controls import DEFAULT_K, U_MAX, U_MIN
 
 Network = Literal["vgg16", "vgg19"]
@@ -85,14 +84,7 @@ def save_look(path: str | os.PathLike, look_file: LookFile) -> Path:
 def load_look(path: str | os.PathLike) -> LookFile:
     """Read and validate a look file; any problem is one UsageError sentence."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"Look file '{path}' does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Look file '{path}' cannot be read ({exc}).") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"Look file '{path}' is not valid TOML ({exc}).") from None
+    data = read_toml(path, "Look file")
     try:
         return LookFile.model_validate(data)
     except ValidationError as exc:

@@ -74,12 +74,7 @@ def parse_values(text: str, what: str, *, integer: bool = False) -> list:
         parts = [p.strip() for p in text.split(",")]
         if any(not p for p in parts):
             raise UsageError(f"{what} '{text}' has an empty item; give a list like {example}.")
-        try:
-            values = [float(p) for p in parts]
-        except ValueError:
-            raise UsageError(f"{what} '{text}' is not a list of numbers; give a list like {example}.") from None
-        if not all(math.isfinite(v) for v in values):
-            raise UsageError(f"{what} '{text}' holds a value that is not a finite number.")
+        values = _numbers(parts, text, what, f"is not a list of numbers; give a list like {example}")
     if integer:
         if any(abs(v - round(v)) > 1e-9 for v in values):
             raise UsageError(f"{what} '{text}' must be whole numbers, like {example}.")
@@ -91,16 +86,22 @@ def parse_values(text: str, what: str, *, integer: bool = False) -> list:
     return out
 
 
+def _numbers(parts: Sequence[str], text: str, what: str, not_numbers: str) -> list[float]:
+    """The parts as finite floats; one sentence ('<what> '<text>' <not_numbers>.') otherwise."""
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise UsageError(f"{what} '{text}' {not_numbers}.") from None
+    if not all(math.isfinite(v) for v in values):
+        raise UsageError(f"{what} '{text}' holds a value that is not a finite number.")
+    return values
+
+
 def _parse_range(text: str, what: str, example: str) -> list[float]:
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise UsageError(f"{what} '{text}' is not a range; give first, last and step like {example}.")
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        raise UsageError(f"{what} '{text}' is not a range of numbers; give first, last and step like {example}.") from None
-    if not all(math.isfinite(v) for v in nums):
-        raise UsageError(f"{what} '{text}' holds a value that is not a finite number.")
+    nums = _numbers(parts, text, what, f"is not a range of numbers; give first, last and step like {example}")
     a, b = nums[0], nums[1]
     step = nums[2] if len(nums) == 3 else 1.0
     if step == 0:

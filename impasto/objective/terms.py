@@ -42,34 +42,33 @@ class Term:
 
 
 @dataclass(frozen=True, eq=False)
-class ContentTerm(Term):
-    """weight × ½‖F − P‖² at one layer, P the content image's features."""
+class LayerTerm(Term):
+    """A term on one feature layer against a target computed once."""
 
     layer: str
     target: torch.Tensor
     weight: float = 1.0
-    group: ClassVar[str] = "content"
 
     @property
     def layers(self) -> tuple[str, ...]:
         return (self.layer,)
+
+
+@dataclass(frozen=True, eq=False)
+class ContentTerm(LayerTerm):
+    """weight × ½‖F − P‖² at one layer, P the content image's features."""
+
+    group: ClassVar[str] = "content"
 
     def __call__(self, x: Scored) -> torch.Tensor:
         return self.weight * content_layer_loss(x.features[self.layer], self.target)
 
 
 @dataclass(frozen=True, eq=False)
-class StyleTerm(Term):
+class StyleTerm(LayerTerm):
     """weight × ‖G − A‖² / (4N²M²) at one layer; `target` is the Gram per position, so A = target × M."""
 
-    layer: str
-    target: torch.Tensor
-    weight: float = 1.0
     group: ClassVar[str] = "style"
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return (self.layer,)
 
     def __call__(self, x: Scored) -> torch.Tensor:
         f = x.features[self.layer]
