@@ -32,15 +32,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import torch
+
 from impasto.errors import ImpastoError, UsageError
 from impasto.shot.config import Shot
 from impasto.shot.render import FrameEvent, Plan, RunReport, ShotRenderer
+from impasto.version import __version__
 
 INSTALL_HINT = "Rendering on a cluster needs Ray, which is not installed; install it with pip install 'impasto[cluster]'."
-# Test hooks (fault injection): the worker painting frame IMPASTO_TEST_CRASH_FRAME dies with os._exit(1) at its
-# first iteration, once: only the process that manages to remove the marker file IMPASTO_TEST_CRASH_MARKER dies.
-CRASH_FRAME_ENV = "IMPASTO_TEST_CRASH_FRAME"
-CRASH_MARKER_ENV = "IMPASTO_TEST_CRASH_MARKER"
 
 ClusterEventKind = Literal["ready", "start", "done", "failed", "lost"]
 
@@ -87,7 +86,7 @@ class ClusterReport(RunReport):
 def require_ray() -> Any:
     """The `ray` module, or a UsageError saying in one sentence how to install it."""
     try:
-        import ray
+        import ray  # optional (pip install 'impasto[cluster]') and heavy: only for --cluster
     except ImportError:
         raise UsageError(INSTALL_HINT) from None
     return ray
@@ -155,18 +154,6 @@ def _where(ray: Any) -> str:
 # ------------------------------------------------------------------------------------------------- workers
 
 
-def _crash_hook(frame: int) -> None:
-    """Fault injection for tests: die like a lost worker, once (see CRASH_FRAME_ENV)."""
-    target, marker = os.environ.get(CRASH_FRAME_ENV), os.environ.get(CRASH_MARKER_ENV)
-    if not target or not marker or str(frame) != target.strip():
-        return
-    try:
-        os.unlink(marker)
-    except FileNotFoundError:
-        return  # disarmed: another attempt already died here
-    os._exit(1)
-
-
 class WorkerMismatch(UsageError):
     """A worker would paint the shot differently from the driver (other impasto, OCIO config or style files)."""
 
@@ -176,7 +163,7 @@ class FrameWorker:
 
     def __init__(self, shot: Shot, device: str, threads: int, index: int, driver: tuple[str, str], progress: str,
                  from_previous: bool | None = None) -> None:
-        import ray
+        import ray  # optional: a worker runs inside Ray, so it is there
 
         self.shot, self.device, self.threads, self.from_previous = shot, device, threads, from_previous
         self.driver_version, self.driver_look_hash = driver
@@ -189,8 +176,6 @@ class FrameWorker:
         self.renderer: ShotRenderer | None = None
         self._ray = ray
         if device == "cpu":
-            import torch
-
             torch.set_num_threads(max(1, threads))
         self._post({"kind": "ready", "pid": os.getpid()})
 
@@ -201,8 +186,6 @@ class FrameWorker:
             self.progress.put.remote({**event, "worker": self.label})
 
     def _setup(self) -> ShotRenderer:
-        from impasto.version import __version__
-
         if self.renderer is None:
             if __version__ != self.driver_version:
                 raise WorkerMismatch(f"Worker {self.label} runs impasto {__version__} but the driver runs {self.driver_version}; "
@@ -240,8 +223,7 @@ class FrameWorker:
                 break
             self._post({"kind": "start", "frame": n})
 
-            def on_iteration(i: int, its: int, n: int = n) -> None:
-                _crash_hook(n)
+            def on_iteration(i: int, its: int) -> None:
                 if ctx.is_canceled():
                     raise KeyboardInterrupt  # render_frame drops the frame before writing anything
 
@@ -327,8 +309,6 @@ def render_on_cluster(
     plan: Plan | None = None,
 ) -> ClusterReport:
     """Render the frames of `shot` not done yet on a Ray cluster (connecting per `options.address` if needed)."""
-    from impasto.version import __version__
-
     opts = options or ClusterOptions()
     ray = check_cluster(shot, opts, from_previous)
     with ShotRenderer(shot, device="cpu", from_previous=from_previous) as r:
@@ -339,7 +319,7 @@ def render_on_cluster(
         return report
     with connect(opts.address) as where:
         report.address = where
-        return _drive(ray, shot, plan, opts, force, progress, report, (__version__, look_hash))
+        return _Driver(ray, shot, plan, opts, force, progress, report, (__version__, look_hash)).run()
 
 
 class _Pool:
@@ -374,60 +354,143 @@ class _Pool:
         self.busy.clear()
 
 
-def _drive(ray: Any, shot: Shot, plan: Plan, opts: ClusterOptions, force: bool, progress: ClusterProgress | None,
-           report: ClusterReport, driver: tuple[str, str]) -> ClusterReport:
-    from ray.exceptions import RayError, RayTaskError, TaskCancelledError
+class _Driver:
+    """One cluster run seen from the driver: hands chunks to the pool, turns results and worker events into the
+    report and progress events, and re-queues the chunks of workers lost for good."""
 
-    todo = list(plan.todo)
-    chunks = _chunks(todo, opts.chunk)
-    n_workers, gpus, cpus = plan_workers(ray.cluster_resources(), opts, len(chunks))
-    device = "cuda" if gpus > 0 else "cpu"
-    box_name = f"impasto-progress-{uuid.uuid4().hex[:12]}"
-    box = ray.remote(ProgressBox).options(num_cpus=0, name=box_name).remote()
-    worker_cls = ray.remote(FrameWorker).options(
-        num_cpus=cpus, num_gpus=gpus, max_restarts=opts.max_retries, max_task_retries=opts.max_retries,
-        scheduling_strategy="SPREAD",
-    )
-
-    def make(index: int) -> Any:
+    def __init__(self, ray: Any, shot: Shot, plan: Plan, opts: ClusterOptions, force: bool,
+                 progress: ClusterProgress | None, report: ClusterReport, driver: tuple[str, str]) -> None:
+        self.ray, self.opts, self.force, self.progress, self.report = ray, opts, force, progress, report
+        self.todo = list(plan.todo)
+        self.chunks = _chunks(self.todo, opts.chunk)
+        n_workers, gpus, cpus = plan_workers(ray.cluster_resources(), opts, len(self.chunks))
+        device = "cuda" if gpus > 0 else "cpu"
+        box_name = f"impasto-progress-{uuid.uuid4().hex[:12]}"
+        self.box = ray.remote(ProgressBox).options(num_cpus=0, name=box_name).remote()
+        worker_cls = ray.remote(FrameWorker).options(
+            num_cpus=cpus, num_gpus=gpus, max_restarts=opts.max_retries, max_task_retries=opts.max_retries,
+            scheduling_strategy="SPREAD",
+        )
         # The shot goes by value (small, inlined in the task spec): an actor restarted after its process died must
         # not depend on an object-store copy that may have gone with the node.
-        return worker_cls.remote(shot, device, cpus, index, driver, box_name)
+        self.pool = _Pool(ray, lambda index: worker_cls.remote(shot, device, cpus, index, driver, box_name))
+        for _ in range(n_workers):
+            self.pool.start()
+        self.max_started = n_workers + max(1, opts.max_retries) * n_workers  # replacements for workers lost for good
+        self.queue: deque[int] = deque(range(len(self.chunks)))
+        self.attempts = [0] * len(self.chunks)
+        self.finished: dict[int, str] = {}  # frame -> done/failed, as announced
+        self.seconds: dict[str, list[float]] = {}  # per worker
+        self.pids: dict[str, set[int]] = {}
+        self.current: dict[str, int] = {}  # the frame each worker last started
 
-    pool = _Pool(ray, make)
-    for _ in range(n_workers):
-        pool.start()
-    max_started = n_workers + max(1, opts.max_retries) * n_workers  # replacements for workers lost for good
-    queue: deque[int] = deque(range(len(chunks)))
-    attempts = [0] * len(chunks)
-    run_started = time.time()
-    t0 = time.perf_counter()
-    total = len(todo)
-    finished: dict[int, str] = {}  # frame -> done/failed, as announced
-    seconds: dict[str, list[float]] = {}
-    pids: dict[str, set[int]] = {}
-    current: dict[str, int] = {}
+    # ------------------------------------------------------------------------------------------- the loop
+    def run(self) -> ClusterReport:
+        from ray.exceptions import RayError, RayTaskError, TaskCancelledError  # ray is optional: see require_ray
 
-    def rates() -> dict[str, float]:
+        run_started, t0 = time.time(), time.perf_counter()
+        pool = self.pool
+        self.emit("ready", 0)
+        try:
+            while self.queue or pool.busy:
+                self.dispatch(run_started)
+                ready, _ = self.ray.wait(list(pool.busy), num_returns=len(pool.busy), timeout=0.5)
+                self.drain()
+                for ref in ready:
+                    actor, c = pool.busy.pop(ref)
+                    try:
+                        result = self.ray.get(ref)
+                    except RayTaskError as exc:
+                        self.chunk_raised(c, exc)
+                        pool.idle.append(actor)
+                        continue
+                    except TaskCancelledError:
+                        continue
+                    except RayError:
+                        self.worker_lost(actor, c)
+                        continue
+                    self.collect(result)
+                    pool.idle.append(actor)
+                if not self.queue:
+                    pool.kill_idle()  # frees their slots, so a worker Ray restarts elsewhere finds room
+                elif pool.alive == 0:
+                    while self.queue:  # every worker was lost and no more may be started
+                        self.give_up(self.queue.popleft(), "no worker was left to paint it")
+            self.drain()
+        except BaseException:
+            _cancel(self.ray, pool)
+            raise
+        finally:
+            pool.close()
+            with suppress(Exception):
+                self.ray.kill(self.box)
+            self.report.elapsed = time.perf_counter() - t0
+        self.report.rendered.sort()
+        return self.report
+
+    def dispatch(self, run_started: float) -> None:
+        """Give queued chunks to idle workers."""
+        while self.pool.idle and self.queue:
+            c = self.queue.popleft()
+            actor = self.pool.idle.pop()
+            self.attempts[c] += 1
+            self.pool.busy[actor.render_chunk.remote(self.chunks[c], run_started, self.force)] = (actor, c)
+
+    def chunk_raised(self, c: int, exc: Any) -> None:
+        """A chunk raised in its worker: an impasto error (a full disk) stops the run, anything else fails its frames."""
+        cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
+        if isinstance(cause, ImpastoError):
+            raise type(cause)(str(cause)) from None  # e.g. the disk is full: stop, keep what is finished
+        self.give_up(c, f"{type(cause).__name__ if cause else 'RayTaskError'}: {cause or exc}".splitlines()[0])
+
+    def worker_lost(self, actor: Any, c: int) -> None:
+        """The worker is gone for good (its node died, restarts used up): another takes the chunk, skipping what is done."""
+        self.pool.kill(actor)
+        if self.attempts[c] <= self.opts.max_retries:
+            self.report.requeued += 1
+            self.queue.appendleft(c)
+        else:
+            self.give_up(c, f"its worker was lost {self.attempts[c]} times")
+        if self.pool.alive == 0 and self.queue and self.pool.started < self.max_started:
+            self.pool.start()
+
+    def collect(self, result: dict[str, Any]) -> None:
+        """A chunk's result: its frames' manifest entries and the frames it found done."""
+        if "setup_error" in result:
+            if result.get("own_sentence"):
+                raise UsageError(result["setup_error"])
+            raise UsageError(f"Worker {result['worker']} could not load the shot: {result['setup_error'].rstrip('.')}; "
+                             "every worker must reach the shot's files at the same paths (shared storage).")
+        for n, entry in sorted(result["entries"].items()):
+            self.finish(int(n), entry, result["worker"])
+        for n in result["skipped"]:
+            if n not in self.finished and n not in self.report.skipped:
+                self.report.skipped.append(n)
+
+    # ------------------------------------------------------------------------------------ frames and events
+    def rates(self) -> dict[str, float]:
+        """Frames per hour of each worker that has finished a frame."""
         out = {}
-        for w, s in seconds.items():
+        for w, s in self.seconds.items():
             t = _typical(s)
             if t:
                 out[w] = 3600.0 / t
         return out
 
-    def emit(kind: str, frame: int, worker: str = "", secs: float | None = None, error: str | None = None) -> None:
-        if progress is None:
+    def emit(self, kind: str, frame: int, worker: str = "", secs: float | None = None, error: str | None = None) -> None:
+        if self.progress is None:
             return
-        r = rates()
-        per = _typical([x for s in seconds.values() for x in s])
+        r = self.rates()
+        per = _typical([x for s in self.seconds.values() for x in s])
         speed = sum(r.values()) / 3600.0  # frames per second, all workers together
-        left = total - len(finished)
+        left = len(self.todo) - len(self.finished)
         eta = left / speed if speed > 0 else None
-        progress(ClusterEvent(kind, frame, len(finished), total, seconds=secs, per_frame=per, eta=eta, error=error,  # type: ignore[arg-type]
-                              worker=worker, rates=r, workers=pool.alive, address=report.address))
+        self.progress(ClusterEvent(kind, frame, len(self.finished), len(self.todo), seconds=secs, per_frame=per,  # type: ignore[arg-type]
+                                   eta=eta, error=error, worker=worker, rates=r, workers=self.pool.alive,
+                                   address=self.report.address))
 
-    def finish(n: int, entry: dict[str, Any], worker: str) -> None:
+    def finish(self, n: int, entry: dict[str, Any], worker: str) -> None:
+        report = self.report
         status = entry.get("status", "failed")
         if status == "done":
             if n not in report.rendered:
@@ -436,100 +499,40 @@ def _drive(ray: Any, shot: Shot, plan: Plan, opts: ClusterOptions, force: bool, 
         else:
             report.failed[n] = entry.get("error") or "unknown error"
         report.seconds[n] = float(entry.get("seconds") or 0.0)
-        if n not in finished:
-            finished[n] = status
+        if n not in self.finished:
+            self.finished[n] = status
             who = worker or f"{entry.get('host', '?')}/pid{entry.get('pid', 0)}"
-            seconds.setdefault(who, []).append(report.seconds[n])
+            self.seconds.setdefault(who, []).append(report.seconds[n])
             report.workers.setdefault(who, []).append(n)
-            emit(status, n, who, report.seconds[n], entry.get("error"))
+            self.emit(status, n, who, report.seconds[n], entry.get("error"))
 
-    def drain() -> None:
+    def drain(self) -> None:
+        """Take the workers' posted events: restarts, frames started and finished."""
+        from ray.exceptions import RayError  # ray is optional: see require_ray
+
         try:
-            events = ray.get(box.take.remote(), timeout=30)
+            events = self.ray.get(self.box.take.remote(), timeout=30)
         except RayError:
             return
         for e in events:
             w = e.get("worker", "")
             if e["kind"] == "ready":
-                seen = pids.setdefault(w, set())
+                seen = self.pids.setdefault(w, set())
                 if seen and e["pid"] not in seen:
-                    report.restarts += 1
-                    emit("lost", current.get(w, 0), w)
+                    self.report.restarts += 1
+                    self.emit("lost", self.current.get(w, 0), w)
                 seen.add(e["pid"])
             elif e["kind"] == "start":
-                current[w] = e["frame"]
-                if e["frame"] not in finished:
-                    emit("start", e["frame"], w)
-            elif e["kind"] in ("done", "failed") and e["frame"] not in finished:
-                finish(e["frame"], {"status": e["kind"], "seconds": e.get("seconds"), "error": e.get("error")}, w)
+                self.current[w] = e["frame"]
+                if e["frame"] not in self.finished:
+                    self.emit("start", e["frame"], w)
+            elif e["kind"] in ("done", "failed") and e["frame"] not in self.finished:
+                self.finish(e["frame"], {"status": e["kind"], "seconds": e.get("seconds"), "error": e.get("error")}, w)
 
-    def give_up(c: int, why: str) -> None:
-        for n in chunks[c]:
-            if n not in finished:
-                finish(n, {"status": "failed", "error": why}, "")
-
-    emit("ready", 0)
-    try:
-        while queue or pool.busy:
-            while pool.idle and queue:
-                c = queue.popleft()
-                actor = pool.idle.pop()
-                attempts[c] += 1
-                pool.busy[actor.render_chunk.remote(chunks[c], run_started, force)] = (actor, c)
-            ready, _ = ray.wait(list(pool.busy), num_returns=len(pool.busy), timeout=0.5)
-            drain()
-            for ref in ready:
-                actor, c = pool.busy.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except RayTaskError as exc:
-                    cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
-                    if isinstance(cause, ImpastoError):
-                        raise type(cause)(str(cause)) from None  # e.g. the disk is full: stop, keep what is finished
-                    give_up(c, f"{type(cause).__name__ if cause else 'RayTaskError'}: {cause or exc}".splitlines()[0])
-                    pool.idle.append(actor)
-                    continue
-                except TaskCancelledError:
-                    continue
-                except RayError:
-                    # The worker is gone for good (its node died, restarts used up): another worker takes the chunk
-                    # and skips what is done.
-                    pool.kill(actor)
-                    if attempts[c] <= opts.max_retries:
-                        report.requeued += 1
-                        queue.appendleft(c)
-                    else:
-                        give_up(c, f"its worker was lost {attempts[c]} times")
-                    if pool.alive == 0 and queue and pool.started < max_started:
-                        pool.start()
-                    continue
-                if "setup_error" in result:
-                    if result.get("own_sentence"):
-                        raise UsageError(result["setup_error"])
-                    raise UsageError(f"Worker {result['worker']} could not load the shot: {result['setup_error'].rstrip('.')}; "
-                                     "every worker must reach the shot's files at the same paths (shared storage).")
-                for n, entry in sorted(result["entries"].items()):
-                    finish(int(n), entry, result["worker"])
-                for n in result["skipped"]:
-                    if n not in finished and n not in report.skipped:
-                        report.skipped.append(n)
-                pool.idle.append(actor)
-            if not queue:
-                pool.kill_idle()  # frees their slots, so a worker Ray restarts elsewhere finds room
-            elif pool.alive == 0:
-                while queue:  # every worker was lost and no more may be started
-                    give_up(queue.popleft(), "no worker was left to paint it")
-        drain()
-    except BaseException:
-        _cancel(ray, pool)
-        raise
-    finally:
-        pool.close()
-        with suppress(Exception):
-            ray.kill(box)
-        report.elapsed = time.perf_counter() - t0
-    report.rendered.sort()
-    return report
+    def give_up(self, c: int, why: str) -> None:
+        for n in self.chunks[c]:
+            if n not in self.finished:
+                self.finish(n, {"status": "failed", "error": why}, "")
 
 
 def _cancel(ray: Any, pool: _Pool, grace: float = 10.0) -> None:

@@ -14,13 +14,7 @@ import tomli_w
 from typer.testing import CliRunner
 
 from impasto.cli import app
-from impasto.cluster import (
-    CRASH_FRAME_ENV,
-    CRASH_MARKER_ENV,
-    INSTALL_HINT,
-    ClusterOptions,
-    plan_workers,
-)
+from impasto.cluster import INSTALL_HINT, ClusterOptions, plan_workers
 from impasto.errors import UsageError
 from impasto.io.frames import Frame, read_frame, write_frame
 from impasto.io.images import write_image
@@ -42,20 +36,46 @@ def _plate(n: int) -> np.ndarray:
     return (np.stack([r, g, b], -1) * 0.8).astype(np.float32)
 
 
+def _crash_once(frame: int, marker: Path):
+    """A Ray worker setup hook (fault injection, test code only): in every worker process, the renderer dies with
+    os._exit(1) at the first iteration of `frame`, as when a node is lost, once: only the process that manages to
+    remove `marker` dies. Made here so that cloudpickle ships it by value."""
+
+    def setup() -> None:
+        from impasto.shot.render import ShotRenderer
+
+        render_frame = ShotRenderer.render_frame
+
+        def crashing(self, n, on_iteration=None):
+            def hooked(i: int, its: int) -> None:
+                if n == frame:
+                    try:
+                        os.unlink(marker)
+                    except FileNotFoundError:
+                        pass  # disarmed: another attempt already died here
+                    else:
+                        os._exit(1)
+                if on_iteration is not None:
+                    on_iteration(i, its)
+
+            return render_frame(self, n, on_iteration=hooked)
+
+        ShotRenderer.render_frame = crashing
+
+    return setup
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
-    """One local Ray for the module (starting it is the slow part); workers inherit the fault-injection hook."""
+    """One local Ray for the module (starting it is the slow part); its workers get the fault-injection hook."""
     ray = pytest.importorskip("ray")
     marker = tmp_path_factory.mktemp("crash") / "armed"
-    os.environ[CRASH_FRAME_ENV] = str(CRASH_FRAME)
-    os.environ[CRASH_MARKER_ENV] = str(marker)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING",
+             runtime_env={"worker_process_setup_hook": _crash_once(CRASH_FRAME, marker)})
     try:
         yield marker
     finally:
         ray.shutdown()
-        os.environ.pop(CRASH_FRAME_ENV, None)
-        os.environ.pop(CRASH_MARKER_ENV, None)
 
 
 @pytest.fixture()

@@ -17,11 +17,13 @@ import tomli_w
 from typer.testing import CliRunner
 
 from impasto.cli import app
+from impasto.errors import UsageError
 from impasto.io.frames import Frame, read_frame, write_frame
 from impasto.io.images import write_image
 from impasto.shot.manifest import read_manifest
 from impasto.shot.config import load_shot
-from impasto.shot.render import ShotRenderer, frame_opens
+from impasto.shot.painter import Painted, Painter
+from impasto.shot.render import ShotRenderer, frame_opens, render_frames
 
 runner = CliRunner()
 # One thread: on a busy shared CPU, several intra-op threads on 32 px frames spend their time waiting on each other.
@@ -286,3 +288,41 @@ def test_estimate_renders_nothing(project: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "frames per hour" in res.output and "3 frames left" in res.output and "32×24" in res.output
     assert not load_shot(shot_file).output_folder().exists()
+
+
+class _PlatePainter:
+    """A `Painter` that paints nothing: the display picture back at the paint size."""
+
+    look_tag = "-plate"
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.edges: list[int] = []
+
+    def paint(self, shown, edge, *, init="content", iterations=None, on_iteration=None):
+        from impasto.io.tensors import fit_size
+        from impasto.shot.post import upscale
+
+        self.edges.append(edge)
+        h, w = fit_size(*shown.shape[:2], edge)
+        if on_iteration is not None:
+            on_iteration(1, 1)
+        return Painted(upscale(shown, size=(w, h)), "test")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_any_painter_plugs_into_the_shot_pipeline(project: Path) -> None:
+    shot_file = _shot(project, frames="1001-1002")
+    painter = _PlatePainter()
+    assert isinstance(painter, Painter)
+    report = render_frames(load_shot(shot_file), painter=painter)
+    assert report.rendered == [1001, 1002] and painter.closed and painter.edges == [32, 32]
+    entries = _entries(shot_file)
+    assert all(e["device"] == "test" and e["look_hash"].endswith("-plate") for e in entries.values())
+    shot = load_shot(shot_file)
+    assert read_frame(shot.output_path(1001)).rgb.shape == (H, W, 3)
+    # optimised frames are another look than this painter's: the version refuses to mix them
+    with pytest.raises(UsageError, match="different look"):
+        ShotRenderer(shot, device="cpu").plan()

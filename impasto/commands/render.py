@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -9,9 +10,15 @@ from typing import Optional
 
 import typer
 
-from impasto.errors import ImpastoError, UsageError
 from impasto.commands.common import app, err, fail
 from impasto.commands.look_options import MAX_MEMORY_OPT, apply_memory_cap
+from impasto.cluster import ClusterOptions, check_cluster, connect, render_on_cluster
+from impasto.fast.hooks import FastShotRenderer
+from impasto.io.sequence import format_frame_range, parse_frame_range
+from impasto.shot.config import load_shot
+from impasto.shot.render import ShotRenderer, render_frames
+from impasto.shot.render import estimate as estimate_shot
+from impasto.errors import ImpastoError, UsageError
 
 
 def _dur(seconds: float | None) -> str:
@@ -33,7 +40,7 @@ class ShotProgress:
         self.tty = sys.stderr.isatty()
         self.bar = None
         if self.tty and total:
-            from rich.progress import (
+            from rich.progress import (  # only on a terminal
                 BarColumn,
                 MofNCompleteColumn,
                 Progress,
@@ -71,8 +78,6 @@ class ShotProgress:
 
 def _rel(path: object) -> str:
     """A path as the user would type it: relative to the working folder when it is below it."""
-    import os
-
     text = str(path)
     try:
         rel = os.path.relpath(text)
@@ -104,9 +109,6 @@ def render(
     max_memory: Optional[str] = MAX_MEMORY_OPT,
 ) -> None:
     """Paint the frames of a shot that are not done yet, into the version the shot file names."""
-    from impasto.io.sequence import format_frame_range, parse_frame_range
-    from impasto.shot.config import load_shot
-
     try:
         apply_memory_cap(max_memory)
         shot = load_shot(shot_file)
@@ -117,24 +119,20 @@ def render(
         if cluster and fast:
             raise UsageError("--fast renders on this machine; drop --cluster (a fast model paints a frame in about a second).")
         if cluster:
-            from impasto.cluster import ClusterOptions
-
             opts = ClusterOptions(address=cluster, chunk=chunk, gpus_per_frame=gpus_per_frame,
                                   cpus_per_frame=cpus_per_frame, workers=workers, max_retries=max_retries)
-            _render_cluster(shot, wanted, from_previous, force, opts, format_frame_range)
+            _render_cluster(shot, wanted, from_previous, force, opts)
             return
-        _render(shot, wanted, device, from_previous, force, format_frame_range, fast)
+        _render(shot, wanted, device, from_previous, force, fast)
     except ImpastoError as exc:
         fail(exc)
 
 
 def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> None:
-    from impasto.shot.render import estimate
-
     if from_previous is not None:
         shot.render.from_previous = from_previous
     err.print(f"{shot.name}: timing {probe_iterations} iterations on one frame ...", highlight=False, soft_wrap=True)
-    est = estimate(shot, wanted, device=device, probe_iterations=probe_iterations, force=force)
+    est = estimate_shot(shot, wanted, device=device, probe_iterations=probe_iterations, force=force)
     pw, ph = est.paint_size
     w, h = est.plate_size
     left = f"{est.frames} frames left" if est.frames else "no frames left"
@@ -148,16 +146,12 @@ def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> N
                   "the estimate assumes the machine stays this busy.", highlight=False, soft_wrap=True)
 
 
-def _render(shot, wanted, device, from_previous, force, format_frame_range, fast: Path | None = None) -> None:
-    from impasto.shot.render import ShotRenderer, render_frames
-
+def _render(shot, wanted, device, from_previous, force, fast: Path | None = None) -> None:
     old = signal.signal(signal.SIGTERM, _interrupt)
     label = f"{shot.name} v{shot.output.version:03d}"
     report = None
     try:
         if fast is not None:
-            from impasto.fast.hooks import FastShotRenderer
-
             chosen = FastShotRenderer(shot, fast, device=device, from_previous=from_previous)
         else:
             chosen = ShotRenderer(shot, device=device, from_previous=from_previous)
@@ -225,10 +219,7 @@ class ClusterShotProgress(ShotProgress):
             print(text, file=sys.stderr, flush=True)
 
 
-def _render_cluster(shot, wanted, from_previous, force, opts, format_frame_range) -> None:
-    from impasto.cluster import check_cluster, connect, render_on_cluster
-    from impasto.shot.render import ShotRenderer
-
+def _render_cluster(shot, wanted, from_previous, force, opts) -> None:
     check_cluster(shot, opts, from_previous)  # before planning or connecting: Ray installed, options that make sense
     old = signal.signal(signal.SIGTERM, _interrupt)
     label = f"{shot.name} v{shot.output.version:03d}"

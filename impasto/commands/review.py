@@ -7,8 +7,11 @@ from typing import Optional
 
 import typer
 
-from impasto.errors import ImpastoError
 from impasto.commands.common import app, err, fail
+from impasto.io.sequence import format_frame_range
+from impasto.shot.config import load_shot
+from impasto.shot.render import make_review
+from impasto.errors import ImpastoError
 
 
 @app.command()
@@ -21,10 +24,6 @@ def review(
     version: Optional[int] = typer.Option(None, help="Version to review. (default: the shot file's)"),
 ) -> None:
     """Write a review movie of a shot version's painted frames, display-referred through the shot's view."""
-    from impasto.io.sequence import format_frame_range
-    from impasto.shot.config import load_shot
-    from impasto.shot.render import make_review
-
     try:
         shot = load_shot(shot_file)
         v = version or shot.output.version

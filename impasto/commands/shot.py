@@ -7,9 +7,11 @@ from typing import Optional
 
 import typer
 
-from impasto.errors import ImpastoError
 from impasto.commands.common import app, err, fail
 from impasto.commands.render import _rel
+from impasto.shot.config import colour_names, init_shot
+from impasto.shot.config import version_up as bump
+from impasto.errors import ImpastoError
 
 shot_app = typer.Typer(help="Create shot files and move them to a new version.", no_args_is_help=True)
 app.add_typer(shot_app, name="shot")
@@ -36,15 +38,13 @@ def init(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing shot file."),
 ) -> None:
     """Write a shot file for a plate and a look."""
-    from impasto.shot.config import init_shot
-
     try:
         path, shot = init_shot(
             name, plate, frames, look, shot_file=shot_file, styles=[str(s) for s in style] if style else None,
             input_space=colourspace, display=display, view=view, scale=scale, output_folder=output_dir,
             denoise=denoise, strength=strength, head=head, tail=tail, curve=curve, overwrite=overwrite,
         )
-        names = shot.colour_names()
+        names = colour_names(shot)
     except ImpastoError as exc:
         fail(exc)
     err.print(
@@ -58,8 +58,6 @@ def version_up(
     shot_file: Path = typer.Argument(..., help="Shot file (.toml).", show_default=False),
 ) -> None:
     """Move the shot to its next version, so a new look renders beside the old frames instead of over them."""
-    from impasto.shot.config import version_up as bump
-
     try:
         shot, old, new = bump(shot_file)
     except ImpastoError as exc:

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import typer
 
-from impasto.errors import ImpastoError
 from impasto.commands.common import app, fail
 from impasto.commands.render import _dur, _rel
+from impasto.io.sequence import format_frame_range as fr
+from impasto.shot.config import load_shot
+from impasto.shot.render import shot_status
+from impasto.errors import ImpastoError
 
 
 @app.command()
@@ -19,10 +22,6 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Where a shot's render stands: frames done, failed and still to render, time per frame, flicker."""
-    from impasto.io.sequence import format_frame_range as fr
-    from impasto.shot.config import load_shot
-    from impasto.shot.render import shot_status
-
     try:
         shot = load_shot(shot_file)
         s = shot_status(shot, flicker=flicker)

@@ -4,8 +4,9 @@
   half of the network (milliseconds at preview size); the optimisation engine still makes the final.
 - `model_for_look`: the fast model that belongs to a look file (`<look>.fast.pt` beside it, or any fast model in
   the folder trained for the same style), or None.
-- `FastShotRenderer`: a `ShotRenderer` that paints each frame with a fast model instead of the optimisation; the
-  rest of the shot pipeline (colour, upscale, denoise, dissolve, alpha, manifest, resume) is unchanged.
+- `FastPainter`: a shot `Painter` (impasto.shot.painter) that paints each frame with a fast model instead of the
+  optimisation; the rest of the shot pipeline (colour, upscale, denoise, dissolve, alpha, manifest, resume) is the
+  shot renderer's, unchanged. `FastShotRenderer` builds a `ShotRenderer` with one.
 """
 
 from __future__ import annotations
@@ -13,15 +14,25 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections import OrderedDict
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from impasto.errors import UsageError
+from impasto.devices import resolve_device
+from impasto.errors import ImpastoError, UsageError
 from impasto.fast.core import FastModel, load_model, u_to_t
 from impasto.fast.model import pad_to_multiple
+from impasto.features.net import feature_net
+from impasto.files import file_digest
+from impasto.io import colour_transfer
+from impasto.io.tensors import fit_size, load_rgb, resize, to_array, to_tensor
+from impasto.look import Look, load_look
+from impasto.lru import LRU
+from impasto.shot.config import Shot
+from impasto.shot.painter import OnIteration, Painted
+from impasto.shot.render import ShotRenderer
 
 MODEL_SUFFIX = ".fast.pt"
 
@@ -34,11 +45,6 @@ def default_model_path(look_path: str | os.PathLike) -> Path:
 
 def model_for_look(look_path: str | os.PathLike, *, search_folder: bool = True) -> Path | None:
     """The fast model trained for a look file's style, or None (never raises for a missing or foreign model)."""
-    from impasto.features.net import feature_net
-    from impasto.io.tensors import load_rgb
-    from impasto.errors import ImpastoError
-    from impasto.look import load_look
-
     look_path = Path(look_path)
     candidates = [default_model_path(look_path)]
     if search_folder:
@@ -68,8 +74,7 @@ class FastPreviewer:
     def __init__(self, device: str = "cpu", frames: int = 16) -> None:
         self.device = device
         self._models: dict[tuple[str, float], FastModel] = {}
-        self._encoded: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor, tuple[int, int], torch.Tensor]] = OrderedDict()
-        self._frames = frames
+        self._encoded: LRU[tuple, tuple[torch.Tensor, torch.Tensor, tuple[int, int], torch.Tensor]] = LRU(frames)
         self._lock = threading.Lock()
 
     def model(self, path: str | os.PathLike) -> FastModel:
@@ -83,10 +88,6 @@ class FastPreviewer:
 
     def paint(self, model_path: str | os.PathLike, content: np.ndarray, u: float, size: int | None = None) -> np.ndarray:
         """The frame painted at u (float32 H×W×3 0-1, at `size` long edge, default the model's)."""
-        from impasto.io import colour_transfer
-        from impasto.io.tensors import fit_size, resize, to_array, to_tensor
-        from impasto.devices import resolve_device
-
         model = self.model(model_path)
         model.check_u([u])
         dev = resolve_device(self.device)
@@ -100,11 +101,7 @@ class FastPreviewer:
                 small = resize(rgb, fit_size(*content.shape[:2], edge))
                 padded, hw = pad_to_multiple(small)
                 net = model.net.to(dev).eval()
-                hit = (net.encode(padded), padded, hw, small)
-                self._encoded[key] = hit
-                while len(self._encoded) > self._frames:
-                    self._encoded.popitem(last=False)
-            self._encoded.move_to_end(key)
+                hit = self._encoded.put(key, (net.encode(padded), padded, hw, small))
             feats, padded, (h, w), small = hit
             t = u_to_t(torch.tensor([float(u)]), model.u_range).to(dev)
             out = model.net.decode(feats, padded, t)[:, :, :h, :w]
@@ -113,50 +110,45 @@ class FastPreviewer:
             return to_array(out)
 
 
-def _shot_renderer_base():
-    from impasto.shot.render import ShotRenderer
+class FastPainter:
+    """A shot `Painter`: a fast model at the look's u (seconds per frame or less) in place of the optimisation.
 
-    return ShotRenderer
+    Refuses (one sentence) a model trained for another style or a u outside its range. Its frames are another
+    look than optimised ones (`look_tag`), so a version never mixes the two silently.
+    """
 
+    def __init__(self, model_path: str | os.PathLike, look: Look, styles: list[np.ndarray], device: str = "auto",
+                 source: str = "the look") -> None:
+        self.model = load_model(model_path)
+        self.model.check_u([look.u])
+        origin = feature_net(look.network, look.weights, look.pooling, "cpu").origin
+        self.model.check_style(styles, look, origin, source)
+        self.u, self.device = look.u, device
+        self.look_tag = f"-fast-{file_digest(model_path, 'sha1')[:12]}"
 
-class FastShotRenderer(_shot_renderer_base()):  # type: ignore[misc]
-    """A shot renderer whose frames are painted by a fast model at the shot's u (seconds per frame or less)."""
-
-    def __init__(self, shot, model_path: str | os.PathLike, *, device: str | None = None,
-                 from_previous: bool | None = None) -> None:
-        from impasto.features.net import feature_net
-
-        super().__init__(shot, device=device, from_previous=False if from_previous is None else from_previous)
-        self.fast = load_model(model_path)
-        self.fast.check_u([self.look.u])
-        origin = feature_net(self.look.network, self.look.weights, self.look.pooling, "cpu").origin
-        self.fast.check_style(self.styles, self.look, origin, f"shot {shot.name}'s look")
-        digest = hashlib.sha1(Path(model_path).read_bytes()).hexdigest()[:12]
-        # Fast frames are another look than optimised ones: a version never mixes the two silently.
-        self.look_hash = f"{self.look_hash}-fast-{digest}"
-
-    def paint_display(self, shown: np.ndarray, edge: int, *, init: str = "content", iterations: int | None = None,
-                      on_iteration=None) -> tuple[np.ndarray, object]:
-        """The fast model in place of the optimisation (init and iterations do not apply); the rest of the shot
-        pipeline (colour, upscale, denoise, dissolve, alpha) is ShotRenderer's own."""
-        import time
-
-        from impasto.devices import resolve_device
-
+    def paint(self, shown: np.ndarray, edge: int, *, init: str = "content", iterations: int | None = None,
+              on_iteration: OnIteration | None = None) -> Painted:
+        """One fast pass (init and iterations do not apply)."""
         start = time.perf_counter()
         dev = str(resolve_device(self.device or "auto"))
-        image = self.fast.paint(np.clip(shown, 0.0, 1.0), [self.look.u], size=edge, device=dev)[0]
+        image = self.model.paint(np.clip(shown, 0.0, 1.0), [self.u], size=edge, device=dev)[0]
         if on_iteration is not None:
             on_iteration(1, 1)
-        return image, _FastResult(dev, time.perf_counter() - start)
+        return Painted(image, dev, time.perf_counter() - start)
+
+    def close(self) -> None:
+        pass
 
 
-class _FastResult:
-    """What `render_frame` reads from an engine Result."""
+def FastShotRenderer(shot: Shot, model_path: str | os.PathLike, *, device: str | None = None,  # noqa: N802 - reads as the class it was
+                     from_previous: bool | None = None) -> ShotRenderer:
+    """A `ShotRenderer` whose frames are painted by the fast model at `model_path` (`impasto render --fast`).
 
-    def __init__(self, device: str, seconds: float) -> None:
-        self.device = device
-        self.seconds = seconds
+    Frames start from the plate unless `from_previous` says otherwise (a fast model has no start to take)."""
+    look, style_paths = shot.resolved_look()
+    styles = [load_rgb(p, "style image") for p in style_paths]
+    painter = FastPainter(model_path, look, styles, device or shot.render.device, f"shot {shot.name}'s look")
+    return ShotRenderer(shot, painter=painter, device=device, from_previous=False if from_previous is None else from_previous)
 
 
-__all__ = ["FastPreviewer", "FastShotRenderer", "UsageError", "default_model_path", "model_for_look"]
+__all__ = ["FastPainter", "FastPreviewer", "FastShotRenderer", "UsageError", "default_model_path", "model_for_look"]

@@ -7,14 +7,15 @@ only into that version, and `impasto shot version-up` moves to the next.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
+import tomllib
 import zlib
 from pathlib import Path
 from typing import Literal
 
+import fileseq
+import tomli_w
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,7 +27,18 @@ from pydantic import (
 )
 
 from impasto.errors import UsageError, validation_sentence
+from impasto.files import atomic_write_text
+from impasto.io.ocio import get_config
+from impasto.io.sequence import (
+    FramePattern,
+    existing_frames,
+    format_frame_range,
+    is_movie,
+    movie_info,
+    parse_frame_range,
+)
 from impasto.look import Look, load_look
+from impasto.shot.post import dissolve_weight
 
 SHOT_SCHEMA_VERSION = 1
 DEFAULT_OUTPUT_PATTERN = "{shot}_paint_v{version}.####.exr"
@@ -102,8 +114,6 @@ class DissolveSettings(BaseModel):
 
 
 def _span(text: str) -> tuple[int, int]:
-    from impasto.io.sequence import parse_frame_range
-
     try:
         frames = parse_frame_range(text)
     except UsageError as exc:
@@ -151,8 +161,6 @@ class Shot(BaseModel):
     @field_validator("frames")
     @classmethod
     def _frames(cls, v: str) -> str:
-        from impasto.io.sequence import parse_frame_range
-
         try:
             parse_frame_range(v)
         except UsageError as exc:
@@ -190,14 +198,10 @@ class Shot(BaseModel):
         return p if p.is_absolute() else self._root / p
 
     def frame_list(self) -> list[int]:
-        from impasto.io.sequence import parse_frame_range
-
         return parse_frame_range(self.frames)
 
     @property
     def plate_is_movie(self) -> bool:
-        from impasto.io.sequence import is_movie
-
         return is_movie(self.plate)
 
     def plate_path(self) -> Path:
@@ -205,8 +209,6 @@ class Shot(BaseModel):
         return self.resolve(self.plate)
 
     def plate_pattern(self):
-        from impasto.io.sequence import FramePattern
-
         return FramePattern(self.resolve(self.plate))
 
     def output_folder(self) -> Path:
@@ -220,8 +222,6 @@ class Shot(BaseModel):
             raise UsageError(f"Output pattern '{self.output.pattern}' has a placeholder impasto does not fill ({exc}); use {{shot}} and {{version}}.") from None
 
     def output_pattern(self, version: int | None = None):
-        from impasto.io.sequence import FramePattern
-
         return FramePattern(self.output_folder() / self.output_name(version))
 
     def output_path(self, frame: int, version: int | None = None) -> Path:
@@ -229,8 +229,6 @@ class Shot(BaseModel):
 
     def manifest_path(self, version: int | None = None) -> Path:
         """`<output folder>/<pattern without frame number and extension>.manifest.json`, e.g. cs010_paint_v001.manifest.json."""
-        import fileseq
-
         seq = fileseq.FileSequence(self.output_name(version), pad_style=fileseq.PAD_STYLE_HASH1)
         stem = seq.basename().rstrip("._-") or self.name
         return self.output_folder() / f"{stem}.manifest.json"
@@ -263,34 +261,7 @@ class Shot(BaseModel):
                 raise UsageError(f"Style image '{s}' does not exist.")
         return look, styles
 
-    def colour_names(self) -> dict[str, str]:
-        """The resolved OCIO names (config, colour space, display, view); UsageError for unknown ones."""
-        from impasto.io.ocio import get_config
-
-        cfg = get_config(self.resolve(self.colour.config) if self.colour.config else None)
-        return cfg.describe(self.colour.input_space, self.colour.display, self.colour.view)
-
-    def look_hash(self) -> str:
-        """Digest of everything that changes how a frame is painted: look fields (not where the look was developed),
-        style image contents, colour transforms, render scale, post steps and the previous-frame start."""
-        look, styles = self.resolved_look()
-        # Defaults left out: a new look setting in a later impasto does not turn every finished version stale.
-        fields = look.model_dump(mode="json", exclude={"size", "compile"}, exclude_defaults=True)
-        fields["seed"] = look.seed
-        if self.render.from_previous:
-            fields["init"] = "previous"
-        data = {
-            "look": fields,
-            "styles": [_file_digest(s) for s in styles],
-            "colour": {**self.colour_names(), "alpha": self.colour.alpha},
-            "scale": self.render.scale,
-            "post": self.post.model_dump(mode="json", exclude_defaults=True),
-        }
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
     def dissolve_weight(self, frame: int) -> float:
-        from impasto.shot.post import dissolve_weight
-
         return dissolve_weight(frame, self.dissolve.span("head"), self.dissolve.span("tail"), self.dissolve.curve)
 
 
@@ -303,15 +274,10 @@ def _near(folder: Path, name: str) -> Path:
     return beside if beside.exists() or not p.exists() else p
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError as exc:
-        raise UsageError(f"'{path}' cannot be read ({exc.strerror or exc}).") from None
-    return h.hexdigest()
+def colour_names(shot: Shot) -> dict[str, str]:
+    """The shot's resolved OCIO names (config, colour space, display, view); UsageError for unknown ones."""
+    c = shot.colour
+    return get_config(shot.resolve(c.config) if c.config else None).describe(c.input_space, c.display, c.view)
 
 
 def _sentence(path: Path, exc: ValidationError) -> str:
@@ -321,8 +287,6 @@ def _sentence(path: Path, exc: ValidationError) -> str:
 
 def load_shot(path: str | os.PathLike) -> Shot:
     """Read and validate a shot file; any problem is one UsageError sentence."""
-    import tomllib
-
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -344,9 +308,7 @@ def load_shot(path: str | os.PathLike) -> Shot:
 
 
 def save_shot(path: str | os.PathLike, shot: Shot) -> Path:
-    """Write a shot file atomically (temporary name, then rename)."""
-    import tomli_w
-
+    """Write a shot file atomically (temporary name beside it, then rename)."""
     path = Path(path)
     data = shot.model_dump(mode="json", exclude_none=True)
     if data.get("look"):
@@ -354,13 +316,7 @@ def save_shot(path: str | os.PathLike, shot: Shot) -> Path:
     # Settings first, tables after: TOML needs plain keys before [tables].
     order = ["schema_version", "name", "plate", "frames", "look_file", "styles"]
     data = {k: data[k] for k in order if k in data} | {k: v for k, v in data.items() if k not in order}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(tomli_w.dumps(data))
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"Could not write shot file '{path}' ({exc.strerror or exc}).") from None
+    atomic_write_text(path, tomli_w.dumps(data), error=UsageError)
     shot._root = path.parent.absolute() if str(path.parent) else Path.cwd()
     shot._source = path
     return path
@@ -368,8 +324,6 @@ def save_shot(path: str | os.PathLike, shot: Shot) -> Path:
 
 def default_input_space(plate: str) -> str:
     """The colour space assumed for a plate: EXR is scene-linear ACEScg, other images and movies sRGB-encoded."""
-    from impasto.io.sequence import is_movie
-
     ext = Path(plate).suffix.lower()
     if is_movie(plate) or ext in _DISPLAY_EXTENSIONS:
         return DEFAULT_DISPLAY_SPACE
@@ -412,8 +366,6 @@ def init_shot(
     Without `frames`, a sequence's range is the frames on disk and a movie's is its length from 1001.
     Checks what can be checked now: the plate exists, the look loads, the colour space is known.
     """
-    from impasto.io.sequence import FramePattern, format_frame_range, is_movie, movie_info
-
     path = Path(shot_file) if shot_file else Path(f"{name}.toml")
     if path.exists() and not overwrite:
         raise UsageError(f"Shot file '{path}' already exists; edit it, or pass --overwrite to replace it.")
@@ -461,13 +413,11 @@ def init_shot(
         if not shot.plate_path().is_file():
             raise UsageError(f"Movie '{plate}' does not exist.")
     else:
-        from impasto.io.sequence import existing_frames
-
         present, _ = existing_frames(shot.plate_pattern(), shot.frame_list())
         if not present:
             raise UsageError(f"None of frames {frames} of '{plate}' exist; check the pattern (one # per digit) and the range.")
     shot.resolved_look()
-    shot.colour_names()
+    colour_names(shot)
     save_shot(path, shot)
     return path, shot
 

@@ -2,13 +2,12 @@
 
 Several processes may render frames of one version at once (farm tasks on one machine, Ray workers), so every
 update takes an exclusive `fcntl.flock` on a lock file, re-reads the manifest, merges its own entries and writes
-the whole file to a temporary name before renaming it over the old one: readers never see half a file and no
+the whole file atomically (`impasto.files`: a temporary name, then a rename over the old one): readers never see half a file and no
 writer loses another's frames.
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -20,9 +19,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from impasto.errors import ImpastoError, UsageError
+from impasto.files import atomic_write_text, disk_full
 
 MANIFEST_SCHEMA = 1
-NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 Status = Literal["done", "failed"]
 
@@ -94,10 +93,12 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_error(path: Path, exc: OSError) -> ImpastoError:
-    if exc.errno in NO_ROOM:
+def _write_error(path: Path, problem: BaseException | str) -> ImpastoError:
+    if disk_full(problem):
         return DiskFull(f"The disk holding '{path.parent}' is full; finished frames are kept, free some space and render again.")
-    return ImpastoError(f"Could not write manifest '{path}' ({exc.strerror or exc}).")
+    if isinstance(problem, OSError):
+        return ImpastoError(f"Could not write manifest '{path}' ({problem.strerror or problem}).")
+    return ImpastoError(str(problem))
 
 
 class DiskFull(ImpastoError):
@@ -112,16 +113,8 @@ def update_manifest(path: str | os.PathLike, shot: str, version: int, entries: d
         current.shot, current.version = shot, version
         current.frames.update(entries)
         current.frames = dict(sorted(current.frames.items()))
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            with open(tmp, "w") as f:
-                f.write(current.model_dump_json(indent=1))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise _write_error(path, exc) from None
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+            atomic_write_text(path, current.model_dump_json(indent=1))
+        except ImpastoError as exc:  # atomic_write_text's sentence: full disk, or why the write failed
+            raise _write_error(path, str(exc)) from None
     return current

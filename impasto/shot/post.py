@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import OpenImageIO as oiio
 
 from impasto.errors import UsageError
 
@@ -18,15 +19,8 @@ DENOISE_METHODS = ("bilateral", "nl_means", "tv")
 CURVES = ("linear", "smoothstep")
 
 
-def _oiio():
-    import OpenImageIO as oiio
-
-    return oiio
-
-
 def upscale(rgb: np.ndarray, factor: float = 2.0, size: tuple[int, int] | None = None) -> np.ndarray:
     """Resize H×W(×C) float pixels by `factor`, or to `size` = (width, height), with OIIO's lanczos3 filter."""
-    oiio = _oiio()
     arr = np.asarray(rgb, dtype=np.float32)
     flat = arr.ndim == 2
     if flat:
@@ -59,7 +53,7 @@ def denoise(rgb: np.ndarray, method: str = "nl_means", strength: float = 0.5) ->
     bilateral: sigma_color 0.2·s, sigma_spatial 1+2·s; nl_means: h 0.25·s (patch 5, distance 6, fast mode);
     tv (Chambolle): weight 0.3·s. Strong settings flatten brush noise into painted areas (the paper's band-pass).
     """
-    from skimage import restoration
+    from skimage import restoration  # slow to import; only when a shot denoises
 
     if method not in DENOISE_METHODS:
         raise UsageError(f"Denoise method '{method}' is unknown; use one of {', '.join(DENOISE_METHODS)}.")

@@ -1,41 +1,53 @@
 """Render a shot frame by frame, so that a run survives anything: kills, failing frames, farms, full disks.
 
-Each frame is an independent unit: plate -> display-referred picture (OCIO) -> Gatys render at the paint
-size -> upscale back to the plate's size and denoise (the paper's band-pass) -> back to the plate's colour
+Each frame is an independent unit: plate -> display-referred picture (OCIO) -> the `Painter` (the Gatys
+optimisation, or a fast model) at the paint size -> upscale back to the plate's size and denoise (the paper's band-pass) -> back to the plate's colour
 space -> dissolve with the plate in linear light -> the plate's alpha -> written under a temporary name and
 renamed -> a manifest entry. A rerun skips frames whose entry matches (plate, look, dissolve weight) and whose
-file opens; a version never mixes two looks unless forced. `ShotRenderer` keeps the network, style images and
-style targets loaded across frames, and its `render_frame` is what a farm or Ray worker calls per frame.
+file opens; a version never mixes two looks unless forced. `ShotRenderer` keeps its painter (network, style
+targets) across frames, and its `render_frame` is what a farm or Ray worker calls per frame. The look hash is
+`impasto.shot.identity.look_hash`; the shot file itself reads no files.
 
 Nothing here prints: progress goes to a callback as `FrameEvent`s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
+import re
 import socket
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import OpenImageIO as oiio
+import torch
 
-from impasto.version import __version__
 from impasto.errors import ImpastoError, UsageError
+from impasto.files import disk_full
+from impasto.io.frames import Frame, premultiply, read_frame, unpremultiply, write_frame
+from impasto.io.images import write_image
+from impasto.io.ocio import get_config
+from impasto.io.sequence import existing_frames, format_frame_range, movie_frames, movie_info
+from impasto.io.tensors import fit_size
+from impasto.shot.config import Shot, colour_names
+from impasto.shot.identity import cached_digest, look_hash
 from impasto.shot.manifest import (
-    NO_ROOM,
     DiskFull,
     FrameEntry,
     Manifest,
     read_manifest,
     update_manifest,
 )
-from impasto.shot.config import Shot
+from impasto.shot.painter import GatysPainter, Painted, Painter
+from impasto.shot.post import denoise, mix, upscale
+from impasto.shot.review import write_review_movie
+from impasto.version import __version__
 
 EventKind = Literal["start", "iteration", "done", "failed"]
 
@@ -82,18 +94,8 @@ class RunReport:
         return not self.failed
 
 
-def _digest_file(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def frame_opens(path: Path, size: tuple[int, int] | None = None) -> bool:
     """True when `path` is an image whose pixels read back completely (and, if given, is width×height)."""
-    import OpenImageIO as oiio
-
     if not path.is_file():
         return False
     buf = oiio.ImageBuf(str(path))
@@ -105,8 +107,6 @@ def frame_opens(path: Path, size: tuple[int, int] | None = None) -> bool:
 
 def _plate_header(path: Path) -> tuple[int, int] | None:
     """(width, height) of a plate frame's data window from its header; None if the header cannot be read."""
-    import OpenImageIO as oiio
-
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         oiio.geterror()
@@ -119,8 +119,6 @@ def _plate_header(path: Path) -> tuple[int, int] | None:
 
 
 def _ranges(frames: list[int]) -> str:
-    from impasto.io.sequence import format_frame_range
-
     return format_frame_range(frames)
 
 
@@ -128,12 +126,10 @@ class ShotFrames:
     """The reading and colour half of a shot render: plate frames, the display picture, the manifest."""
 
     def __init__(self, shot: Shot) -> None:
-        from impasto.io.ocio import get_config
-
         self.shot = shot
         self.version = shot.output.version
         self.colour = get_config(shot.resolve(shot.colour.config) if shot.colour.config else None)
-        self.colour_names = shot.colour_names()
+        self.colour_names = colour_names(shot)
         self.encoding = self.colour.encoding(shot.colour.input_space)
         self.manifest_path = shot.manifest_path()
         self.frames = shot.frame_list()
@@ -169,15 +165,13 @@ class ShotFrames:
     def input_hash(self, frame: int) -> str:
         if self.movie:
             if self._movie_digest is None:
-                self._movie_digest = _digest_file(self.shot.plate_path())
+                self._movie_digest = cached_digest(self.shot.plate_path())
             return f"{self._movie_digest}:{frame - self.frames[0]}"
-        return _digest_file(self.shot.plate_pattern().path(frame))
+        return cached_digest(self.shot.plate_pattern().path(frame))
 
     def check_plates(self, frames: list[int]) -> None:
         """Stop before painting anything if frames are missing from the plate or differ in size (one sentence)."""
         if self.movie:
-            from impasto.io.sequence import movie_info
-
             info = movie_info(self.shot.plate_path())
             last = self.frames[0] + info.frames - 1 if info.frames else None
             missing = [f for f in frames if f < self.frames[0] or (last is not None and f > last)]
@@ -185,8 +179,6 @@ class ShotFrames:
                 raise UsageError(f"Frames {_ranges(missing)} are not in movie '{self.shot.plate}', which holds {self.frames[0]}-{last}.")
             self.plate_size = (info.width, info.height)
             return
-        from impasto.io.sequence import existing_frames
-
         pattern = self.shot.plate_pattern()
         _, missing = existing_frames(pattern, frames)
         if missing:
@@ -210,12 +202,8 @@ class ShotFrames:
 
     def read_plate(self, frame: int):
         """The plate frame as a `Frame` (file values, alpha, spec)."""
-        from impasto.io.frames import Frame, read_frame
-
         if not self.movie:
             return read_frame(self.shot.plate_pattern().path(frame))
-        from impasto.io.sequence import movie_frames
-
         # Decode forward through one open movie; go back to the start only when asked for an earlier frame.
         if self._movie_iter is None or self._movie_at is None or frame <= self._movie_at:
             self._movie_iter = movie_frames(self.shot.plate_path(), self.frames[0])
@@ -229,8 +217,6 @@ class ShotFrames:
 
     def display(self, frame) -> np.ndarray:
         """A frame's pixels as the display-referred 0-1 picture the network sees."""
-        from impasto.io.frames import unpremultiply
-
         rgb = frame.rgb
         if frame.alpha is not None and self.shot.colour.alpha == "premultiplied":
             rgb = unpremultiply(rgb, frame.alpha)
@@ -239,11 +225,14 @@ class ShotFrames:
 
 
 class ShotRenderer(ShotFrames):
-    """Renders frames of one shot version; keeps network, style images and targets loaded between frames."""
+    """Renders frames of one shot version with one `Painter`, kept (network, style targets) between frames.
 
-    def __init__(self, shot: Shot, *, device: str | None = None, from_previous: bool | None = None) -> None:
-        from impasto.io.tensors import load_rgb
+    The painter defaults to the optimisation (`GatysPainter`) with the shot's look; a fast model's painter can be
+    given instead. The renderer closes its painter.
+    """
 
+    def __init__(self, shot: Shot, *, painter: Painter | None = None, device: str | None = None,
+                 from_previous: bool | None = None) -> None:
         if from_previous is not None and from_previous != shot.render.from_previous:
             root, source = shot.root, shot.source
             shot = shot.model_copy(update={"render": shot.render.model_copy(update={"from_previous": from_previous})})
@@ -251,9 +240,14 @@ class ShotRenderer(ShotFrames):
         super().__init__(shot)
         self.device = device or shot.render.device
         self.look, self.style_paths = shot.resolved_look()
-        self.styles = [load_rgb(p, "style image") for p in self.style_paths]
-        self.look_hash = shot.look_hash()
+        self.painter: Painter = painter or GatysPainter(self.look, self.style_paths, self.device)
+        # A painter of another kind (a fast model) makes another look: a version never mixes the two silently.
+        self.look_hash = look_hash(shot) + self.painter.look_tag
         self._frame_bytes = 1 << 20  # about what one written frame needs; set from the plate
+
+    def close(self) -> None:
+        self.painter.close()
+        super().close()
 
     def plan(self, frames: list[int] | None = None, *, force: bool = False) -> Plan:
         """Which of `frames` (default: the shot's) need rendering; UsageError if the version holds another look."""
@@ -298,8 +292,6 @@ class ShotRenderer(ShotFrames):
 
     def clean_stale_temporaries(self, older_than: float = 60.0) -> list[Path]:
         """Remove temporary frame files left by killed renders (their process is gone and they are not fresh)."""
-        import re
-
         pattern = self.shot.output_pattern()
         folder = pattern.directory
         if not folder.is_dir():
@@ -307,7 +299,8 @@ class ShotRenderer(ShotFrames):
         name0 = pattern.path(0).name  # frame 0 takes exactly `pad` digits
         suffix = Path(name0).suffix
         prefix = name0[: len(name0) - len(pattern.extension) - pattern.pad]
-        rx = re.compile(r"^\." + re.escape(prefix) + r"-?\d+\.tmp-(\d+)" + re.escape(suffix) + "$")
+        # impasto.files.temporary_name: .<stem>.tmp-<pid>-<random><suffix>
+        rx = re.compile(r"^\." + re.escape(prefix) + r"-?\d+\.tmp-(\d+)(?:-[0-9a-f]+)?" + re.escape(suffix) + "$")
         removed = []
         now = time.time()
         for entry in os.scandir(folder):
@@ -345,8 +338,6 @@ class ShotRenderer(ShotFrames):
         if i == 0:
             return "content", "content"
         prev = self.frames[i - 1]
-        from impasto.io.images import write_image
-
         path = self.scratch() / f"init.{prev}.exr"
         # Always the previous frame as written (post and dissolve included), never a copy kept in memory: a
         # resumed or farmed render then paints exactly what an uninterrupted one would.
@@ -354,8 +345,6 @@ class ShotRenderer(ShotFrames):
         entry = manifest.frames.get(prev)
         out = self.shot.output_path(prev)
         if entry is not None and entry.status == "done" and entry.look_hash == self.look_hash and out.is_file():
-            from impasto.io.frames import read_frame
-
             try:
                 written = read_frame(out)
             except ImpastoError:
@@ -365,11 +354,8 @@ class ShotRenderer(ShotFrames):
         return "content", "content"
 
     def paint(self, frame: int, plate, *, init: str = "content",
-              iterations: int | None = None, on_iteration: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, object]:
-        """Paint one plate frame: (frame values to write, painted display picture at paint size, engine Result)."""
-        from impasto.io.frames import premultiply, unpremultiply
-        from impasto.shot.post import denoise, upscale
-
+              iterations: int | None = None, on_iteration: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, Painted]:
+        """Paint one plate frame: (frame values to write, painted display picture at paint size, the painter's `Painted`)."""
         c = self.shot.colour
         h, w = plate.rgb.shape[:2]
         straight = plate.rgb
@@ -377,9 +363,9 @@ class ShotRenderer(ShotFrames):
         if premult:
             straight = unpremultiply(plate.rgb, plate.alpha)
         shown = self.colour.to_display(straight, c.input_space, c.display, c.view)
-        image, result = self.paint_display(shown, self.paint_edge(w, h), init=init, iterations=iterations,
-                                           on_iteration=on_iteration)
-        painted = image
+        result = self.painter.paint(shown, self.paint_edge(w, h), init=init, iterations=iterations,
+                                    on_iteration=on_iteration)
+        image = painted = result.image
         if painted.shape[:2] != (h, w):
             painted = upscale(painted, size=(w, h))
         if self.shot.post.denoise != "none":
@@ -394,23 +380,8 @@ class ShotRenderer(ShotFrames):
             out = self._mix(out, plate.rgb, weight)
         return out, image, result
 
-    def paint_display(self, shown: np.ndarray, edge: int, *, init: str = "content", iterations: int | None = None,
-                      on_iteration: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, object]:
-        """The painting step alone: a display-referred frame painted at long edge `edge` (image, engine Result)."""
-        from impasto.api import render
-
-        update: dict[str, object] = {"size": edge, "init": init}
-        if iterations is not None:
-            update["iterations"] = iterations
-        look = self.look.model_copy(update=update)
-        progress = (lambda p: on_iteration(p.iteration, p.iterations)) if on_iteration else None
-        result = render(shown, self.styles, look, device=self.device, progress=progress)
-        return result.image, result
-
     def _mix(self, painted: np.ndarray, plate: np.ndarray, weight: float) -> np.ndarray:
         """Dissolve in linear light: log or display-encoded plates go to the config's scene-linear and back."""
-        from impasto.shot.post import mix
-
         if weight <= 0.0 or self.encoding == "scene-linear":
             return mix(painted, plate, weight)
         space = self.shot.colour.input_space
@@ -419,10 +390,6 @@ class ShotRenderer(ShotFrames):
 
     def render_frame(self, frame: int, on_iteration: Callable[[int, int], None] | None = None) -> FrameEntry:
         """Render, write and record one frame; a failure is recorded and returned, a full disk raises DiskFull."""
-        import torch
-
-        from impasto.io.frames import Frame, write_frame
-
         start = time.perf_counter()
         out_path = self.shot.output_path(frame)
         base = dict(
@@ -445,8 +412,6 @@ class ShotRenderer(ShotFrames):
             for k, v in {"impasto:shot": self.shot.name, "impasto:version": f"v{self.version:03d}",
                          "impasto:look_hash": self.look_hash, "impasto:frame": str(frame)}.items():
                 attrs[k], types[k] = v, "string"
-            from dataclasses import replace
-
             like = replace(spec, attributes=attrs, attribute_types=types)
             write_frame(out_path, Frame(rgb=out, alpha=plate.alpha, spec=like), like=like)
             entry = FrameEntry(status="done", init=label, device=result.device,
@@ -455,7 +420,7 @@ class ShotRenderer(ShotFrames):
             raise
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the shot
             message = str(exc) if isinstance(exc, ImpastoError) else f"{type(exc).__name__}: {exc}"
-            if self._disk_full(out_path, message, self._frame_bytes):
+            if _out_of_room(out_path.parent, message, self._frame_bytes):
                 raise DiskFull(
                     f"The disk holding '{out_path.parent}' is full; finished frames are kept, "
                     "free some space and run impasto render again."
@@ -465,29 +430,25 @@ class ShotRenderer(ShotFrames):
         update_manifest(self.manifest_path, self.shot.name, self.version, {frame: entry})
         return entry
 
-    @staticmethod
-    def _disk_full(path: Path, message: str, nbytes: int = 1 << 20) -> bool:
-        """After a failed frame: is the output folder out of room? OIIO's write errors do not say, so try."""
-        low = message.lower()
-        if "disk is full" in low or "no space left" in low or "file too large" in low or "quota" in low:
-            return True
-        probe = path.parent / f".impasto-space-probe-{os.getpid()}"
-        try:
-            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        except OSError as exc:
-            return exc.errno in NO_ROOM
-        try:
+
+def _out_of_room(folder: Path, message: str, nbytes: int = 1 << 20) -> bool:
+    """After a failed frame: is `folder` out of room? Writers such as OpenEXR do not say (nor does free space under a
+    quota or file-size limit), so when the message does not tell, try writing a frame's worth of bytes."""
+    if disk_full(message, folder, nbytes):
+        return True
+    probe = folder / f".impasto-space-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
             block = b"\0" * (1 << 16)
-            left = max(nbytes, 1 << 16)
-            while left > 0:
-                left -= os.write(fd, block[: min(left, len(block))])
-            os.fsync(fd)
-            return False
-        except OSError as exc:
-            return exc.errno in NO_ROOM
-        finally:
-            os.close(fd)
-            probe.unlink(missing_ok=True)
+            for _ in range(max(1, -(-nbytes // len(block)))):
+                f.write(block)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        return disk_full(exc)
+    finally:
+        probe.unlink(missing_ok=True)
+    return False
 
 
 def _typical(seconds: list[float]) -> float | None:
@@ -508,10 +469,13 @@ def render_frames(
     progress: Progress | None = None,
     plan: Plan | None = None,
     renderer: ShotRenderer | None = None,
+    painter: Painter | None = None,
 ) -> RunReport:
-    """Render the frames of `shot` (default: all) that are not done yet; failures are recorded and the run goes on."""
+    """Render the frames of `shot` (default: all) that are not done yet; failures are recorded and the run goes on.
+
+    `painter` (default: the optimisation) paints each frame when no `renderer` is given."""
     own = renderer is None
-    r = renderer or ShotRenderer(shot, device=device, from_previous=from_previous)
+    r = renderer or ShotRenderer(shot, painter=painter, device=device, from_previous=from_previous)
     try:
         plan = plan or r.plan(frames, force=force)
         report = RunReport(version=r.version, skipped=list(plan.skip))
@@ -572,11 +536,6 @@ class Estimate:
 def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None = None, probe_iterations: int = 4,
              force: bool = False) -> Estimate:
     """Time a short probe on the first frame to be rendered (a few iterations, nothing written) and extrapolate."""
-    import torch
-
-    from impasto.io.tensors import fit_size
-    from impasto.io.frames import Frame, write_frame
-
     probe_iterations = max(2, probe_iterations)
     with ShotRenderer(shot, device=device) as r:
         plan = r.plan(frames, force=force)
@@ -656,8 +615,6 @@ def _small(rgb: np.ndarray, long_edge: int = 256) -> np.ndarray:
 
 def measure_flicker(shot: Shot, frames: list[int], renderer: ShotFrames) -> Flicker | None:
     """Mean absolute difference between consecutive painted frames, and the same for the plate (display-referred)."""
-    from impasto.io.frames import read_frame
-
     pairs = [(a, b) for a, b in zip(frames, frames[1:]) if b == a + 1]
     if not pairs:
         return None
@@ -679,11 +636,9 @@ def measure_flicker(shot: Shot, frames: list[int], renderer: ShotFrames) -> Flic
 
 def shot_status(shot: Shot, *, flicker: bool = True) -> ShotStatus:
     """Done, failed, stale and missing frames of the shot's current version, time per frame and flicker."""
-    from impasto.io.sequence import existing_frames
-
     frames = shot.frame_list()
     manifest = read_manifest(shot.manifest_path())
-    look_hash = shot.look_hash()
+    current = look_hash(shot)
     missing_plates: list[int] = []
     if not shot.plate_is_movie:
         _, missing_plates = existing_frames(shot.plate_pattern(), frames)
@@ -695,7 +650,7 @@ def shot_status(shot: Shot, *, flicker: bool = True) -> ShotStatus:
         if e is not None and e.status == "failed":
             failed[n] = e.error or "unknown error"
         elif e is not None and exists:
-            (done if e.look_hash == look_hash else stale).append(n)
+            (done if e.look_hash == current else stale).append(n)
             seconds.append(e.seconds)
         else:
             todo.append(n)
@@ -714,9 +669,6 @@ def make_review(shot: Shot, path: str | os.PathLike, *, fps: float | None = None
                 burn_in: bool | None = None, version: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> tuple[Path, list[int], list[int]]:
     """A review movie of the painted frames of a version (display-referred); (path, frames used, frames missing)."""
-    from impasto.io.frames import read_frame
-    from impasto.shot.review import write_review_movie
-
     v = shot.output.version if version is None else version
     pattern = shot.output_pattern(v)
     frames = shot.frame_list()

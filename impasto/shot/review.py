@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import OpenImageIO as oiio
 
 from impasto.errors import ImpastoError, UsageError
+from impasto.files import atomic_path, disk_full
 
 # codec option -> encoders to try, in order, with their pixel format and options.
 ENCODERS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
@@ -28,7 +29,7 @@ CODECS = tuple(ENCODERS)
 
 def available_encoders() -> dict[str, str | None]:
     """For each codec option, the encoder this PyAV build would use (None where it has none)."""
-    import av
+    import av  # optional and heavy (FFmpeg): loaded only when movies are asked about
 
     have = av.codecs_available
     found: dict[str, str | None] = {}
@@ -66,8 +67,6 @@ def draw_burn_in(rgb: np.ndarray, text: str) -> np.ndarray:
     box_h = min(h, size + 2 * pad)
     img[h - box_h:, :box_w] *= 0.25
     try:
-        import OpenImageIO as oiio
-
         buf = oiio.ImageBuf(np.ascontiguousarray(img))
         ok = oiio.ImageBufAlgo.render_text(buf, pad, h - pad - max(1, size // 5), text, size, "DroidSansMono",
                                            (1.0, 1.0, 1.0))
@@ -75,7 +74,7 @@ def draw_burn_in(rgb: np.ndarray, text: str) -> np.ndarray:
             return np.asarray(buf.get_pixels(oiio.FLOAT), dtype=np.float32).reshape(img.shape)
     except (RuntimeError, TypeError, ValueError):  # no font support in this OIIO build: Pillow's font still works
         pass
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw, ImageFont  # the fallback only: most OIIO builds draw text themselves
 
     pil = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
     draw = ImageDraw.Draw(pil)
@@ -112,7 +111,7 @@ def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.
     ProRes is 422 HQ (prores_ks profile 3, yuv422p10le, 10-bit from the float pixels); H.264 is libx264
     yuv420p. Odd sizes are padded to even. All frames must share the first frame's size.
     """
-    import av
+    import av  # optional and heavy (FFmpeg): loaded only when a movie is written
 
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -124,16 +123,26 @@ def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.
         raise UsageError(f"ProRes review movies go in a .mov file, not '{path.name}'.")
     if not fps or fps <= 0:
         raise UsageError(f"The review frame rate must be positive, not {fps}.")
-    encoder, pix_fmt, options = _pick_encoder(codec)
-    rate = Fraction(fps).limit_denominator(1001)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    count = 0
-    container = None
+    encoder = _pick_encoder(codec)
+    with atomic_path(path) as tmp:
+        try:
+            _encode(av, frames, tmp, path, encoder, Fraction(fps).limit_denominator(1001), burn_in)
+        except (av.error.FFmpegError, OSError) as exc:  # type: ignore[attr-defined]
+            if disk_full(exc):
+                raise ImpastoError(f"The disk is full: could not write review movie '{path}'.") from None
+            raise ImpastoError(f"Could not write review movie '{path}' ({getattr(exc, 'strerror', None) or exc}).") from None
+    return path
+
+
+def _encode(av, frames: Iterable[tuple[int, np.ndarray]], tmp: Path, path: Path,
+            encoder: tuple[str, str, dict[str, str]], rate: Fraction, burn_in: bool) -> None:
+    """Encode the frames into the movie file `tmp` (`path` is the name the user sees in messages)."""
+    name, pix_fmt, options = encoder
+    container = av.open(str(tmp), mode="w")
     try:
-        container = av.open(str(tmp), mode="w")
         stream = None
         size: tuple[int, int] | None = None
-        for number, rgb in frames:
+        for count, (number, rgb) in enumerate(frames):
             arr = np.asarray(rgb, dtype=np.float32)
             if arr.ndim != 3 or arr.shape[2] < 3:
                 raise UsageError(f"Review frame {number} has shape {arr.shape}, not height × width × 3.")
@@ -146,16 +155,7 @@ def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.
                 arr = draw_burn_in(arr, str(number))
             arr = _even(arr)
             if stream is None:
-                stream = container.add_stream(encoder, rate=rate)
-                stream.width, stream.height = arr.shape[1], arr.shape[0]
-                stream.pix_fmt = pix_fmt
-                stream.options = dict(options)
-                stream.codec_context.color_range = 1  # MPEG (limited) range, as players expect
-                stream.codec_context.colorspace = 1  # BT.709 matrix
-                stream.codec_context.color_primaries = 1
-                stream.codec_context.color_trc = 1
-                # A timecode track so editorial sees the plate's frame numbers.
-                stream.metadata["timecode"] = frame_timecode(number, float(rate))
+                stream = _add_stream(container, name, pix_fmt, options, rate, arr.shape[1], arr.shape[0], number)
             # 16-bit RGB in, so ProRes keeps 10 bits; converted with the BT.709 matrix the stream is tagged with.
             vf = av.VideoFrame.from_ndarray((arr * 65535.0 + 0.5).astype(np.uint16), format="rgb48le")
             vf = vf.reformat(format=pix_fmt, dst_colorspace="ITU709")
@@ -163,24 +163,29 @@ def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.
             vf.time_base = Fraction(1) / rate
             for packet in stream.encode(vf):
                 container.mux(packet)
-            count += 1
         if stream is None:
             raise UsageError(f"No frames to write to review movie '{path}'.")
         for packet in stream.encode(None):
             container.mux(packet)
-        container.close()
-        container = None
-        os.replace(tmp, path)
-    except (av.error.FFmpegError, OSError) as exc:  # type: ignore[attr-defined]
-        if getattr(exc, "errno", None) == errno.ENOSPC:
-            raise ImpastoError(f"The disk is full: could not write review movie '{path}'.") from None
-        raise ImpastoError(f"Could not write review movie '{path}' ({getattr(exc, 'strerror', None) or exc}).") from None
-    finally:
-        if container is not None:
-            try:
-                container.close()
-            except (av.error.FFmpegError, OSError):  # type: ignore[attr-defined]  # already failing; temp removed below
-                pass
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    except BaseException:
+        try:
+            container.close()
+        except (av.error.FFmpegError, OSError):  # type: ignore[attr-defined]  # already failing; the file goes
+            pass
+        raise
+    container.close()
+
+
+def _add_stream(container, encoder: str, pix_fmt: str, options: dict[str, str], rate: Fraction, width: int,
+                height: int, first: int):
+    stream = container.add_stream(encoder, rate=rate)
+    stream.width, stream.height = width, height
+    stream.pix_fmt = pix_fmt
+    stream.options = dict(options)
+    stream.codec_context.color_range = 1  # MPEG (limited) range, as players expect
+    stream.codec_context.colorspace = 1  # BT.709 matrix
+    stream.codec_context.color_primaries = 1
+    stream.codec_context.color_trc = 1
+    # A timecode track so editorial sees the plate's frame numbers.
+    stream.metadata["timecode"] = frame_timecode(first, float(rate))
+    return stream
