@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 import zlib
 from pathlib import Path
 from typing import Literal
@@ -27,7 +26,7 @@ from pydantic import (
 )
 
 from impasto.errors import UsageError, validation_sentence
-from impasto.files import atomic_write_text
+from impasto.files import atomic_write_text, read_toml
 from impasto.io.ocio import get_config
 from impasto.io.sequence import (
     FramePattern,
@@ -288,16 +287,7 @@ def _sentence(path: Path, exc: ValidationError) -> str:
 def load_shot(path: str | os.PathLike) -> Shot:
     """Read and validate a shot file; any problem is one UsageError sentence."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"Shot file '{path}' does not exist; make one with impasto shot init.") from None
-    except IsADirectoryError:
-        raise UsageError(f"'{path}' is a folder, not a shot file.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Shot file '{path}' cannot be read ({exc}).") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"Shot file '{path}' is not valid TOML ({exc}).") from None
+    data = read_toml(path, "Shot file", "; make one with impasto shot init")
     try:
         shot = Shot.model_validate(data)
     except ValidationError as exc:
