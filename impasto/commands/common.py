@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
-from typing import Optional
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Optional, Self, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from impasto.version import __version__
-from impasto.errors import ImpastoError, UsageError
+from impasto.errors import ImpastoError, UsageError, validation_sentence
 from impasto.look import Look
+from impasto.version import __version__
 
 app = typer.Typer(
     help="Turn film frames into paintings with neural style transfer, the way Come Swim did it.",
@@ -41,8 +53,6 @@ def main(
 
 
 def fail(exc: ImpastoError) -> None:
-    from rich.markup import escape
-
     # Escaped: messages name paths and extras like impasto[cluster], which rich would take for markup.
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
@@ -57,36 +67,72 @@ def parse_floats(text: Optional[str], what: str) -> Optional[list[float]]:
         raise UsageError(f"{what} must be numbers separated by commas, like 0.7,0.3.") from None
 
 
+@contextmanager
+def command_errors(interrupted: str | None = None, os_error: str | None = None) -> Iterator[None]:
+    """A command's body: an ImpastoError is its one-sentence message and exit code; with `interrupted`, Ctrl+C
+    prints that and exits 130; with `os_error`, an OSError is a UsageError `os_error` + ' (reason).'."""
+    try:
+        yield
+    except ImpastoError as exc:
+        fail(exc)
+    except OSError as exc:
+        if os_error is None:
+            raise
+        fail(UsageError(f"{os_error} ({exc.strerror or exc})."))
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        err.print(interrupted)
+        raise typer.Exit(130) from None
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def shared_options(table: Mapping[str, tuple[Any, Any]], *names: str, after: str | None = None
+                   ) -> Callable[[Command], Command]:
+    """Declare options several commands share: `table` maps each name to its type and `typer.Option`; `names` (in
+    the table's order) go after the command's parameter `after` (default: its last), and the command takes them as
+    `**options`. Put it under `@app.command()`."""
+    unknown = set(names) - set(table)
+    if unknown:
+        raise ValueError(f"no shared option {sorted(unknown)}")
+    ordered = [n for n in table if n in names]
+
+    def declare(command: Command) -> Command:
+        kw = inspect.Parameter.KEYWORD_ONLY
+        own = [p.replace(kind=kw) for p in inspect.signature(command, eval_str=True).parameters.values()
+               if p.kind is not p.VAR_KEYWORD]
+        at = len(own) if after is None else [p.name for p in own].index(after) + 1
+        shared = [inspect.Parameter(n, kw, default=table[n][1], annotation=table[n][0]) for n in ordered]
+        command.__signature__ = inspect.Signature([*own[:at], *shared, *own[at:]])  # typer reads this
+        return command
+
+    return declare
+
+
 def make_look(**fields: object) -> Look:
-    from pydantic import ValidationError
-
-    from impasto.errors import validation_sentence
-
     try:
         return Look(**fields)
     except ValidationError as exc:
         raise UsageError(validation_sentence(exc)) from None
 
 
-class ProgressReporter:
-    """A rich progress bar on a terminal; a plain line every few iterations otherwise (logs, farms)."""
+class BarReporter:
+    """Progress as rich bars on a terminal (`self.bar`, shown while the `with` block runs); subclasses print plain
+    lines instead when stderr is not a terminal (logs, farms)."""
 
-    def __init__(self, total: int, label: str) -> None:
-        self.total = total
+    def __init__(self, *columns: object, timing: bool = True) -> None:
+        """`columns` go after the bar and the done/total count; then elapsed time and ETA unless `timing` is False."""
         self.tty = sys.stderr.isatty()
-        self.every = max(1, total // 20)
-        self.label = label
         self.bar: Progress | None = None
         if self.tty:
-            self.bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]} (content {task.fields[content]}, style {task.fields[style]})"),
-                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=err,
-            )
-            self.task = self.bar.add_task(label, total=total, loss="-", content="-", style="-", rate="")
+            if timing:
+                columns = (*columns, TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), *columns,
+                                console=err)
 
-    def __enter__(self) -> "ProgressReporter":
+    def __enter__(self) -> Self:
         if self.bar:
             self.bar.start()
         return self
@@ -94,6 +140,19 @@ class ProgressReporter:
     def __exit__(self, *exc: object) -> None:
         if self.bar:
             self.bar.stop()
+
+
+class ProgressReporter(BarReporter):
+    """A rich progress bar on a terminal; a plain line every few iterations otherwise (logs, farms)."""
+
+    def __init__(self, total: int, label: str) -> None:
+        super().__init__(TextColumn("loss {task.fields[loss]} (content {task.fields[content]}, style {task.fields[style]})"),
+                         TextColumn("{task.fields[rate]}"))
+        self.total = total
+        self.every = max(1, total // 20)
+        self.label = label
+        if self.bar:
+            self.task = self.bar.add_task(label, total=total, loss="-", content="-", style="-", rate="")
 
     def __call__(self, p) -> None:
         rate = p.iteration / p.elapsed if p.elapsed > 0 else 0.0

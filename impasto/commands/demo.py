@@ -7,9 +7,11 @@ from pathlib import Path
 
 import typer
 
+from impasto.api import render
+from impasto.commands.common import _F, ProgressReporter, app, command_errors, err, make_look
+from impasto.demo import before_after, demo_content, demo_style_path
+from impasto.io.images import check_writable, write_image
 from impasto.version import __version__
-from impasto.errors import ImpastoError
-from impasto.commands.common import _F, ProgressReporter, app, err, fail, make_look
 
 
 @app.command()
@@ -22,11 +24,7 @@ def demo(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Paint a bundled sample photo in the style of a bundled painting (Van Gogh's The Starry Night); also writes a before/after."""
-    from impasto.demo import before_after, demo_content, demo_style_path
-    from impasto.api import render
-    from impasto.io.images import check_writable, write_image
-
-    try:
+    with command_errors():
         look = make_look(u=u, iterations=iterations, size=size, seed=seed)
         out = check_writable(output)
         content = demo_content()
@@ -35,6 +33,4 @@ def demo(
         record = {"look": result.look.model_dump(), "ratio": result.ratio, "weights_origin": result.weights_origin}
         write_image(out, result.image, {"Software": f"impasto {__version__}", "impasto:look": json.dumps(record)})
         pair = write_image(out.with_name(f"{out.stem}_before_after{out.suffix}"), before_after(content, result.image))
-    except ImpastoError as exc:
-        fail(exc)
     err.print(f"wrote {out} and {pair} ({result.seconds:.1f} s on {result.device})", highlight=False)

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from rich.progress import TextColumn
 
-from impasto.errors import ImpastoError, UsageError
-from impasto.commands.common import app, err, fail
+from impasto.commands.common import BarReporter, Command, app, command_errors, err, shared_options
+from impasto.commands.look_options import resolve_look
+from impasto.errors import UsageError
+from impasto.fast.compare import compare, write_compare_sheet, write_sweep_sheet
+from impasto.fast.core import FastModel, load_model
+from impasto.fast.export import TOLERANCE, export_onnx
+from impasto.fast.train import TrainSettings, _display_frame, read_training_frames, train
+from impasto.features.net import feature_net
+from impasto.io.images import check_writable, read_image, write_image
+from impasto.io.tensors import load_rgb
+from impasto.lookdev.sweep import parse_values
+from impasto.shot.config import default_input_space
+from impasto.version import __version__
 
 fast_app = typer.Typer(
     help="Instant u: a feed-forward model for one style, conditioned on u (train once per look, then paint any u in its range in milliseconds).",
@@ -22,6 +36,21 @@ app.add_typer(fast_app, name="fast")
 DEVICE_OPT = typer.Option("auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps.")
 SIZE_OPT = typer.Option(None, help="Long edge to paint at, px. (default: the size the model was trained at)")
 INPUT_SPACE_OPT = typer.Option(None, "--input-space", help="Colour space of EXR/DPX plates (OCIO name). (default: ACEScg for EXR, sRGB for other images)")
+MODEL_ARG = typer.Argument(..., metavar="MODEL", help="Fast model file from impasto fast train.", show_default=False)
+IMAGE_ARG = typer.Argument(..., help="Frame or image to paint.", show_default=False)
+# What painting with a model takes: stylize, sweep and compare offer these (size after -o, the others last).
+PAINT_OPTIONS = {"size": (Optional[int], SIZE_OPT), "input_space": (Optional[str], INPUT_SPACE_OPT),
+                 "device": (str, DEVICE_OPT)}
+
+
+def _painting(name: str) -> Callable[[Command], Command]:
+    """Register a `fast` command that paints with a model: --size goes after its -o, --input-space and --device last
+    (it takes them as `**options`)."""
+    def register(command: Command) -> Command:
+        command = shared_options(PAINT_OPTIONS, "size", after="output")(command)
+        return fast_app.command(name)(shared_options(PAINT_OPTIONS, "input_space", "device")(command))
+
+    return register
 
 
 def _u_range(text: str) -> tuple[float, float]:
@@ -37,8 +66,6 @@ def _u_range(text: str) -> tuple[float, float]:
 
 def _writable_file(path: Path, what: str) -> Path:
     """A non-image output (model, ONNX): its folder must exist and take files."""
-    import os
-
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UsageError(f"The {what} '{path}' is a folder; give a file name.")
@@ -51,23 +78,24 @@ def _writable_file(path: Path, what: str) -> Path:
 
 def _read_picture(path: Path, input_space: Optional[str]):
     """An image or plate frame as the display-referred 0-1 picture the model paints (as training saw frames)."""
-    from impasto.fast.train import _display_frame
-    from impasto.io.images import read_image
-    from impasto.shot.config import default_input_space
-
     if path.suffix.lower() in (".exr", ".dpx", ".hdr"):
         return _display_frame(path, input_space or default_input_space(str(path)))
     return read_image(path)
+
+
+def _paint(model: FastModel, image: Path, us: list[float], *, size: Optional[int], input_space: Optional[str],
+           device: str) -> tuple[list, float]:
+    """IMAGE painted at each u, and the seconds the painting took (reading the image not counted)."""
+    rgb = _read_picture(image, input_space)
+    start = time.perf_counter()
+    painted = model.paint(rgb, us, size=size, device=device)
+    return painted, time.perf_counter() - start
 
 
 def _check_look(model, look_path: Optional[Path]) -> None:
     """With --look: the model must have been trained for that look's style."""
     if look_path is None:
         return
-    from impasto.features.net import feature_net
-    from impasto.io.tensors import load_rgb
-    from impasto.commands.look_options import resolve_look
-
     look_file = resolve_look(look_path, {})
     if not look_file.styles:
         raise UsageError(f"Look file '{look_path}' names no style images.")
@@ -78,9 +106,6 @@ def _check_look(model, look_path: Optional[Path]) -> None:
 
 def _model_styles(model, look_path: Optional[Path]):
     """The style images for the optimisation side of compare: the look's, else those the model was trained with."""
-    from impasto.io.tensors import load_rgb
-    from impasto.commands.look_options import resolve_look
-
     paths = resolve_look(look_path, {}).styles if look_path is not None else model.styles
     missing = [p for p in paths if not Path(p).is_file()]
     if not paths or missing:
@@ -89,31 +114,15 @@ def _model_styles(model, look_path: Optional[Path]):
     return [load_rgb(p, "style image") for p in paths]
 
 
-class TrainReporter:
+class TrainReporter(BarReporter):
     """A rich bar with the loss per u bucket on a terminal; a plain line every few steps otherwise."""
 
     def __init__(self, steps: int) -> None:
+        super().__init__(TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[buckets]}"))
         self.steps = steps
-        self.bar = None
         self.every = max(1, steps // 20)
-        if sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn("[bold]fast train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                TextColumn("{task.fields[buckets]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=err,
-            )
-            self.task = self.bar.add_task("train", total=steps, loss="-", buckets="")
-
-    def __enter__(self) -> "TrainReporter":
         if self.bar:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar:
-            self.bar.stop()
+            self.task = self.bar.add_task("fast train", total=steps, loss="-", buckets="")
 
     def __call__(self, p) -> None:
         buckets = " ".join(f"{k} {v:.3f}" for k, v in p.buckets.items())
@@ -150,11 +159,7 @@ def train_cmd(
     amp: Optional[bool] = typer.Option(None, "--bf16/--fp32", help="bf16 autocast. (default: on CUDA)"),
 ) -> None:
     """Train a fast model for LOOK's style over a range of u, on the shot's own frames."""
-    from impasto.io.tensors import load_rgb
-    from impasto.fast.train import TrainSettings, read_training_frames, train
-    from impasto.commands.look_options import resolve_look
-
-    try:
+    with command_errors(interrupted=f"Interrupted; the checkpoint beside {output} keeps the progress: run the same command to resume."):
         look_file = resolve_look(look, {})
         if not look_file.styles:
             raise UsageError(f"Look file '{look}' names no style images.")
@@ -178,76 +183,50 @@ def train_cmd(
         with TrainReporter(settings.steps) as reporter:
             result = train(look_file.look, styles, frames, output, settings, style_paths=look_file.styles,
                            sources={"plate": str(source), "frame_names": names[:64]}, resume=not fresh, progress=reporter)
-    except ImpastoError as exc:
-        fail(exc)
-    except KeyboardInterrupt:
-        err.print(f"Interrupted; the checkpoint beside {output} keeps the progress: run the same command to resume.")
-        raise typer.Exit(130)
     resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
     buckets = ", ".join(f"{k} {result.first.get(k, float('nan')):.3f} -> {v:.3f}" for k, v in result.last.items())
     err.print(f"wrote {output}: {result.steps} steps{resumed} in {result.seconds:.0f} s on {result.model.record['device']}; "
               f"loss per u bucket (1.0 = the unpainted frame): {buckets}", highlight=False, soft_wrap=True)
 
 
-@fast_app.command("stylize")
+@_painting("stylize")
 def stylize_cmd(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file from impasto fast train.", show_default=False),
-    image: Path = typer.Argument(..., help="Frame or image to paint.", show_default=False),
+    model_path: Path = MODEL_ARG,
+    image: Path = IMAGE_ARG,
     u: float = typer.Option(..., "--u", help="u to paint at (inside the model's trained range).", show_default=False),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output image. (default: <image stem>_fast.png)"),
-    size: Optional[int] = SIZE_OPT,
     look: Optional[Path] = typer.Option(None, "--look", help="Check the model was trained for this look's style."),
-    input_space: Optional[str] = INPUT_SPACE_OPT,
-    device: str = DEVICE_OPT,
+    **options: Any,
 ) -> None:
     """Paint IMAGE at one u with a fast model."""
-    from impasto.version import __version__
-    from impasto.fast.core import load_model
-    from impasto.io.images import check_writable, write_image
-
-    try:
+    with command_errors():
         model = load_model(model_path)
         model.check_u([u])
         _check_look(model, look)
         out = check_writable(output or Path(f"{image.stem}_fast.png"))
-        rgb = _read_picture(image, input_space)
-        start = time.perf_counter()
-        painted = model.paint(rgb, [u], size=size, device=device)[0]
-        seconds = time.perf_counter() - start
+        [painted], seconds = _paint(model, image, [u], **options)
         record = {"fast_model": str(model_path), "style_id": model.style_id, "u": u, "impasto": __version__}
         write_image(out, painted, {"Software": f"impasto {__version__}", "impasto:fast": json.dumps(record)})
-    except ImpastoError as exc:
-        fail(exc)
     err.print(f"wrote {out} ({painted.shape[1]}×{painted.shape[0]}, u {u:g}, {seconds * 1000:.0f} ms)", highlight=False)
 
 
-@fast_app.command("sweep")
+@_painting("sweep")
 def sweep_cmd(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file from impasto fast train.", show_default=False),
-    image: Path = typer.Argument(..., help="Frame or image to paint.", show_default=False),
+    model_path: Path = MODEL_ARG,
+    image: Path = IMAGE_ARG,
     u: str = typer.Option("2:6:0.5", "--u", help="u values: first:last:step or a list like 3,4,5 (inside the trained range)."),
     output: Path = typer.Option(Path("fast_sweep.png"), "-o", "--output", help="Contact sheet to write (.png)."),
-    size: Optional[int] = SIZE_OPT,
     thumb: int = typer.Option(256, help="Thumbnail long edge on the sheet, px."),
     folder: Optional[Path] = typer.Option(None, "--folder", help="Also write each painted picture here as u<value>.png."),
-    input_space: Optional[str] = INPUT_SPACE_OPT,
-    device: str = DEVICE_OPT,
+    **options: Any,
 ) -> None:
     """Paint IMAGE at many u values at once (the frame is encoded once) and lay them out on a sheet."""
-    from impasto.fast.compare import write_sweep_sheet
-    from impasto.fast.core import load_model
-    from impasto.io.images import check_writable, write_image
-    from impasto.lookdev.sweep import parse_values
-
-    try:
+    with command_errors(os_error="Could not write the sweep"):
         model = load_model(model_path)
         us = parse_values(u, "--u")
         model.check_u(us)
         out = check_writable(output)
-        rgb = _read_picture(image, input_space)
-        start = time.perf_counter()
-        images = model.paint(rgb, us, size=size, device=device)
-        seconds = time.perf_counter() - start
+        images, seconds = _paint(model, image, us, **options)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             for value, img in zip(us, images):
@@ -255,34 +234,23 @@ def sweep_cmd(
         h, w = images[0].shape[:2]
         write_sweep_sheet(images, us, out, f"{image.name}: {len(us)} looks from {model_path.name} at {w}x{h} in {seconds:.2f} s",
                           thumb=thumb)
-    except ImpastoError as exc:
-        fail(exc)
-    except OSError as exc:
-        fail(UsageError(f"Could not write the sweep ({exc.strerror or exc})."))
     err.print(f"wrote {out}: {len(us)} values of u at {w}×{h} in {seconds:.2f} s ({seconds / len(us) * 1000:.0f} ms each)",
               highlight=False)
 
 
-@fast_app.command("compare")
+@_painting("compare")
 def compare_cmd(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file from impasto fast train.", show_default=False),
+    model_path: Path = MODEL_ARG,
     frames: list[Path] = typer.Argument(..., help="Frames to compare on (frames of the trained shot).", show_default=False),
     u: str = typer.Option("2,4,6", "--u", help="u values: a list like 2,4,6 or first:last:step."),
     output: Path = typer.Option(Path("fast_compare.png"), "-o", "--output", help="Side-by-side sheet (.png); the numbers go beside it as .json."),
-    size: Optional[int] = SIZE_OPT,
     iterations: int = typer.Option(256, help="Optimisation iterations for the reference renders."),
     look: Optional[Path] = typer.Option(None, "--look", help="The look (for its style images, and to check the model is for it). (default: the style images the model was trained with)"),
-    input_space: Optional[str] = INPUT_SPACE_OPT,
-    device: str = DEVICE_OPT,
+    **options: Any,
 ) -> None:
     """Paint FRAMES at several u with the fast model and the optimisation engine; report the engine's loss of each
     and how many optimisation iterations the fast picture is worth."""
-    from impasto.fast.compare import compare, write_compare_sheet
-    from impasto.fast.core import load_model
-    from impasto.io.images import check_writable
-    from impasto.lookdev.sweep import parse_values
-
-    try:
+    with command_errors():
         model = load_model(model_path)
         us = parse_values(u, "--u")
         model.check_u(us)
@@ -291,21 +259,20 @@ def compare_cmd(
         _check_look(model, look)
         out = check_writable(output)
         styles = _model_styles(model, look)
-        pictures = [(f.name, _read_picture(f, input_space)) for f in frames]
+        pictures = [(f.name, _read_picture(f, options["input_space"])) for f in frames]
 
         def note(name: str, value: float, done: int, total: int) -> None:
             if name:
                 err.print(f"compare: {done + 1}/{total}: {name} at u {value:g} ({iterations} iterations)", highlight=False)
 
-        report = compare(model, pictures, us, styles, size=size, iterations=iterations, device=device, progress=note)
+        report = compare(model, pictures, us, styles, size=options["size"], iterations=iterations, device=options["device"],
+                         progress=note)
         write_compare_sheet(report, out)
         rows = [{"frame": r.frame, "u": r.u, "fast": r.fast, "optimised": r.optimised,
                  "relative": {k: r.relative(k) for k in ("style", "content", "total")},
                  "matching_iteration": r.matching_iteration(), "style_by_layer": r.style_layers,
                  "fast_seconds": r.fast_seconds, "optimised_seconds": r.optimised_seconds} for r in report.rows]
         out.with_suffix(".json").write_text(json.dumps({"size": report.size, "iterations": iterations, "rows": rows}, indent=2))
-    except ImpastoError as exc:
-        fail(exc)
     typer.echo(f"{'frame':<24} {'u':>5} {'style fast/opt':>15} {'content fast/opt':>17} {'total fast/opt':>15} "
                f"{'worth iterations':>17}")
     for r in report.rows:
@@ -322,19 +289,14 @@ def _worth(n: int | None, iterations: int) -> str:
 
 @fast_app.command("export")
 def export_cmd(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file from impasto fast train.", show_default=False),
+    model_path: Path = MODEL_ARG,
     output: Path = typer.Option(..., "-o", "--output", help="ONNX file to write.", show_default=False),
 ) -> None:
     """Export a fast model to ONNX (inputs image 1×3×H×W in 0-1 with H, W multiples of 4, and u; output painted)."""
-    from impasto.fast.core import load_model
-    from impasto.fast.export import TOLERANCE, export_onnx
-
-    try:
+    with command_errors():
         model = load_model(model_path)
         out = _writable_file(output, "ONNX file")
         report = export_onnx(model, out)
-    except ImpastoError as exc:
-        fail(exc)
     err.print(f"wrote {report.path} (u {model.describe_range()}; onnxruntime matches torch to {report.max_difference:.1e}, "
               f"tolerance {TOLERANCE:g})", highlight=False)
 
@@ -344,12 +306,8 @@ def info_cmd(
     model_path: Path = typer.Argument(..., metavar="MODEL", help="Fast model file.", show_default=False),
 ) -> None:
     """What a fast model was trained for: u range, style, size, network and training record."""
-    from impasto.fast.core import load_model
-
-    try:
+    with command_errors():
         model = load_model(model_path)
-    except ImpastoError as exc:
-        fail(exc)
     info = {"u_range": list(model.u_range), "style_id": model.style_id, "size": model.size,
             "weights_origin": model.weights_origin, "styles": model.styles, "network": model.config.as_dict(),
             "record": model.record}

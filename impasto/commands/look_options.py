@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import typer
 
+from impasto.commands.common import _F, Command, _help, err, make_look, parse_floats, shared_options
+from impasto.devices import MAX_MEMORY_ENV, parse_bytes
 from impasto.errors import UsageError
+from impasto.io.images import write_image
 from impasto.look import Look, LookFile, load_look, save_look
-from impasto.commands.common import _F, _help, make_look, parse_floats
+from impasto.version import __version__
 
 # Shared option declarations: stylize, preview, look save and sweep offer the same names, help and defaults.
 LOOK_OPT = typer.Option(None, "--look", help="Look file (TOML) to start from; options given on the command line override it.")
@@ -26,14 +31,6 @@ MAX_MEMORY_OPT = typer.Option(
     None, "--max-memory",
     help="Memory a render may use, like 16G: frames that need more are painted in tiles. Also $IMPASTO_MAX_MEMORY. (default: what is free)")
 
-
-def apply_memory_cap(max_memory: str | None) -> None:
-    """Make --max-memory the ceiling every render of this process plans with (checked here, one sentence if bad)."""
-    if max_memory:
-        from impasto.devices import MAX_MEMORY_ENV, parse_bytes
-
-        parse_bytes(max_memory)
-        os.environ[MAX_MEMORY_ENV] = max_memory
 OPTIMIZER_OPT = typer.Option(_F["optimizer"].default, help=_help("optimizer"))
 LR_OPT = typer.Option(None, help=_help("lr"))
 INIT_OPT = typer.Option(_F["init"].default, help=_help("init"))
@@ -50,6 +47,34 @@ PREVIEW_OPT = typer.Option(None, "--preview", help=_help("preview"))
 TILE_OPT = typer.Option(_F["tile"].default, help=_help("tile"))
 TILE_OVERLAP_OPT = typer.Option(_F["tile_overlap"].default, help=_help("tile_overlap"))
 COMPILE_OPT = typer.Option(_F["compile"].default, "--compile", help=_help("compile"))
+
+# Every shared option with its type, in the order commands list them (each command offers a subset).
+LOOK_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "look": (Optional[Path], LOOK_OPT), "u": (float, U_OPT), "iterations": (int, ITERATIONS_OPT),
+    "size": (int, SIZE_OPT), "style_weights": (Optional[str], STYLE_WEIGHTS_OPT), "network": (str, NETWORK_OPT),
+    "weights": (Optional[Path], WEIGHTS_OPT), "seed": (Optional[int], SEED_OPT), "device": (str, DEVICE_OPT),
+    "optimizer": (str, OPTIMIZER_OPT), "lr": (Optional[float], LR_OPT), "init": (str, INIT_OPT),
+    "pooling": (str, POOLING_OPT), "style_scale": (float, STYLE_SCALE_OPT), "k": (float, K_OPT),
+    "raw_ratio": (bool, RAW_RATIO_OPT), "tv_weight": (float, TV_WEIGHT_OPT),
+    "preserve_color": (str, PRESERVE_COLOR_OPT), "precision": (str, PRECISION_OPT), "levels": (int, LEVELS_OPT),
+    "anchor": (float, ANCHOR_OPT), "preview": (Optional[Path], PREVIEW_OPT), "tile": (int, TILE_OPT),
+    "tile_overlap": (int, TILE_OVERLAP_OPT), "compile": (bool, COMPILE_OPT), "max_memory": (Optional[str], MAX_MEMORY_OPT),
+}
+# The optimisation and style options every look command offers, after the command's own.
+STYLE_OPTIONS = ("optimizer", "lr", "init", "pooling", "style_scale", "k", "raw_ratio", "tv_weight", "preserve_color")
+
+def look_options(*names: str, after: str | None = None) -> Callable[[Command], Command]:
+    """Declare the shared look options `names` (in LOOK_OPTIONS order) on a typer command, after its parameter
+    `after` (default: its last); the command takes them as `**options`. Put it under `@app.command()`."""
+    return shared_options(LOOK_OPTIONS, *names, after=after)
+
+
+def apply_memory_cap(max_memory: str | None) -> None:
+    """Make --max-memory the ceiling every render of this process plans with (checked here, one sentence if bad)."""
+    if max_memory:
+        parse_bytes(max_memory)
+        os.environ[MAX_MEMORY_ENV] = max_memory
+
 
 # click's ParameterSource names (typer vendors click, so compare names rather than import the enum)
 _EXPLICIT = {"COMMANDLINE", "ENVIRONMENT", "PROMPT"}
@@ -122,6 +147,14 @@ def _relative_to(folder: Path, path: Optional[str]) -> Optional[str]:
     return str(p if p.is_absolute() else folder / p)
 
 
+def look_inputs(look_path: Path | None, params: Mapping[str, Any], rename: Mapping[str, str] | None = None
+                ) -> tuple[LookFile, Path, list[Path]]:
+    """The look a rendering command asked for (`--look` with the typed options on top) and its content and style
+    paths; call it inside the command with the command's arguments."""
+    look_file = resolve_look(look_path, explicit_values(params, rename=rename))
+    return (look_file, *require_inputs(look_file))
+
+
 def require_inputs(look_file: LookFile) -> tuple[Path, list[Path]]:
     """The content and style paths a render needs, from the command line or the look file."""
     if not look_file.content:
@@ -146,6 +179,23 @@ def write_sidecar(output: Path, look: Look, content: Path | str | None, styles: 
         weights_origin=weights_origin,
     )
     return save_look(sidecar_path(output), record)
+
+
+def write_painting(out: Path, image: Any, record: dict[str, Any], look: Look, content: Path,
+                   styles: list[Path], weights_origin: str | None) -> Path:
+    """Write a painted image with `record` (plus the weights' origin, the inputs and the version) in its metadata,
+    and `look` beside it as its look file; returns the look file's path."""
+    record = {**record, "weights_origin": weights_origin, "content": str(content), "styles": [str(s) for s in styles],
+              "impasto": __version__}
+    write_image(out, image, {"Software": f"impasto {__version__}", "impasto:look": json.dumps(record)})
+    return write_sidecar(out, look, content, styles, weights_origin)
+
+
+def warn_origin(expected: str | None, actual: str | None) -> None:
+    """Print `origin_warning`'s warning, if any."""
+    warning = origin_warning(expected, actual)
+    if warning:
+        err.print(f"[yellow]warning:[/] {warning}.", highlight=False)
 
 
 def origin_warning(expected: str | None, actual: str | None) -> str | None:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
-from impasto.version import __version__
-from impasto.errors import ImpastoError
-from impasto.commands.common import _F, ProgressReporter, app, err, fail, parse_floats
-from impasto.commands.look_options import (
-    DEVICE_OPT, INIT_OPT, K_OPT, LOOK_OPT, LR_OPT, NETWORK_OPT, OPTIMIZER_OPT, POOLING_OPT, PRESERVE_COLOR_OPT,
-    RAW_RATIO_OPT, SEED_OPT, STYLE_SCALE_OPT, STYLE_WEIGHTS_OPT, TV_WEIGHT_OPT, U_OPT, WEIGHTS_OPT,
-    explicit_values, origin_warning, require_inputs, resolve_look, write_sidecar,
-)
+from impasto.commands.common import _F, ProgressReporter, app, command_errors, err, parse_floats
+from impasto.commands.look_options import STYLE_OPTIONS, look_inputs, look_options, warn_origin, write_painting, write_sidecar
+from impasto.devices import resolve_device
+from impasto.features.net import feature_net
+from impasto.files import atomic_write_text
+from impasto.io.images import check_writable
+from impasto.lookdev.calibrate import calibrate as calibrate_k
+from impasto.lookdev.preview import parse_box
+from impasto.lookdev.preview import preview as run_preview
 
 
 @app.command()
+@look_options("look", "u", "style_weights", "network", "weights", "seed", "device", *STYLE_OPTIONS)
 def preview(
     content: Optional[Path] = typer.Argument(None, help="Content image (the plate frame); may come from --look.", show_default=False),
     styles: Optional[list[Path]] = typer.Argument(None, help="One or more style images (paintings); may come from --look.", show_default=False),
@@ -31,31 +33,15 @@ def preview(
     calibrate: bool = typer.Option(False, "--calibrate", help="Measure k for this pair from renders at --sizes and write it into the look file instead of previewing."),
     sizes: str = typer.Option("128,256,512", "--sizes", help="With --calibrate: the sizes to compare (the largest is the anchor)."),
     candidates: str = typer.Option("0,0.5,1,1.5,2", "--candidates", help="With --calibrate: the k values to try."),
-    look: Optional[Path] = LOOK_OPT,
-    u: float = U_OPT,
-    style_weights: Optional[str] = STYLE_WEIGHTS_OPT,
-    network: str = NETWORK_OPT,
-    weights: Optional[Path] = WEIGHTS_OPT,
-    seed: Optional[int] = SEED_OPT,
-    device: str = DEVICE_OPT,
-    optimizer: str = OPTIMIZER_OPT,
-    lr: Optional[float] = LR_OPT,
-    init: str = INIT_OPT,
-    pooling: str = POOLING_OPT,
-    style_scale: float = STYLE_SCALE_OPT,
-    k: float = K_OPT,
-    raw_ratio: bool = RAW_RATIO_OPT,
-    tv_weight: float = TV_WEIGHT_OPT,
-    preserve_color: str = PRESERVE_COLOR_OPT,
+    **options: Any,
 ) -> None:
     """Preview the final render of a look quickly, with the ratio scaled so u keeps its meaning."""
-    from impasto.io.images import check_writable, write_image
-    from impasto.lookdev.preview import parse_box, preview as run_preview
-
-    params = dict(locals())
-    try:
-        look_file = resolve_look(look, explicit_values(params, rename={"final_size": "size", "final_iterations": "iterations"}))
-        content_path, style_paths = require_inputs(look_file)
+    device = options["device"]
+    with command_errors(interrupted="Interrupted; nothing written."):
+        look_file, content_path, style_paths = look_inputs(
+            options["look"], {"content": content, "styles": styles, "final_size": final_size,
+                              "final_iterations": final_iterations, **options},
+            rename={"final_size": "size", "final_iterations": "iterations"})
         out = check_writable(output or Path(f"{content_path.stem}_preview.png"))
         if calibrate:
             _calibrate(look_file, content_path, style_paths, out, sizes, candidates, preview_iterations, device)
@@ -66,22 +52,13 @@ def preview(
             pr = run_preview(content_path, [str(s) for s in style_paths], look_file.look, scale=scale, crop=box,
                              iterations=preview_iterations, device=device, progress=reporter)
         res = pr.result
-        record = {"look": pr.final_look.model_dump(), "preview": {"mode": pr.mode, "scale": pr.scale, "crop": pr.crop,
-                  "iterations": len(res.history), "ratio": pr.ratio}, "weights_origin": res.weights_origin,
-                  "content": str(content_path), "styles": [str(s) for s in style_paths], "impasto": __version__}
-        write_image(out, res.image, {"Software": f"impasto {__version__}", "impasto:look": json.dumps(record)})
         final_look = pr.final_look
         if pr.levels:
             final_look = final_look.model_copy(update={"preview": str(out.resolve())})
-        sidecar = write_sidecar(out, final_look, content_path, style_paths, res.weights_origin)
-    except ImpastoError as exc:
-        fail(exc)
-    except KeyboardInterrupt:
-        err.print("Interrupted; nothing written.")
-        raise typer.Exit(130)
-    warning = origin_warning(look_file.weights_origin, res.weights_origin)
-    if warning:
-        err.print(f"[yellow]warning:[/] {warning}.", highlight=False)
+        record = {"look": pr.final_look.model_dump(), "preview": {"mode": pr.mode, "scale": pr.scale, "crop": pr.crop,
+                  "iterations": len(res.history), "ratio": pr.ratio}}
+        sidecar = write_painting(out, res.image, record, final_look, content_path, style_paths, res.weights_origin)
+    warn_origin(look_file.weights_origin, res.weights_origin)
     fh, fw = pr.final_shape
     what = f"crop {','.join(map(str, pr.crop))} at full size" if pr.crop else f"{pr.scale:g} × the final"
     err.print(f"wrote {out} and {sidecar.name} ({res.image.shape[1]}×{res.image.shape[0]}, {what}, u {pr.final_look.u:g}, "
@@ -97,9 +74,6 @@ def preview(
 
 def _calibrate(look_file, content_path: Path, style_paths: list[Path], out: Path, sizes: str, candidates: str,
                iterations: Optional[int], device: str) -> None:
-    from impasto.lookdev.calibrate import calibrate
-    from impasto.features.net import feature_net
-    from impasto.devices import resolve_device
     size_list = [int(v) for v in parse_floats(sizes, "--sizes") or []]
     cand_list = parse_floats(candidates, "--candidates") or []
     base = look_file.look
@@ -109,14 +83,12 @@ def _calibrate(look_file, content_path: Path, style_paths: list[Path], out: Path
         if done < total:
             err.print(f"calibrate: render {done + 1}/{total} ({what})", highlight=False)
 
-    cal = calibrate(content_path, [str(s) for s in style_paths], base, sizes=size_list, candidates=cand_list,
-                    iterations=iterations, device=device, progress=progress)
+    cal = calibrate_k(content_path, [str(s) for s in style_paths], base, sizes=size_list, candidates=cand_list,
+                      iterations=iterations, device=device, progress=progress)
     measured = base.model_copy(update={"k": cal.k})
     origin = feature_net(base.network, base.weights, base.pooling, str(resolve_device(device))).origin
     sidecar = write_sidecar(out, measured, content_path, style_paths, origin)
-    tmp = report_path.with_name(f".{report_path.name}.tmp")
-    tmp.write_text(json.dumps(cal.as_dict(), indent=2))
-    tmp.replace(report_path)
+    atomic_write_text(report_path, json.dumps(cal.as_dict(), indent=2))
     for c in cal.candidates:
         fr = " ".join(f"{s}px {cal.fractions[(c, s)]:.3f}" for s in cal.sizes)
         err.print(f"  k {c:<4g} score {cal.score[c]:.3f}  gram distance {cal.gram_distance[c]:.4f}  "

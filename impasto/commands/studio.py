@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from impasto.errors import ImpastoError, UsageError
-from impasto.commands.common import app, err, fail
+from impasto.commands.common import app, command_errors, err
+from impasto.errors import UsageError
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -51,8 +51,8 @@ def studio(
     max_upload_mb: int = typer.Option(64, "--max-upload-mb", min=1, max=4096, help="Largest style image the page may upload."),
 ) -> None:
     """Serve FOLDER as a look-development page: u slider, previews, contact sheets, wipes, look files, shot status."""
-    try:
-        try:
+    with command_errors():
+        try:  # deferred: FastAPI and uvicorn are an optional extra (impasto[studio])
             import uvicorn
 
             from impasto.studio.app import create_app
@@ -64,8 +64,6 @@ def studio(
         hosts = ["127.0.0.1", "localhost", "[::1]", "::1"] if _is_loopback(host) else None
         web = create_app(folder, device=device, max_upload_bytes=max_upload_mb * 2**20, allowed_hosts=hosts)
         sock = _bind(host, port)
-    except ImpastoError as exc:
-        fail(exc)
     if not _is_loopback(host):
         err.print(
             f"[bold yellow]warning:[/] --host {host} lets anyone who can reach this machine open the studio, see the "

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from impasto.errors import ImpastoError, UsageError
+from impasto.commands.common import app, command_errors, err
+from impasto.errors import UsageError
 from impasto.look import Look
-from impasto.commands.common import app, err, fail
 
 style_image_app = typer.Typer(
     help="Build a style image from photos of a painting, and check one for clipping, blur, casts and JPEG blocking.",
@@ -81,7 +81,7 @@ def build(
     style_scale: float = typer.Option(Look.model_fields["style_scale"].default, "--style-scale", help=_SCALE_HELP),
 ) -> None:
     """Crop regions from PHOTOS and pack the main crop and blocks into one style image, with a JSON report beside it."""
-    from impasto.lookdev.style_image import (
+    from impasto.lookdev.style_image import (  # deferred: it pulls in scipy, slow to import for every command
         DEFAULT_BUILD_SIZE,
         build_style_image,
         parse_box,
@@ -89,7 +89,7 @@ def build(
         required_edge,
     )
 
-    try:
+    with command_errors():
         boxes = [parse_box(b, "--block") for b in (block or [])]
         main = parse_box(crop, "--crop") if crop is not None else None
         final = final_size if final_size is not None else Look.model_fields["size"].default
@@ -98,8 +98,6 @@ def build(
         out = output or Path(f"{photos[0].stem}_style.png")
         result = build_style_image([str(p) for p in photos], out, crop=main, blocks=boxes, size=size,
                                    layout=layout, final_size=final, style_scale=style_scale)  # type: ignore[arg-type]
-    except ImpastoError as exc:
-        fail(exc)
     rep = result.report
     console = Console()
     _print_check(rep.check, console)
@@ -118,9 +116,14 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
 ) -> None:
     """Report clipping, resolution for the final size, blur and texture, colour cast and JPEG blocking of IMAGE."""
-    from impasto.lookdev.style_image import check_style_image, file_sha256, report_path, write_json
+    from impasto.lookdev.style_image import (  # deferred: it pulls in scipy, slow to import for every command
+        check_style_image,
+        file_sha256,
+        report_path,
+        write_json,
+    )
 
-    try:
+    with command_errors():
         if not image.is_file() and image.exists():
             raise UsageError(f"'{image}' is a folder, not an image.")
         final = final_size if final_size is not None else Look.model_fields["size"].default
@@ -137,8 +140,6 @@ def check(
             except (OSError, ValueError):
                 pass  # an unreadable old report is simply replaced
         write_json(target, data)
-    except ImpastoError as exc:
-        fail(exc)
     if as_json:
         typer.echo(json.dumps(data["check"], indent=2, ensure_ascii=False))
     else:

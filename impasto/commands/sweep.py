@@ -5,43 +5,24 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import TextColumn
 
-from impasto.errors import ImpastoError
-from impasto.commands.common import app, err, fail
-from impasto.commands.look_options import (
-    DEVICE_OPT, INIT_OPT, K_OPT, LOOK_OPT, LR_OPT, NETWORK_OPT, OPTIMIZER_OPT, POOLING_OPT, PRESERVE_COLOR_OPT,
-    RAW_RATIO_OPT, SIZE_OPT, STYLE_SCALE_OPT, TV_WEIGHT_OPT, WEIGHTS_OPT, explicit_values, require_inputs,
-    resolve_look,
-)
+from impasto.commands.common import BarReporter, app, command_errors, err
+from impasto.commands.look_options import STYLE_OPTIONS, look_inputs, look_options
+from impasto.lookdev.sweep import parse_values, plan_sweep, run_sweep
 
 
-class SweepProgress:
+class SweepProgress(BarReporter):
     """Cells and iterations as two rich bars on a terminal; a plain line per cell otherwise."""
 
     def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.bar: Progress | None = None
+        super().__init__(TextColumn("{task.fields[info]}"))
         self.lock = threading.Lock()
         self.runs_total = 0
         self.runs_done = 0
-
-    def __enter__(self) -> SweepProgress:
-        if self.tty:
-            self.bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=err,
-            )
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar:
-            self.bar.stop()
 
     def start(self, runs, skipped: int, total: int) -> None:
         self.runs_total = len(runs)
@@ -71,6 +52,7 @@ class SweepProgress:
 
 
 @app.command()
+@look_options("look", "size", "network", "weights", "device", *STYLE_OPTIONS, after="seeds")
 def sweep(
     content: Optional[Path] = typer.Argument(None, help="Content image (the frame); may come from --look.", show_default=False),
     styles: Optional[list[Path]] = typer.Argument(None, help="Style images: each one is a row block of the grid (a variant, not a blend); may come from --look.", show_default=False),
@@ -78,43 +60,21 @@ def sweep(
     u: Optional[str] = typer.Option(None, "--u", help="u values: a range as first, last and step with the last included (2:6:0.5 is 9 values) or a list like 3,4,5. (default: the look's u)"),
     iterations: Optional[str] = typer.Option(None, "--iterations", help="Iteration counts, e.g. 64,128,256 or 64:256:64; one run to the largest gives the others as snapshots. (default: the look's)"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds as another axis, e.g. 1,2,3. (default: the look's seed, else one random seed kept for resumes)"),
-    look: Optional[Path] = LOOK_OPT,
-    size: int = SIZE_OPT,
-    network: str = NETWORK_OPT,
-    weights: Optional[Path] = WEIGHTS_OPT,
-    device: str = DEVICE_OPT,
-    optimizer: str = OPTIMIZER_OPT,
-    lr: Optional[float] = LR_OPT,
-    init: str = INIT_OPT,
-    pooling: str = POOLING_OPT,
-    style_scale: float = STYLE_SCALE_OPT,
-    k: float = K_OPT,
-    raw_ratio: bool = RAW_RATIO_OPT,
-    tv_weight: float = TV_WEIGHT_OPT,
-    preserve_color: str = PRESERVE_COLOR_OPT,
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Cells rendered at once. (default: 1 on CPU, where torch already uses every core for one cell; on CUDA as many as fit in memory, up to 4)"),
     thumb: int = typer.Option(256, "--thumb", min=16, help="Long edge of each cell on the contact sheet, px (cells are never enlarged)."),
+    **options: Any,
 ) -> None:
     """Render a grid of looks (u across, styles x seeds down, iterations as sub-rows) and a contact sheet; reruns resume."""
-    from impasto.lookdev.sweep import parse_values, plan_sweep, run_sweep
-
     # u and iterations are axes here (ranges, lists), not single look values: they are parsed below.
-    params = {k: v for k, v in locals().items() if k not in ("u", "iterations")}
-    try:
-        look_file = resolve_look(look, explicit_values(params))
-        content_path, style_paths = require_inputs(look_file)
+    with command_errors(interrupted=f"Interrupted; the cells written so far are kept, and the same command resumes in '{output}'."):
+        look_file, content_path, style_paths = look_inputs(options["look"], {"content": content, "styles": styles, **options})
         us = parse_values(u, "--u") if u is not None else None
         its = parse_values(iterations, "--iterations", integer=True) if iterations is not None else None
         seed_list = parse_values(seeds, "--seeds", integer=True) if seeds is not None else None
         plan = plan_sweep(content_path, style_paths, output, look_file.look, us=us, iterations=its, seeds=seed_list)
         with SweepProgress() as progress:
-            report = run_sweep(plan, device=device, workers=parallel, on_iteration=progress.iteration,
+            report = run_sweep(plan, device=options["device"], workers=parallel, on_iteration=progress.iteration,
                                on_cell=progress.cell, on_start=progress.start, thumb=thumb)
-    except ImpastoError as exc:
-        fail(exc)
-    except KeyboardInterrupt:
-        err.print(f"Interrupted; the cells written so far are kept, and the same command resumes in '{output}'.")
-        raise typer.Exit(130)
     why = " (CPU: torch already uses every core for one cell)" if report.device == "cpu" and report.workers == 1 else ""
     err.print(
         f"wrote {report.sheet} and {report.index}: {plan.rows}×{plan.cols} cells ({len(plan.variants)} style×seed "

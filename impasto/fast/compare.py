@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from impasto.io.tensors import fit_size, resize, to_array, to_tensor
-
 from impasto.api import render
-
 from impasto.devices import resolve_device
 from impasto.fast.core import FastModel
 from impasto.fast.loss import GatysLoss, score, style_by_layer
+from impasto.io.images import write_image
+from impasto.io.tensors import fit_size, resize, to_array, to_tensor
+from impasto.lookdev.contact_sheet import SheetCell, write_contact_sheet
 
 
 @dataclass
@@ -104,9 +104,6 @@ def compare(
 
 def write_compare_sheet(report: CompareReport, path: str | os.PathLike, *, thumb: int = 256) -> Path:
     """A contact sheet: one row per frame, for each u the fast picture then the optimised one, losses under each."""
-    from impasto.lookdev.contact_sheet import SheetCell, write_contact_sheet
-    from impasto.io.images import write_image
-
     us = sorted({r.u for r in report.rows})
     by_key = {(report.frames.index(r.frame), r.u): r for r in report.rows}
     with tempfile.TemporaryDirectory(prefix="impasto-fast-compare-") as tmp:
@@ -136,9 +133,6 @@ def write_compare_sheet(report: CompareReport, path: str | os.PathLike, *, thumb
 def write_sweep_sheet(images: Sequence[np.ndarray], us: Sequence[float], path: str | os.PathLike, title: str,
                       *, thumb: int = 256) -> Path:
     """One row of painted pictures, u across the top."""
-    from impasto.lookdev.contact_sheet import SheetCell, write_contact_sheet
-    from impasto.io.images import write_image
-
     with tempfile.TemporaryDirectory(prefix="impasto-fast-sweep-") as tmp:
         cells = []
         for i, img in enumerate(images):

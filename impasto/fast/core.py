@@ -19,9 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from impasto.devices import resolve_device
 from impasto.errors import UsageError
-from impasto.look import Look
 from impasto.fast.model import MULTIPLE, FastConfig, FastStyleNet, pad_to_multiple
+from impasto.files import atomic_path
+from impasto.io import colour_transfer
+from impasto.io.tensors import fit_size, resize, to_array, to_tensor
+from impasto.look import Look
 
 FORMAT = "impasto-fast"
 FORMAT_VERSION = 1
@@ -117,10 +121,6 @@ class FastModel:
 
         `size` is the long edge painted at (default: the model's training size); images come back at that size.
         """
-        from impasto.io import colour_transfer
-        from impasto.io.tensors import fit_size, resize, to_array, to_tensor
-        from impasto.devices import resolve_device
-
         us = [float(u) for u in us]
         self.check_u(us)
         dev = resolve_device(device)
@@ -152,14 +152,10 @@ class FastModel:
 
 
 def save_dict(path: str | os.PathLike, data: dict[str, Any]) -> Path:
+    """`data` as a torch file, written atomically; a failed write is one UsageError sentence."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path, error=UsageError) as tmp:
         torch.save(data, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"Could not write '{path}' ({exc.strerror or exc}).") from None
     return path
 
 
@@ -171,8 +167,8 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - pickle, zip and torch errors all mean the same to a user
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"'{path}' is not a readable impasto fast model (corrupt or another kind of file: {first}).") from None
+        raise UsageError(f"'{path}' is not a readable impasto fast model (corrupt or another kind of file: "
+                         f"{_first_line(exc)}).") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UsageError(f"'{path}' is not an impasto fast model (made by impasto fast train).")
     if data.get("version") != FORMAT_VERSION:
@@ -182,8 +178,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def load_model(path: str | os.PathLike) -> FastModel:
     """Read a model file; any problem is one UsageError sentence."""
-    path = Path(path)
-    data = _read(path)
+    data = _read(Path(path))
     try:
         config = FastConfig(**data["config"])
         net = FastStyleNet(config)
@@ -196,5 +191,10 @@ def load_model(path: str | os.PathLike) -> FastModel:
             record=json.loads(data.get("record") or "{}"),
         )
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"Fast model '{path}' is damaged ({first}).") from None
+        raise UsageError(f"Fast model '{path}' is damaged ({_first_line(exc)}).") from None
+
+
+def _first_line(exc: Exception) -> str:
+    """An exception's first line (at most 120 characters), else its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:120] if text else type(exc).__name__

@@ -15,6 +15,7 @@ from torch import nn
 from impasto.errors import ImpastoError, UsageError
 from impasto.fast.core import FastModel
 from impasto.fast.model import FastStyleNet
+from impasto.files import atomic_path
 
 OPSET = 17
 TOLERANCE = 1e-4  # max abs difference (0-1 pixels) between onnxruntime and torch
@@ -47,8 +48,7 @@ def export_onnx(model: FastModel, path: str | os.PathLike, *, check: bool = True
     gen = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, 64, 96, generator=gen)
     us = torch.tensor([lo, (lo + hi) / 2, hi], dtype=torch.float32)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path, error=UsageError) as tmp:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on constant folding and instance norm modes
             torch.onnx.export(
@@ -64,17 +64,12 @@ def export_onnx(model: FastModel, path: str | os.PathLike, *, check: bool = True
             diff = check_onnx(tmp, wrapper, test, test_u)
             if not diff <= TOLERANCE:
                 raise ImpastoError(f"The ONNX export paints differently from torch (max difference {diff:.2e}); not written.")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UsageError(f"Could not write '{path}' ({exc.strerror or exc}).") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return ExportReport(path, diff, (72, 52))
 
 
 def check_onnx(path: str | os.PathLike, wrapper: nn.Module, image: torch.Tensor, us: torch.Tensor) -> float:
     """Max abs difference between onnxruntime and torch on one input."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # deferred: optional (not a dependency), wanted only to check an export
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(["painted"], {"image": image.numpy(), "u": us.numpy()})[0]

@@ -25,11 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from impasto.version import __version__
-from impasto.io.tensors import fit_size, resize, to_tensor
 from impasto.devices import resolve_device
 from impasto.errors import ImpastoError, UsageError
-from impasto.look import Look
 from impasto.fast.core import (
     FORMAT,
     FORMAT_VERSION,
@@ -41,6 +38,13 @@ from impasto.fast.core import (
 )
 from impasto.fast.loss import GatysLoss
 from impasto.fast.model import PRESETS, FastStyleNet
+from impasto.io.frames import read_frame, unpremultiply
+from impasto.io.ocio import to_display
+from impasto.io.sequence import FramePattern, is_movie, movie_frames, movie_info
+from impasto.io.tensors import fit_size, resize, to_tensor
+from impasto.look import Look
+from impasto.shot.config import default_input_space
+from impasto.version import __version__
 
 GENERAL_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket")
 MIN_CROP = 32
@@ -116,7 +120,7 @@ def checkpoint_path(output: str | os.PathLike) -> Path:
 
 def general_images() -> list[np.ndarray]:
     """A few of scikit-image's bundled colour photos (no download), float32 0-1."""
-    from skimage import data
+    from skimage import data  # deferred: scikit-image is slow to import and only training wants it
 
     out = []
     for name in GENERAL_SAMPLES:
@@ -211,136 +215,162 @@ def train(
         raise UsageError("Give at least one style image.")
     if not frames and not (general or general is None):
         raise UsageError("Give some frames to train on.")
-    dev = resolve_device(settings.device)
-    cuda = dev.type == "cuda"
-    amp = cuda if settings.amp is None else settings.amp
-    use_compile = cuda if settings.compile is None else settings.compile
-    edge = int(settings.size or look.size)
-    output = Path(output)
+    run = _Training(look, style_rgbs, frames, settings, general, style_paths, sources)
     ckpt_path = checkpoint_path(output)
-    start_time = time.perf_counter()
-
-    torch.manual_seed(settings.seed)
-    gen = torch.Generator().manual_seed(settings.seed)
-    general = general_images() if general is None else list(general)
-    crops = _Crops(frames, general, edge, settings.crop, settings.general_fraction, dev)
-    loss_fn = GatysLoss(look, style_rgbs, edge, dev, match_to=frames[0] if frames else None)
-    style_id = style_identity(style_rgbs, look, loss_fn.origin)
-    config = PRESETS[settings.preset]
-    net = FastStyleNet(config).to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
-    labels = bucket_labels(settings.u_range, settings.buckets)
-    smooth: dict[str, float] = {}
-    first: dict[str, float] = {}
-    history: list[tuple[int, float]] = []
-    step = 0
-    # "recipe" 2: crop ratio from the frame's pixels (a checkpoint of the first recipe does not resume into it).
-    identity = {"recipe": 2, "objective": settings.objective, "style_id": style_id,
-                "u_range": [float(v) for v in settings.u_range], "config": config.as_dict(), "size": edge,
-                "crop": crops.crop}
-
     if resume and ckpt_path.exists():
+        run.resume(ckpt_path)
+    run.resumed_from = run.step
+    try:
+        run.loop(ckpt_path, progress)
+    except KeyboardInterrupt:
+        if run.step > run.resumed_from:
+            run.save_checkpoint(ckpt_path)
+        raise
+    run.net.eval()
+    model = run.model()
+    model.save(output)
+    run.save_checkpoint(ckpt_path)  # a later run with more --steps continues from here
+    return TrainResult(model=model, path=Path(output), steps=run.step, resumed_from=run.resumed_from,
+                       seconds=time.perf_counter() - run.start_time, first=run.first, last=dict(run.smooth),
+                       history=run.history)
+
+
+class _Training:
+    """One training run's state: network, optimiser, random streams, per-bucket losses; steps and checkpoints."""
+
+    def __init__(self, look: Look, style_rgbs: Sequence[np.ndarray], frames: Sequence[np.ndarray],
+                 settings: TrainSettings, general: Sequence[np.ndarray] | None, style_paths: Sequence[str],
+                 sources: dict[str, Any] | None) -> None:
+        self.look, self.settings, self.frames = look, settings, frames
+        self.style_paths, self.sources = style_paths, sources
+        self.dev = resolve_device(settings.device)
+        cuda = self.dev.type == "cuda"
+        self.amp = cuda if settings.amp is None else settings.amp
+        self.use_compile = cuda if settings.compile is None else settings.compile
+        self.edge = int(settings.size or look.size)
+        self.start_time = time.perf_counter()
+
+        # The order below fixes the random streams (crops, network init): golden renders depend on it.
+        torch.manual_seed(settings.seed)
+        self.gen = torch.Generator().manual_seed(settings.seed)
+        general = general_images() if general is None else list(general)
+        self.crops = _Crops(frames, general, self.edge, settings.crop, settings.general_fraction, self.dev)
+        self.loss_fn = GatysLoss(look, style_rgbs, self.edge, self.dev, match_to=frames[0] if frames else None)
+        self.style_id = style_identity(style_rgbs, look, self.loss_fn.origin)
+        config = PRESETS[settings.preset]
+        self.net = FastStyleNet(config).to(self.dev)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=settings.lr)
+        self.labels = bucket_labels(settings.u_range, settings.buckets)
+        self.smooth: dict[str, float] = {}
+        self.first: dict[str, float] = {}
+        self.history: list[tuple[int, float]] = []
+        self.step = 0
+        self.resumed_from = 0
+        # "recipe" 2: crop ratio from the frame's pixels (a checkpoint of the first recipe does not resume into it).
+        self.identity = {"recipe": 2, "objective": settings.objective, "style_id": self.style_id,
+                         "u_range": [float(v) for v in settings.u_range], "config": config.as_dict(), "size": self.edge,
+                         "crop": self.crops.crop}
+
+    def resume(self, ckpt_path: Path) -> None:
         state = _read(ckpt_path)
         saved = state.get("identity", {})
-        if saved != identity:
+        if saved != self.identity:
             raise UsageError(
                 f"Checkpoint '{ckpt_path}' is for another training (style, u range, network, size or crop differ); "
                 f"pass --fresh to start over."
             )
-        net.load_state_dict(state["state"])
-        opt.load_state_dict(state["optimizer"])
-        for group in opt.param_groups:  # the optimizer state carries the old rate: --lr applies on resume too
-            group["lr"] = settings.lr
-        gen.set_state(state["generator"])
+        self.net.load_state_dict(state["state"])
+        self.opt.load_state_dict(state["optimizer"])
+        for group in self.opt.param_groups:  # the optimizer state carries the old rate: --lr applies on resume too
+            group["lr"] = self.settings.lr
+        self.gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        step = int(state["step"])
-        smooth = dict(state.get("smooth", {}))
-        first = dict(state.get("first", {}))
-        history = [tuple(h) for h in state.get("history", [])]
-    resumed_from = step
+        self.step = int(state["step"])
+        self.smooth = dict(state.get("smooth", {}))
+        self.first = dict(state.get("first", {}))
+        self.history = [tuple(h) for h in state.get("history", [])]
 
-    train_net: Any = net
-    if use_compile:
-        train_net = torch.compile(net)
-
-    def model_dict(record_extra: dict[str, Any]) -> FastModel:
+    def model(self) -> FastModel:
+        s, crops = self.settings, self.crops
         record = {
-            "steps": step, "batch": settings.batch, "crop": crops.crop, "lr": settings.lr, "preset": settings.preset,
-            "objective": settings.objective,
-            "general_fraction": crops.fraction, "frames": len(frames), "device": str(dev), "amp": amp,
-            "compile": bool(use_compile), "seconds": round(time.perf_counter() - start_time, 1), "impasto": __version__,
-            "torch": torch.__version__, "buckets": dict(smooth), "first_buckets": dict(first), **(sources or {}),
-            **record_extra,
+            "steps": self.step, "batch": s.batch, "crop": crops.crop, "lr": s.lr, "preset": s.preset,
+            "objective": s.objective,
+            "general_fraction": crops.fraction, "frames": len(self.frames), "device": str(self.dev), "amp": self.amp,
+            "compile": bool(self.use_compile), "seconds": round(time.perf_counter() - self.start_time, 1),
+            "impasto": __version__, "torch": torch.__version__, "buckets": dict(self.smooth),
+            "first_buckets": dict(self.first), **(self.sources or {}),
         }
-        return FastModel(net=net, u_range=settings.u_range, style_id=style_id, size=edge,
-                         weights_origin=loss_fn.origin, look=look, styles=[str(p) for p in style_paths], record=record)
+        return FastModel(net=self.net, u_range=s.u_range, style_id=self.style_id, size=self.edge,
+                         weights_origin=self.loss_fn.origin, look=self.look, styles=[str(p) for p in self.style_paths],
+                         record=record)
 
-    def save_checkpoint() -> None:
-        data = model_dict({}).to_dict()
-        data.update(identity=identity, optimizer=opt.state_dict(), generator=gen.get_state(),
-                    torch_rng=torch.get_rng_state(), step=step, smooth=smooth, first=first, history=[list(h) for h in history])
+    def save_checkpoint(self, ckpt_path: Path) -> None:
+        data = self.model().to_dict()
+        data.update(identity=self.identity, optimizer=self.opt.state_dict(), generator=self.gen.get_state(),
+                    torch_rng=torch.get_rng_state(), step=self.step, smooth=self.smooth, first=self.first,
+                    history=[list(h) for h in self.history])
         save_dict(ckpt_path, data)
 
-    net.train()
-    try:
-        while step < settings.steps:
-            x = crops.sample(settings.batch, gen)
-            us = _stratified_u(settings.batch, settings.u_range, gen)
-            t = u_to_t(us, settings.u_range).to(dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                content_feats, base_s, base_t = loss_fn.reference(x)
-                y = train_net(x, t)
-                c, s, tv = loss_fn.terms(y, content_feats)
-            ratios = torch.tensor(crop_ratios(loss_fn, us.tolist(), crops.crop, crops.frame_pixels, crops.frame_edge),
-                                  device=dev)
-            tvw = look.tv_weight
-            total = c.float() + ratios * s.float() + tvw * tv.float()
-            # Relative to the unpainted crop's own loss at that u (1.0 = no better than the frame).
-            base = (ratios * base_s.float() + tvw * base_t.float()).clamp_min(1e-12)
-            norm = total / base
-            loss = norm.clamp_min(1e-12).log().mean() if settings.objective == "log" else norm.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            step += 1
-            value = float(norm.detach().mean())
-            if not math.isfinite(value) or not math.isfinite(float(loss.detach())):
-                raise ImpastoError(f"Training diverged at step {step} (loss {value}); try a lower --lr.")
-            history.append((step, value))
-            for u, v in zip(us.tolist(), norm.detach().tolist()):
-                label = labels[_bucket(u, settings.u_range, settings.buckets)]
-                smooth[label] = v if label not in smooth else 0.9 * smooth[label] + 0.1 * v
-                first.setdefault(label, v)
+    def loop(self, ckpt_path: Path, progress: Callable[[TrainProgress], None] | None) -> None:
+        s = self.settings
+        train_net: Any = torch.compile(self.net) if self.use_compile else self.net
+        self.net.train()
+        while self.step < s.steps:
+            us, norm, value = self.train_step(train_net)
+            self.note(us, norm, value)
             if progress is not None:
-                progress(TrainProgress(step, settings.steps, value, {k: smooth[k] for k in labels if k in smooth},
-                                       time.perf_counter() - start_time, resumed_from))
-            if step % settings.checkpoint_every == 0 and step < settings.steps:
-                save_checkpoint()
-            if settings.time_limit is not None and time.perf_counter() - start_time > settings.time_limit:
+                progress(TrainProgress(self.step, s.steps, value,
+                                       {k: self.smooth[k] for k in self.labels if k in self.smooth},
+                                       time.perf_counter() - self.start_time, self.resumed_from))
+            if self.step % s.checkpoint_every == 0 and self.step < s.steps:
+                self.save_checkpoint(ckpt_path)
+            if s.time_limit is not None and time.perf_counter() - self.start_time > s.time_limit:
                 break
-    except KeyboardInterrupt:
-        if step > resumed_from:
-            save_checkpoint()
-        raise
-    net.eval()
-    model = model_dict({})
-    model.save(output)
-    save_checkpoint()  # a later run with more --steps continues from here
-    return TrainResult(model=model, path=output, steps=step, resumed_from=resumed_from,
-                       seconds=time.perf_counter() - start_time, first=first, last=dict(smooth), history=history)
+
+    def train_step(self, train_net: Any) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """One optimiser step; the batch's u values, normalised losses and their mean."""
+        s, crops, loss_fn, dev = self.settings, self.crops, self.loss_fn, self.dev
+        x = crops.sample(s.batch, self.gen)
+        us = _stratified_u(s.batch, s.u_range, self.gen)
+        t = u_to_t(us, s.u_range).to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.amp):
+            content_feats, base_s, base_t = loss_fn.reference(x)
+            y = train_net(x, t)
+            c, st, tv = loss_fn.terms(y, content_feats)
+        ratios = torch.tensor(crop_ratios(loss_fn, us.tolist(), crops.crop, crops.frame_pixels, crops.frame_edge),
+                              device=dev)
+        tvw = self.look.tv_weight
+        total = c.float() + ratios * st.float() + tvw * tv.float()
+        # Relative to the unpainted crop's own loss at that u (1.0 = no better than the frame).
+        base = (ratios * base_s.float() + tvw * base_t.float()).clamp_min(1e-12)
+        norm = total / base
+        loss = norm.clamp_min(1e-12).log().mean() if s.objective == "log" else norm.mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        self.opt.step()
+        self.step += 1
+        value = float(norm.detach().mean())
+        if not math.isfinite(value) or not math.isfinite(float(loss.detach())):
+            raise ImpastoError(f"Training diverged at step {self.step} (loss {value}); try a lower --lr.")
+        return us, norm, value
+
+    def note(self, us: torch.Tensor, norm: torch.Tensor, value: float) -> None:
+        """Record a step's loss in the history and the smoothed per-bucket losses."""
+        s = self.settings
+        self.history.append((self.step, value))
+        for u, v in zip(us.tolist(), norm.detach().tolist()):
+            label = self.labels[_bucket(u, s.u_range, s.buckets)]
+            self.smooth[label] = v if label not in self.smooth else 0.9 * self.smooth[label] + 0.1 * v
+            self.first.setdefault(label, v)
 
 
 def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str | None = None
                          ) -> tuple[list[np.ndarray], list[str]]:
     """Display-referred 0-1 frames from a frame pattern (`plate.####.exr`), a movie or one image, up to `max_frames`
     spread evenly over the shot; every frame must have the shot's size. Returns (frames, their names)."""
-    from impasto.io.sequence import is_movie
-
     names: list[str] = []
     if is_movie(plate):
-        from impasto.io.sequence import movie_frames, movie_info
-
         info = movie_info(plate)
         count = info.frames or max_frames
         wanted = set(_spread(list(range(count)), max_frames))
@@ -351,12 +381,8 @@ def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str |
         if not out:
             raise UsageError(f"Movie '{plate}' gave no frames.")
         return out, names
-    from impasto.shot.config import default_input_space
-
     space = input_space or default_input_space(plate)
     if any(ch in Path(plate).name for ch in "#@") or "%" in Path(plate).name:
-        from impasto.io.sequence import FramePattern
-
         pattern = FramePattern(plate)
         numbers = pattern.frames_on_disk()
         if not numbers:
@@ -381,9 +407,6 @@ def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str |
 
 def _display_frame(path: Path, space: str) -> np.ndarray:
     """A plate frame as the display-referred 0-1 picture the network sees (as a shot render does)."""
-    from impasto.io.ocio import to_display
-    from impasto.io.frames import read_frame, unpremultiply
-
     frame = read_frame(path)
     rgb = frame.rgb
     if frame.alpha is not None:
