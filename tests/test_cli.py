@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from impasto import __version__
 from impasto.cli import app
 from impasto.io.images import read_image, write_image
+from impasto.look import load_look
 
 runner = CliRunner()
 FAST = ["--size", "48", "--iterations", "3", "--seed", "0", "--device", "cpu"]
@@ -44,6 +45,9 @@ def test_stylize_end_to_end(images, tmp_path: Path) -> None:
     assert img.shape == (48, 48, 3)
     assert "iteration 3/3" in res.output  # plain progress lines when not a terminal
     assert leftovers(tmp_path) == []
+    # the precision 'auto' resolved to, and why: printed, and kept with the look
+    assert "precision fp32: set by $IMPASTO_AUTO_PRECISION" in res.output
+    assert load_look(tmp_path / "out.look.toml").precision_used == "fp32: set by $IMPASTO_AUTO_PRECISION"
 
 
 def test_default_output_name_and_two_styles(images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,8 +67,9 @@ def test_low_and_high_u_differ_in_the_papers_direction(images, tmp_path: Path, c
         outs[u] = tmp_path / f"u{u}.png"
         assert run("stylize", content, style, "-o", outs[u], "--u", u, "--size", "48", "--iterations", "10",
                    "--seed", "0", "--device", "cpu").exit_code == 0
-    from impasto.io.tensors import fit_size, resize, to_array, to_tensor
     import torch
+
+    from impasto.io.tensors import fit_size, resize, to_array, to_tensor
 
     ref = to_array(resize(to_tensor(content_rgb, torch.device("cpu")), fit_size(*content_rgb.shape[:2], 48)))
     d2 = np.abs(read_image(outs["0"]) - ref).mean()

@@ -10,7 +10,15 @@ from typing import Any, Mapping, Optional
 
 import typer
 
-from impasto.commands.common import _F, Command, _help, err, make_look, parse_floats, shared_options
+from impasto.commands.common import (
+    _F,
+    Command,
+    _help,
+    err,
+    make_look,
+    parse_floats,
+    shared_options,
+)
 from impasto.devices import MAX_MEMORY_ENV, parse_bytes
 from impasto.errors import UsageError
 from impasto.io.images import write_image
@@ -170,25 +178,26 @@ def sidecar_path(output: Path) -> Path:
 
 
 def write_sidecar(output: Path, look: Look, content: Path | str | None, styles: list[Path] | list[str],
-                  weights_origin: str | None) -> Path:
+                  weights_origin: str | None, precision_used: str | None = None) -> Path:
     """Write the look a command used beside its output (absolute paths, so it works from any folder)."""
     record = LookFile(
         look=look,
         content=None if content is None else str(Path(content).resolve()),
         styles=[str(Path(s).resolve()) for s in styles],
         weights_origin=weights_origin,
+        precision_used=precision_used,
     )
     return save_look(sidecar_path(output), record)
 
 
 def write_painting(out: Path, image: Any, record: dict[str, Any], look: Look, content: Path,
-                   styles: list[Path], weights_origin: str | None) -> Path:
-    """Write a painted image with `record` (plus the weights' origin, the inputs and the version) in its metadata,
-    and `look` beside it as its look file; returns the look file's path."""
-    record = {**record, "weights_origin": weights_origin, "content": str(content), "styles": [str(s) for s in styles],
-              "impasto": __version__}
+                   styles: list[Path], weights_origin: str | None, precision_used: str | None = None) -> Path:
+    """Write a painted image with `record` (plus the weights' origin, the precision used, the inputs and the
+    version) in its metadata, and `look` beside it as its look file; returns the look file's path."""
+    record = {**record, "weights_origin": weights_origin, "precision_used": precision_used, "content": str(content),
+              "styles": [str(s) for s in styles], "impasto": __version__}
     write_image(out, image, {"Software": f"impasto {__version__}", "impasto:look": json.dumps(record)})
-    return write_sidecar(out, look, content, styles, weights_origin)
+    return write_sidecar(out, look, content, styles, weights_origin, precision_used)
 
 
 def warn_origin(expected: str | None, actual: str | None) -> None:

@@ -8,8 +8,22 @@ from typing import Any, Optional
 
 import typer
 
-from impasto.commands.common import _F, ProgressReporter, app, command_errors, err, parse_floats
-from impasto.commands.look_options import STYLE_OPTIONS, look_inputs, look_options, warn_origin, write_painting, write_sidecar
+from impasto.commands.common import (
+    _F,
+    ProgressReporter,
+    app,
+    command_errors,
+    err,
+    parse_floats,
+)
+from impasto.commands.look_options import (
+    STYLE_OPTIONS,
+    look_inputs,
+    look_options,
+    warn_origin,
+    write_painting,
+    write_sidecar,
+)
 from impasto.devices import resolve_device
 from impasto.features.net import feature_net
 from impasto.files import atomic_write_text
@@ -57,7 +71,8 @@ def preview(
             final_look = final_look.model_copy(update={"preview": str(out.resolve())})
         record = {"look": pr.final_look.model_dump(), "preview": {"mode": pr.mode, "scale": pr.scale, "crop": pr.crop,
                   "iterations": len(res.history), "ratio": pr.ratio}}
-        sidecar = write_painting(out, res.image, record, final_look, content_path, style_paths, res.weights_origin)
+        sidecar = write_painting(out, res.image, record, final_look, content_path, style_paths, res.weights_origin,
+                                 res.precision_reason)
     warn_origin(look_file.weights_origin, res.weights_origin)
     fh, fw = pr.final_shape
     what = f"crop {','.join(map(str, pr.crop))} at full size" if pr.crop else f"{pr.scale:g} × the final"

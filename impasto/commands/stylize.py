@@ -37,8 +37,10 @@ def stylize(
             result = render(content_path, [str(s) for s in style_paths], look_file.look, device=options["device"],
                             progress=reporter)
         sidecar = write_painting(out, result.image, {"look": result.look.model_dump(), "ratio": result.ratio},
-                                 result.look, content_path, style_paths, result.weights_origin)
+                                 result.look, content_path, style_paths, result.weights_origin,
+                                 result.precision_reason)
     warn_origin(look_file.weights_origin, result.weights_origin)
+    err.print(f"precision {result.precision_reason}", highlight=False)
     if result.fp32_from is not None:
         err.print(f"bf16 stopped improving at iteration {result.fp32_from}; the render went on in fp32 from there.",
                   highlight=False)
