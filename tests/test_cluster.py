@@ -18,8 +18,8 @@ from impasto.cluster import INSTALL_HINT, ClusterOptions, plan_workers
 from impasto.errors import UsageError
 from impasto.io.frames import Frame, read_frame, write_frame
 from impasto.io.images import write_image
-from impasto.shot.manifest import read_manifest
 from impasto.shot.config import load_shot
+from impasto.shot.manifest import read_manifest
 from impasto.shot.render import frame_opens, render_frames
 
 runner = CliRunner()

@@ -9,9 +9,9 @@ import OpenImageIO as oiio
 import PyOpenColorIO as ocio
 import pytest
 
-from impasto.io.ocio import ColourConfig, convert, from_display, get_config, to_display
 from impasto.errors import UsageError
 from impasto.io.frames import Frame, premultiply, read_frame, unpremultiply, write_frame
+from impasto.io.ocio import ColourConfig, convert, from_display, get_config, to_display
 
 W, H = 64, 48
 

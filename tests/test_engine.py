@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 import impasto
-from impasto.objective.controls import REFERENCE_EDGE, style_ratio
-from impasto.optim.memory import estimate_memory
 from impasto.api import render
 from impasto.errors import UsageError
 from impasto.look import Look
+from impasto.objective.controls import REFERENCE_EDGE, style_ratio
+from impasto.optim.memory import estimate_memory
 
 
 def test_ratio_is_ten_to_the_u_at_512_and_scales_with_size() -> None:

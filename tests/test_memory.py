@@ -7,10 +7,10 @@ import torch
 from typer.testing import CliRunner
 
 from impasto import devices
-from impasto.optim import memory
 from impasto.cli import app
 from impasto.errors import UsageError
 from impasto.look import Look
+from impasto.optim import memory
 
 
 @pytest.mark.parametrize("text, expected", [

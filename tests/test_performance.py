@@ -6,14 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from impasto.optim.memory import estimate_memory, plan_tile
-
 from impasto.api import evaluate_loss, render
-
-from impasto.optim.strategies import level_iterations, level_sizes, tile_starts
-
 from impasto.features.precision import resolve_precision
 from impasto.look import Look
+from impasto.optim.memory import estimate_memory, plan_tile
+from impasto.optim.strategies import level_iterations, level_sizes, tile_starts
 
 SIZE = 64
 

@@ -11,6 +11,7 @@ import pytest
 
 from impasto.errors import UsageError
 from impasto.io.frames import Frame, read_frame, write_frame
+from impasto.io.sequence import FramePattern, movie_info
 from impasto.shot.post import denoise, dissolve_weight, mix, upscale
 from impasto.shot.review import (
     available_encoders,
@@ -18,7 +19,6 @@ from impasto.shot.review import (
     frame_timecode,
     write_review_movie,
 )
-from impasto.io.sequence import FramePattern, movie_info
 
 W, H = 64, 48
 

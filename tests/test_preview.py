@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from impasto.cli import app
-from impasto.objective.controls import style_ratio
 from impasto.api import render
+from impasto.cli import app
 from impasto.look import Look, load_look
 from impasto.lookdev.preview import check_box, crop_ratio, parse_box, preview
+from impasto.objective.controls import style_ratio
 
 runner = CliRunner()
 

@@ -15,9 +15,9 @@ from impasto.errors import UsageError
 from impasto.io.frames import Frame, write_frame
 from impasto.io.images import write_image
 from impasto.look import Look, LookFile, save_look
-from impasto.shot.manifest import FrameEntry, read_manifest, update_manifest
 from impasto.shot.config import init_shot, load_shot, save_shot
 from impasto.shot.identity import look_hash
+from impasto.shot.manifest import FrameEntry, read_manifest, update_manifest
 
 runner = CliRunner()
 

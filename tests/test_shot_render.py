@@ -20,8 +20,8 @@ from impasto.cli import app
 from impasto.errors import UsageError
 from impasto.io.frames import Frame, read_frame, write_frame
 from impasto.io.images import write_image
-from impasto.shot.manifest import read_manifest
 from impasto.shot.config import load_shot
+from impasto.shot.manifest import read_manifest
 from impasto.shot.painter import Painted, Painter
 from impasto.shot.render import ShotRenderer, frame_opens, render_frames
 

@@ -12,10 +12,10 @@ from scipy.ndimage import gaussian_filter
 from typer.testing import CliRunner
 
 import impasto.commands.style_image  # noqa: F401  (registers `style-image` on the shared app)
-from impasto.lookdev import style_image as si
 from impasto.commands.common import app
 from impasto.errors import UsageError
 from impasto.io.images import read_image, write_image
+from impasto.lookdev import style_image as si
 
 runner = CliRunner()
 

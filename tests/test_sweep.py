@@ -11,15 +11,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import impasto.objective.targets as targets
 import impasto.api as engine
-from impasto.lru import LRU
-from impasto.optim.memory import estimate_memory
+import impasto.objective.targets as targets
 from impasto.cli import app
 from impasto.errors import UsageError
 from impasto.io.images import read_image, write_image
 from impasto.look import Look, load_look
 from impasto.lookdev.sweep import CELLS, INDEX, MANIFEST, SHEET, choose_workers, parse_values, plan_sweep, run_sweep
+from impasto.lru import LRU
+from impasto.optim.memory import estimate_memory
 
 SIZE = 32
 ITS = [2, 4]

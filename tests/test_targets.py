@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import impasto
-from impasto.objective import targets
 from impasto.features.net import feature_net
 from impasto.io.tensors import resize, to_tensor
+from impasto.objective import targets
 from impasto.objective.losses import STYLE_LAYERS, gram
 
 CPU = torch.device("cpu")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from impasto.features import weights as W
 from impasto.errors import UsageError, WeightsNotFound
+from impasto.features import weights as W
 from impasto.features.vgg import VGGFeatures, conv_shapes, layer_names
 
 

@@ -10,15 +10,15 @@ from typing import Optional
 
 import typer
 
+from impasto.cluster import ClusterOptions, check_cluster, connect, render_on_cluster
 from impasto.commands.common import app, err, fail
 from impasto.commands.look_options import MAX_MEMORY_OPT, apply_memory_cap
-from impasto.cluster import ClusterOptions, check_cluster, connect, render_on_cluster
+from impasto.errors import ImpastoError, UsageError
 from impasto.fast.hooks import FastShotRenderer
 from impasto.io.sequence import format_frame_range, parse_frame_range
 from impasto.shot.config import load_shot
 from impasto.shot.render import ShotRenderer, render_frames
 from impasto.shot.render import estimate as estimate_shot
-from impasto.errors import ImpastoError, UsageError
 
 
 def _dur(seconds: float | None) -> str:

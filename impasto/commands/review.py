@@ -8,10 +8,10 @@ from typing import Optional
 import typer
 
 from impasto.commands.common import app, err, fail
+from impasto.errors import ImpastoError
 from impasto.io.sequence import format_frame_range
 from impasto.shot.config import load_shot
 from impasto.shot.render import make_review
-from impasto.errors import ImpastoError
 
 
 @app.command()

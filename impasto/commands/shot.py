@@ -9,9 +9,9 @@ import typer
 
 from impasto.commands.common import app, err, fail
 from impasto.commands.render import _rel
+from impasto.errors import ImpastoError
 from impasto.shot.config import colour_names, init_shot
 from impasto.shot.config import version_up as bump
-from impasto.errors import ImpastoError
 
 shot_app = typer.Typer(help="Create shot files and move them to a new version.", no_args_is_help=True)
 app.add_typer(shot_app, name="shot")

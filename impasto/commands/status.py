@@ -9,10 +9,10 @@ import typer
 
 from impasto.commands.common import app, fail
 from impasto.commands.render import _dur, _rel
+from impasto.errors import ImpastoError
 from impasto.io.sequence import format_frame_range as fr
 from impasto.shot.config import load_shot
 from impasto.shot.render import shot_status
-from impasto.errors import ImpastoError
 
 
 @app.command()
