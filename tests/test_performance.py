@@ -20,7 +20,9 @@ def reference(content_rgb, style_rgb):
     return render(content_rgb, style_rgb, Look(u=4, iterations=20, size=SIZE, seed=0), device="cpu")
 
 
-def test_precision_resolves_per_device() -> None:
+def test_precision_resolves_per_device(monkeypatch) -> None:
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"  # pinned by conftest
+    monkeypatch.setenv("IMPASTO_AUTO_PRECISION", "tf32")  # TF32 exists only on CUDA
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     assert resolve_precision("auto", torch.device("cuda")) == "tf32"
     assert resolve_precision("tf32", torch.device("cpu")) == "fp32"

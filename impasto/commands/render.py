@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.progress import TextColumn, TimeElapsedColumn
 
 from impasto.cluster import ClusterOptions, check_cluster, connect, render_on_cluster
-from impasto.commands.common import app, err, fail
+from impasto.commands.common import BarReporter, app, err, fail
 from impasto.commands.look_options import MAX_MEMORY_OPT, apply_memory_cap
 from impasto.errors import ImpastoError, UsageError
 from impasto.fast.hooks import FastShotRenderer
@@ -32,37 +33,17 @@ def _dur(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
-class ShotProgress:
+class ShotProgress(BarReporter):
     """Frames done, time per frame and ETA: a rich bar on a terminal, one plain line per frame otherwise."""
 
     def __init__(self, label: str, total: int) -> None:
+        super().__init__(TextColumn("frames"), TextColumn("{task.fields[now]}"), TextColumn("{task.fields[per]}/frame"),
+                         TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), timing=False)
         self.label, self.total = label, total
-        self.tty = sys.stderr.isatty()
-        self.bar = None
-        if self.tty and total:
-            from rich.progress import (  # only on a terminal
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
-                TextColumn("{task.fields[now]}"), TextColumn("{task.fields[per]}/frame"), TimeElapsedColumn(),
-                TextColumn("ETA {task.fields[eta]}"), console=err,
-            )
+        if not total:
+            self.bar = None
+        if self.bar:
             self.task = self.bar.add_task(label, total=total, now="", per="-", eta="-")
-
-    def __enter__(self) -> ShotProgress:
-        if self.bar:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar:
-            self.bar.stop()
 
     def __call__(self, e) -> None:
         if self.bar:

@@ -18,7 +18,7 @@ from impasto.fast.core import FastModel
 from impasto.fast.loss import GatysLoss, score, style_by_layer
 from impasto.io.images import write_image
 from impasto.io.tensors import fit_size, resize, to_array, to_tensor
-from impasto.lookdev.contact_sheet import SheetCell, write_contact_sheet
+from impasto.lookdev.contact_sheet import SheetCell, SheetGrid, write_contact_sheet
 
 
 @dataclass
@@ -125,8 +125,8 @@ def write_compare_sheet(report: CompareReport, path: str | os.PathLike, *, thumb
                 cells.append(SheetCell(fi, col + k, name, None, lines))
         col_labels = [f"u {u:g} {which}" for u in us for which in ("fast", "optimised")]
         title = f"fast model vs {report.iterations}-iteration optimisation at {report.size} px (engine loss)"
-        write_contact_sheet(path, tmp, cells, len(report.frames), 2 * len(us), list(report.frames), col_labels,
-                            title, thumb=thumb)
+        grid = SheetGrid(cells, len(report.frames), 2 * len(us), list(report.frames), col_labels, title)
+        write_contact_sheet(path, tmp, grid, thumb=thumb)
     return Path(path)
 
 
@@ -138,5 +138,6 @@ def write_sweep_sheet(images: Sequence[np.ndarray], us: Sequence[float], path: s
         for i, img in enumerate(images):
             write_image(Path(tmp) / f"{i}.png", img)
             cells.append(SheetCell(0, i, f"{i}.png", None, [f"u {us[i]:g}"]))
-        write_contact_sheet(path, tmp, cells, 1, len(images), [""], [f"u {u:g}" for u in us], title, thumb=thumb)
+        grid = SheetGrid(cells, 1, len(images), [""], [f"u {u:g}" for u in us], title)
+        write_contact_sheet(path, tmp, grid, thumb=thumb)
     return Path(path)

@@ -34,6 +34,18 @@ class SheetCell:
 
 
 @dataclass
+class SheetGrid:
+    """What a contact sheet or its index shows: the cells, the grid's size, its labels and title."""
+
+    cells: list[SheetCell]
+    rows: int
+    cols: int
+    row_labels: list[str]
+    col_labels: list[str]
+    title: str
+
+
+@dataclass
 class SheetLayout:
     width: int
     height: int
@@ -41,13 +53,8 @@ class SheetLayout:
     labelled: bool
 
 
-def _oiio():
-    return oiio
-
-
 def text_width(text: str, size: int = FONT_SIZE) -> int:
     """Pixel width of one line in OpenImageIO's default font (an estimate when no font is found)."""
-    oiio = _oiio()
     roi = oiio.ImageBufAlgo.text_size(text, size, "")
     if roi.defined:
         return int(roi.width)
@@ -56,7 +63,6 @@ def text_width(text: str, size: int = FONT_SIZE) -> int:
 
 def _read(path: Path) -> np.ndarray:
     """A cell as float RGB; straight through OpenImageIO, since cells may be smaller than impasto's input minimum."""
-    oiio = _oiio()
     buf = oiio.ImageBuf(str(path))
     pixels = buf.get_pixels(oiio.FLOAT)
     if buf.has_error or pixels is None:
@@ -71,7 +77,6 @@ def _thumbnail(rgb: np.ndarray, thumb: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     if max(h, w) <= thumb:
         return rgb
-    oiio = _oiio()
     s = thumb / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     src = oiio.ImageBuf(np.ascontiguousarray(rgb))
@@ -79,20 +84,11 @@ def _thumbnail(rgb: np.ndarray, thumb: int) -> np.ndarray:
     return np.asarray(dst.get_pixels(oiio.FLOAT), dtype=np.float32).reshape(nh, nw, 3).clip(0, 1)
 
 
-def write_contact_sheet(
-    path: str | os.PathLike,
-    folder: str | os.PathLike,
-    cells: list[SheetCell],
-    rows: int,
-    cols: int,
-    row_labels: list[str],
-    col_labels: list[str],
-    title: str,
-    *,
-    thumb: int = 256,
-) -> SheetLayout:
+def write_contact_sheet(path: str | os.PathLike, folder: str | os.PathLike, grid: SheetGrid, *,
+                        thumb: int = 256) -> SheetLayout:
     """Draw the grid: a title, u across the top, row labels on the left, each cell's parameters under it."""
-    oiio = _oiio()
+    cells, rows, cols, row_labels, col_labels, title = (grid.cells, grid.rows, grid.cols, grid.row_labels,
+                                                        grid.col_labels, grid.title)
     folder = Path(folder)
     thumbs: dict[tuple[int, int], np.ndarray | None] = {}
     for c in cells:
@@ -147,19 +143,11 @@ def write_contact_sheet(
     return SheetLayout(width, height, boxes, labelled)
 
 
-def write_index(
-    path: str | os.PathLike,
-    cells: list[SheetCell],
-    rows: int,
-    cols: int,
-    row_labels: list[str],
-    col_labels: list[str],
-    title: str,
-    *,
-    sheet: str = "contact_sheet.png",
-    manifest: str | None = None,
-) -> Path:
+def write_index(path: str | os.PathLike, grid: SheetGrid, *, sheet: str = "contact_sheet.png",
+                manifest: str | None = None) -> Path:
     """A static page: the grid with each cell's parameters and links to its image and look file."""
+    cells, rows, cols, row_labels, col_labels, title = (grid.cells, grid.rows, grid.cols, grid.row_labels,
+                                                        grid.col_labels, grid.title)
     e = html.escape
     grid: dict[tuple[int, int], SheetCell] = {(c.row, c.col): c for c in cells}
     out = [

@@ -40,6 +40,7 @@ from impasto.io.tensors import fit_size, load_rgb
 from impasto.look import Look, LookFile, load_look, save_look
 from impasto.lookdev.contact_sheet import (
     SheetCell,
+    SheetGrid,
     SheetLayout,
     write_contact_sheet,
     write_index,
@@ -452,10 +453,9 @@ def run_sweep(
     sheet_cells = [SheetCell(c.row, c.col, c.image, c.look_file, c.lines) for c in plan.cells]
     title = (f"{plan.content.name}: {plan.hw[1]}×{plan.hw[0]}, {plan.base.network}, k {plan.base.k:g}"
              f"{' (raw ratio)' if plan.base.raw_ratio else ''}, {plan.base.optimizer}")
-    layout = write_contact_sheet(folder / SHEET, folder, sheet_cells, plan.rows, plan.cols, plan.row_labels(),
-                                 plan.col_labels(), title, thumb=thumb)
-    index = write_index(folder / INDEX, sheet_cells, plan.rows, plan.cols, plan.row_labels(), plan.col_labels(),
-                        title, sheet=SHEET, manifest=MANIFEST)
+    grid = SheetGrid(sheet_cells, plan.rows, plan.cols, plan.row_labels(), plan.col_labels(), title)
+    layout = write_contact_sheet(folder / SHEET, folder, grid, thumb=thumb)
+    index = write_index(folder / INDEX, grid, sheet=SHEET, manifest=MANIFEST)
     return SweepReport(plan, rendered, done_cells, len(runs), n_workers, str(dev), origin,
                        time.perf_counter() - start, folder / SHEET, index, layout)
 
