@@ -7,32 +7,33 @@ from typing import Optional
 
 import typer
 
-from impasto.commands.common import app, err, fail
-from impasto.errors import ImpastoError
-from impasto.io.sequence import format_frame_range
+from impasto.commands.common import app, command_errors, err
 from impasto.shot.config import load_shot
-from impasto.shot.render import make_review
+from impasto.shot.render import ShotFrames
+from impasto.shot.review import describe_review, review_shot
 
 
 @app.command()
 def review(
     shot_file: Path = typer.Argument(..., help="Shot file (.toml).", show_default=False),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Movie to write (.mov; .mp4 for h264). (default: review/<shot>_v###.mov)"),
-    fps: Optional[float] = typer.Option(None, help="Frame rate. (default: the shot file's review.fps, 24)"),
+    fps: Optional[float] = typer.Option(None, help="Frame rate; 23.976 is written as 24000/1001. (default: a movie plate's own rate, else the shot file's review.fps, 24)"),
     codec: Optional[str] = typer.Option(None, help="prores (422 HQ) or h264. (default: the shot file's review.codec)"),
     burn_in: Optional[bool] = typer.Option(None, "--burn-in/--no-burn-in", help="Frame number in the corner. (default: the shot file's review.burn_in)"),
     version: Optional[int] = typer.Option(None, help="Version to review. (default: the shot file's)"),
 ) -> None:
-    """Write a review movie of a shot version's painted frames, display-referred through the shot's view."""
-    try:
+    """Write a review movie of a shot version, display-referred through the shot's view: one picture per frame
+    from the shot's first to its last, a frame not painted yet held as a slate saying so (timecodes stay true)."""
+    with command_errors(os_error="Could not write the review movie"):
         shot = load_shot(shot_file)
         v = version or shot.output.version
         path = output
         if path is None:
             path = Path("review") / f"{shot.name}_v{v:03d}.mov"
             path.parent.mkdir(exist_ok=True)
-        out, used, missing = make_review(shot, path, fps=fps, codec=codec, burn_in=burn_in, version=v)
-    except ImpastoError as exc:
-        fail(exc)
-    gap = f"; frames {format_frame_range(missing)} are not painted yet and are left out" if missing else ""
-    err.print(f"wrote {out}: {len(used)} frames of {shot.name} v{v:03d}{gap}", highlight=False, soft_wrap=True)
+        with ShotFrames(shot) as frames:
+            report = review_shot(shot, path, frames.display, fps=fps, codec=codec, burn_in=burn_in, version=v)
+    err.print(f"wrote {report.path}: {shot.name} v{v:03d}, {describe_review(report)}", highlight=False, soft_wrap=True)
+    if report.missing or report.damaged:
+        err.print("warning: the slates say 'not painted' or 'damaged'; render the shot and run review again for a "
+                  "complete movie.", highlight=False, soft_wrap=True)

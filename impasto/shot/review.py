@@ -1,9 +1,14 @@
-"""Review movies with PyAV: ProRes 422 HQ (default) or H.264, with an optional frame-number burn-in."""
+"""Review movies with PyAV: ProRes 422 HQ (default) or H.264, with an optional frame-number burn-in.
+
+A review movie has one picture per frame number from its first to its last: a frame that is not painted (or not
+readable) is held as a dark slate burnt in with "NNNN not painted", so every later frame keeps its true timecode.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,6 +17,13 @@ import OpenImageIO as oiio
 
 from impasto.errors import ImpastoError, UsageError
 from impasto.files import atomic_path, disk_full
+from impasto.io.frames import Frame, read_frame
+from impasto.io.sequence import format_frame_range
+from impasto.shot.config import Shot
+
+NOT_PAINTED = "not painted"
+# What a review item's picture may be: display RGB 0-1, or a slate's words (None: NOT_PAINTED).
+Picture = np.ndarray | str | None
 
 # codec option -> encoders to try, in order, with their pixel format and options.
 ENCODERS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
@@ -95,6 +107,50 @@ def frame_timecode(frame: int, fps: float) -> str:
     return f"{secs // 3600 % 24:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}:{ff:02d}"
 
 
+def review_rate(fps: float | Fraction) -> Fraction:
+    """The exact rate a movie is written at: 23.976 is 24000/1001 (as are 29.97, 47.952, 59.94, 119.88 with
+    their whole rates), a whole rate stays whole, anything else is the nearest fraction over at most 1001."""
+    rate = Fraction(fps)
+    if rate <= 0:
+        raise UsageError(f"The review frame rate must be positive, not {float(fps):g}.")
+    if rate.denominator == 1 or rate.denominator == 1001:
+        return rate
+    value = float(rate)
+    if abs(value - round(value)) < 1e-6:
+        return Fraction(round(value))
+    ntsc = value * 1.001
+    if abs(ntsc - round(ntsc)) < 0.01:
+        return Fraction(round(ntsc) * 1000, 1001)
+    return rate.limit_denominator(1001)
+
+
+def movie_rate(path: str | os.PathLike) -> Fraction | None:
+    """A movie's exact frame rate as its video stream states it (24000/1001, not 23.976); None when unknown."""
+    import av  # optional and heavy (FFmpeg): loaded only when movies are asked about
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            s = container.streams.video[0]
+            rate = s.average_rate or s.guessed_rate or s.base_rate
+    except (av.error.FFmpegError, OSError):  # type: ignore[attr-defined]  # unreadable: the caller's default holds
+        return None
+    return review_rate(Fraction(rate)) if rate else None
+
+
+def describe_rate(rate: Fraction) -> str:
+    """23.976 fps (24000/1001), 25 fps."""
+    if rate.denominator == 1:
+        return f"{rate.numerator} fps"
+    return f"{float(rate):.3f}".rstrip("0").rstrip(".") + f" fps ({rate.numerator}/{rate.denominator})"
+
+
+def slate(size: tuple[int, int], number: int, words: str) -> np.ndarray:
+    """A dark grey frame of `size` (height, width) burnt in with 'NUMBER words' (a frame held in a review)."""
+    return draw_burn_in(np.full((*size, 3), 0.08, np.float32), f"{number} {words}")
+
+
 def _even(rgb: np.ndarray) -> np.ndarray:
     """Pad to even width and height by repeating the last row/column (chroma subsampling needs even sizes)."""
     h, w = rgb.shape[:2]
@@ -104,12 +160,16 @@ def _even(rgb: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.PathLike, fps: float = 24,
-                       codec: str = "prores", burn_in: bool = False) -> Path:
+def write_review_movie(frames: Iterable[tuple[int, Picture]], path: str | os.PathLike,
+                       fps: float | Fraction = 24, codec: str = "prores", burn_in: bool = False,
+                       span: tuple[int, int] | None = None) -> Path:
     """Write (frame number, display RGB 0-1) pairs as a movie, atomically (temporary name, then rename).
 
-    ProRes is 422 HQ (prores_ks profile 3, yuv422p10le, 10-bit from the float pixels); H.264 is libx264
-    yuv420p. Odd sizes are padded to even. All frames must share the first frame's size.
+    Frame numbers must rise; every number between two given ones (and, with `span` (first, last), before and after
+    them) is held as a slate burnt in with "NUMBER not painted", as is a frame whose picture is None (a string:
+    a slate with those words), so frame N sits at timecode N. ProRes is 422 HQ (prores_ks profile 3,
+    yuv422p10le, 10-bit from the float pixels); H.264 is libx264 yuv420p. Odd sizes are padded to even. All
+    frames must share the first picture's size.
     """
     import av  # optional and heavy (FFmpeg): loaded only when a movie is written
 
@@ -123,10 +183,11 @@ def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.
         raise UsageError(f"ProRes review movies go in a .mov file, not '{path.name}'.")
     if not fps or fps <= 0:
         raise UsageError(f"The review frame rate must be positive, not {fps}.")
+    rate = review_rate(fps)
     encoder = _pick_encoder(codec)
     with atomic_path(path) as tmp:
         try:
-            _encode(av, frames, tmp, path, encoder, Fraction(fps).limit_denominator(1001), burn_in)
+            _encode(av, _held(frames, span, path), tmp, path, encoder, rate, burn_in)
         except (av.error.FFmpegError, OSError) as exc:  # type: ignore[attr-defined]
             if disk_full(exc):
                 raise ImpastoError(f"The disk is full: could not write review movie '{path}'.") from None
@@ -134,7 +195,44 @@ def write_review_movie(frames: Iterable[tuple[int, np.ndarray]], path: str | os.
     return path
 
 
-def _encode(av, frames: Iterable[tuple[int, np.ndarray]], tmp: Path, path: Path,
+def _held(frames: Iterable[tuple[int, Picture]], span: tuple[int, int] | None, path: Path
+          ) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """Every frame number from the first (or span's first) to the last (or span's last), as (number, picture,
+    is a slate): the gaps and the frames without a picture become slates of the first picture's size."""
+    waiting: list[tuple[int, str]] = []  # slates before the first picture, whose size is not known yet
+    size: tuple[int, int] | None = None
+    last: int | None = None if span is None else span[0] - 1
+    for number, picture in frames:
+        number = int(number)
+        if last is not None and number <= last:
+            what = f"before the review's first frame {span[0]}" if span and number < span[0] else "out of order"
+            raise UsageError(f"Review frame {number} is {what}; frames must rise one by one.")
+        if span is not None and number > span[1]:
+            raise UsageError(f"Review frame {number} is after the review's last frame {span[1]}.")
+        waiting.extend((n, NOT_PAINTED) for n in range(number if last is None else last + 1, number))
+        last = number
+        if picture is None or isinstance(picture, str):
+            waiting.append((number, picture or NOT_PAINTED))
+            if size is None:
+                continue
+        else:
+            arr = np.asarray(picture, dtype=np.float32)
+            if arr.ndim != 3 or arr.shape[2] < 3:
+                raise UsageError(f"Review frame {number} has shape {arr.shape}, not height × width × 3.")
+            if size is None:
+                size = arr.shape[:2]
+        for n, words in waiting:
+            yield n, slate(size, n, words), True
+        waiting = []
+        if picture is not None and not isinstance(picture, str):
+            yield number, arr, False
+    if size is None:
+        raise UsageError(f"No frames to write to review movie '{path}': none is painted.")
+    for n in range(last + 1, span[1] + 1) if span is not None else ():
+        yield n, slate(size, n, NOT_PAINTED), True
+
+
+def _encode(av, frames: Iterable[tuple[int, np.ndarray, bool]], tmp: Path, path: Path,
             encoder: tuple[str, str, dict[str, str]], rate: Fraction, burn_in: bool) -> None:
     """Encode the frames into the movie file `tmp` (`path` is the name the user sees in messages)."""
     name, pix_fmt, options = encoder
@@ -142,16 +240,14 @@ def _encode(av, frames: Iterable[tuple[int, np.ndarray]], tmp: Path, path: Path,
     try:
         stream = None
         size: tuple[int, int] | None = None
-        for count, (number, rgb) in enumerate(frames):
+        for count, (number, rgb, held) in enumerate(frames):
             arr = np.asarray(rgb, dtype=np.float32)
-            if arr.ndim != 3 or arr.shape[2] < 3:
-                raise UsageError(f"Review frame {number} has shape {arr.shape}, not height × width × 3.")
             arr = np.clip(np.nan_to_num(arr[:, :, :3]), 0.0, 1.0)
             if size is None:
                 size = arr.shape[:2]
             elif arr.shape[:2] != size:
                 raise UsageError(f"Review frame {number} is {arr.shape[1]}×{arr.shape[0]} px, the first was {size[1]}×{size[0]}.")
-            if burn_in:
+            if burn_in and not held:
                 arr = draw_burn_in(arr, str(number))
             arr = _even(arr)
             if stream is None:
@@ -189,3 +285,84 @@ def _add_stream(container, encoder: str, pix_fmt: str, options: dict[str, str], 
     # A timecode track so editorial sees the plate's frame numbers.
     stream.metadata["timecode"] = frame_timecode(first, float(rate))
     return stream
+
+
+@dataclass
+class ShotReview:
+    """What `review_shot` wrote: the movie, its rate, and which frames are paintings, slates and damaged files."""
+
+    path: Path
+    rate: Fraction
+    rate_from: str  # where the rate came from, in words
+    frames: list[int]  # every frame in the movie, first to last
+    painted: list[int] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)  # held as "not painted" slates
+    damaged: list[int] = field(default_factory=list)  # painted files that could not be read: held as slates
+
+
+def shot_rate(shot: Shot, fps: float | None = None) -> tuple[Fraction, str]:
+    """The review's exact rate and where it came from: `fps` if given, else the shot file's review.fps, except that
+    a movie plate's own rate wins over the untouched default of 24 (a 23.976 plate reviews at 24000/1001)."""
+    if fps is not None:
+        return review_rate(fps), "--fps"
+    default = type(shot.review).model_fields["fps"].default
+    if shot.plate_is_movie and shot.review.fps == default:
+        rate = movie_rate(shot.plate_path())
+        if rate is not None:
+            return rate, "the movie plate"
+    return review_rate(shot.review.fps), "the shot file"
+
+
+def review_shot(shot: Shot, path: str | os.PathLike, display: Callable[[Frame], np.ndarray], *,
+                fps: float | None = None, codec: str | None = None, burn_in: bool | None = None,
+                version: int | None = None, progress: Callable[[int, int], None] | None = None) -> ShotReview:
+    """A review movie of a shot version from its first frame to its last, display-referred through `display`:
+    a frame not painted (or whose file cannot be read) is held as a slate saying so, so timecodes stay true."""
+    v = shot.output.version if version is None else version
+    pattern = shot.output_pattern(v)
+    wanted = shot.frame_list()
+    rate, rate_from = shot_rate(shot, fps)
+    frames = list(range(min(wanted), max(wanted) + 1))
+    report = ShotReview(Path(path), rate, rate_from, frames)
+    report.painted = [n for n in wanted if pattern.path(n).is_file()]
+    if not report.painted:
+        raise UsageError(f"Version {v} of {shot.name} has no painted frames yet; run impasto render first.")
+
+    def pictures() -> Iterator[tuple[int, Picture]]:
+        for i, n in enumerate(frames):
+            picture: Picture = None
+            if n in painted:
+                try:
+                    picture = display(read_frame(pattern.path(n)))
+                except ImpastoError:  # a truncated or damaged painted file: held like a gap, and listed
+                    report.damaged.append(n)
+                    picture = "damaged"
+            elif n not in shot_frames:
+                picture = "not in the shot"
+            if progress:
+                progress(i + 1, len(frames))
+            yield n, picture
+
+    painted, shot_frames = set(report.painted), set(wanted)
+    write_review_movie(pictures(), path, fps=rate, codec=codec or shot.review.codec,
+                       burn_in=shot.review.burn_in if burn_in is None else burn_in, span=(frames[0], frames[-1]))
+    report.missing = [n for n in wanted if n not in painted]
+    return report
+
+
+def describe_review(report: ShotReview) -> str:
+    """The sentence after 'wrote MOVIE:' that says what a review holds."""
+    held = []
+    if report.missing:
+        held.append(f"{_frames(report.missing)} not painted")
+    if report.damaged:
+        held.append(f"{_frames(report.damaged)} damaged (unreadable)")
+    text = (f"{len(report.frames)} frame{'s' if len(report.frames) != 1 else ''} "
+            f"({format_frame_range(report.frames)}) at {describe_rate(report.rate)} from {report.rate_from}")
+    if held:
+        text += f"; {' and '.join(held)}, held as slates so every frame keeps its timecode"
+    return text
+
+
+def _frames(numbers: list[int]) -> str:
+    return f"frame{'s' if len(numbers) != 1 else ''} {format_frame_range(numbers)}"
