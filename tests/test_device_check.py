@@ -37,7 +37,7 @@ def smoke(tmp_path_factory) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1")  # the script uses one thread for the smoke anyway
     env.pop("OUT", None)
     p = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--json", str(out)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=270)
+                       capture_output=True, text=True, timeout=270, check=False)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "seconds per iteration" in p.stdout  # the printed table
     return json.loads(out.read_text())
