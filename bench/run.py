@@ -15,8 +15,10 @@ relu4_2 relative MSE). impasto's render takes snapshots (bench.judge.snapshot_sc
 render, off the clock, and `pareto_time_ratio` = the render's elapsed seconds at the first snapshot no worse than
 pastiche's 256-iteration picture on both distances / pastiche's seconds for its 256 iterations (None: never
 reached in 256 iterations). Target: <= 0.25 at 512 px (full run). `--parts quality` skips the speed table.
-Runtime on a shared 2-core AMD EPYC (AVX2): --quick about 6-8 min; the full run about 20-30 min (the quality
-part alone, `--parts quality`, about 15-20 min); see bench/results/ for the recorded runs.
+Runtime on the shared 2-core AMD EPYC (AVX2): --quick (speed at 128/256 px, quality at 128 px) took 21 min with
+other test suites running beside it (load 4-5; its s/it came out 20-60x the unloaded figures), a few minutes
+unloaded; the full run took 19 min unloaded before the judging was added (bench/results/run_cpu_full.json), and
+the judging adds about 40 VGG16 passes per impasto run. Wall times here are only as good as the machine's quiet.
 """
 
 from __future__ import annotations
