@@ -75,6 +75,8 @@ def test_project_lists_images_looks_and_skips_outside_links(client: TestClient, 
     assert paths == {"plate.png", "styles/painting.png"}  # link.png points outside: not offered
     plate = next(im for im in p["images"] if im["path"] == "plate.png")
     assert (plate["width"], plate["height"]) == (64, 64)
+    # Told apart by folder, not by name: the loose plate.png is not assumed to be a plate.
+    assert {im["path"]: im["role"] for im in p["images"]} == {"plate.png": None, "styles/painting.png": "style"}
     assert p["device"] == "cpu"
 
 
@@ -493,3 +495,126 @@ def _png(data: bytes) -> np.ndarray:
         f.write(data)
         f.flush()
         return read_image(f.name)
+
+
+# ------------------------------------------------------------------------------------ the studio waits to be asked
+
+
+def test_plates_and_paintings_are_told_apart_by_folder_and_shot_file(tmp_path: Path, content_rgb: np.ndarray,
+                                                                     style_rgb: np.ndarray,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never by file name: 'painting_plate.png' in plates/ is a plate, and a plate frame named like a style is one too."""
+    from impasto.look import Look, LookFile, save_look
+    from impasto.shot.config import init_shot
+    from impasto.studio.app import create_app
+
+    root = tmp_path / "mm010"
+    for folder in ("plates", "styles", "footage", "art"):
+        (root / folder).mkdir(parents=True)
+    write_image(root / "plates" / "style_painting.png", content_rgb[:32, :32])  # a misleading name
+    write_image(root / "styles" / "plate_frame.png", style_rgb[:32, :32])
+    for n in (1, 2):
+        write_image(root / "footage" / f"art_style.{n:04d}.png", content_rgb[:32, :32])
+    write_image(root / "art" / "oil.png", style_rgb[:32, :32])
+    write_image(root / "art" / "sketch.png", style_rgb[:32, :32])
+    write_image(root / "loose.png", content_rgb[:32, :32])
+    save_look(root / "sketch.look.toml", LookFile(look=Look(u=3), content="footage/art_style.0002.png",
+                                                  styles=["art/sketch.png"]))
+    monkeypatch.chdir(root)
+    init_shot("mm010", "footage/art_style.####.png", "1-2", shot_file="mm010.toml", styles=["art/oil.png"])
+    with TestClient(create_app(root, device="cpu")) as c:
+        images = {im["path"]: im for im in c.get("/api/project").json()["images"]}
+        assert c.app.state.queue.renders == 0
+    roles = {path: im["role"] for path, im in images.items()}
+    assert roles == {
+        "plates/style_painting.png": "plate", "styles/plate_frame.png": "style",
+        "footage/art_style.0001.png": "plate", "footage/art_style.0002.png": "plate",  # the shot's plate
+        "art/oil.png": "style",  # the shot's painting
+        "art/sketch.png": "style",  # the look file's painting
+        "loose.png": None,  # nothing says: offered as both, picked by nobody
+    }
+    assert images["art/oil.png"]["why"] == "a style image of mm010.toml"
+    assert images["plates/style_painting.png"]["why"] == "in a plates/ folder"
+
+
+def test_nothing_renders_until_the_artist_picks(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    """Opening the page (the page, its script, the folder listing, the plate image) starts no render; the page
+    has no guessing left and no picture element without a picture."""
+    from impasto.studio.app import create_app
+
+    root = tmp_path / "cs020"
+    (root / "plates").mkdir(parents=True)
+    (root / "styles").mkdir()
+    write_image(root / "plates" / "plate.png", content_rgb[:48, :48])
+    write_image(root / "styles" / "painting.png", style_rgb[:48, :48])
+    with TestClient(create_app(root, device="cpu")) as c:
+        page = c.get("/").text
+        script = c.get("/static/studio.js").text
+        assert c.get("/api/project").status_code == 200
+        assert c.get("/api/image?path=plates/plate.png&max=64").status_code == 200
+        time.sleep(0.3)
+        queue = c.app.state.queue
+        assert queue.renders == 0 and queue.get("j1") is None
+    assert "guessPlate" not in script and "guessStyle" not in script
+    assert "/(plate|frame|shot|content)/" not in script and "/(style|paint|canvas|art)/" not in script
+    # Before the first snapshot the preview, wipe and side-by-side pictures are hidden (no broken-image icon).
+    for img in ("preview", "wipe-a", "wipe-b", "sbs-a", "sbs-b"):
+        tag = page[page.index(f'<img id="{img}"'):]
+        tag = tag[:tag.index(">")]
+        assert " hidden" in tag and "src=" not in tag, tag
+    assert 'id="preview-empty"' in page and "nothing renders until you do" in page
+
+
+def test_the_preview_cache_survives_a_restart(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    from impasto.studio.app import create_app
+
+    root = tmp_path / "cs030"
+    (root / "plates").mkdir(parents=True)
+    (root / "styles").mkdir()
+    write_image(root / "plates" / "plate.png", content_rgb[:48, :48])
+    write_image(root / "styles" / "painting.png", style_rgb[:48, :48])
+    body = {"content": "plates/plate.png", "styles": ["styles/painting.png"], "preview_size": 40,
+            "look": {"iterations": 2, "seed": 5, "u": 3.0}}
+    with TestClient(create_app(root, device="cpu")) as c:
+        job = c.post("/api/preview", json=body).json()
+        done = _events(c, job["id"])[-1][1]
+        assert done["state"] == "done"
+        first = c.get(done["result"]["image"]).content
+    folder = root / ".impasto" / "previews"
+    assert sorted(p.name for p in folder.iterdir()) == [f"{job['key']}.json", f"{job['key']}.png"]
+
+    with TestClient(create_app(root, device="cpu")) as c:  # a new studio on the same folder
+        assert c.get(f"/api/previews/{job['key']}.png").content == first
+        again = c.post("/api/preview", json=body).json()
+        assert again["state"] == "done" and again["cached"] and again["key"] == job["key"]
+        assert again["result"]["width"] == done["result"]["width"] and again["result"]["look"]["u"] == 3.0
+        assert c.app.state.queue.renders == 0
+        assert c.get(again["result"]["image"]).content == first
+        # The cache folder is the studio's own: not listed as images, and keys are never paths.
+        assert all(not im["path"].startswith(".impasto") for im in c.get("/api/project").json()["images"])
+        assert c.get("/api/previews/..%2F..%2Fplates%2Fplate.png").status_code == 404
+
+
+def test_a_damaged_or_unwritable_disk_cache_is_only_a_miss(tmp_path: Path) -> None:
+    from impasto.studio.cache import Preview, PreviewCache
+
+    item = Preview(key="ab" * 12, png=PNG_MAGIC + b"x", width=1, height=1, ratio=1.0, seconds=0.1,
+                   weights_origin="w", device="cpu", loss=1.0, style_fraction=0.5, iterations=1, look={"u": 1.0})
+    cache = PreviewCache(folder=tmp_path / "previews")
+    cache.put(item)
+    one = sum(p.stat().st_size for p in (tmp_path / "previews").iterdir())
+    assert PreviewCache(folder=tmp_path / "previews").get(item.key) == item
+    (tmp_path / "previews" / f"{item.key}.json").write_text("{ half")
+    assert PreviewCache(folder=tmp_path / "previews").get(item.key) is None
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    ro = PreviewCache(folder=blocked / "previews")  # a file where the folder should be
+    ro.put(item)
+    assert ro.get(item.key) == item and "memory only" in ro.disk_error
+    # Past its budget the folder drops the least recently used previews, picture and record together.
+    small = PreviewCache(folder=tmp_path / "small", disk_bytes=int(one * 1.5))
+    small.put(item)
+    for p in (tmp_path / "small").iterdir():
+        os.utime(p, (1, 1))  # long unused
+    small.put(Preview(**{**item.__dict__, "key": "cd" * 12}))
+    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == ["cd" * 12 + ".json", "cd" * 12 + ".png"]

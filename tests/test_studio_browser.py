@@ -25,12 +25,13 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture()
 def server(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray):
-    """`impasto studio` on a folder with a plate and a painting; yields its address."""
+    """`impasto studio` on a folder with a plate (plates/) and a painting (styles/); yields its address."""
     pytest.importorskip("fastapi")
     root = tmp_path / "cs010"
-    root.mkdir()
-    write_image(root / "plate.png", content_rgb[:64, :64])
-    write_image(root / "painting.png", style_rgb)
+    (root / "plates").mkdir(parents=True)
+    (root / "styles").mkdir()
+    write_image(root / "plates" / "plate.png", content_rgb[:64, :64])
+    write_image(root / "styles" / "painting.png", style_rgb)
     proc = subprocess.Popen([sys.executable, "-m", "impasto", "studio", str(root), "--port", "0", "--device", "cpu"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -53,12 +54,24 @@ def test_slider_preview_wipe_and_save_in_chromium(server, tmp_path: Path) -> Non
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            asked: list[str] = []
+            page.on("request", lambda req: asked.append(req.url) if "/api/preview" in req.url else None)
             # Tiny previews: 64 px, 3 iterations.
             page.goto(f"{url}?iterations=3&preview=64&seed=1")
             expect = sync_api.expect
-            expect(page.locator("#plate")).to_have_value("plate.png", timeout=30_000)
-            expect(page.locator("#styles input[value='painting.png']")).to_be_checked()
+            # The page waits to be asked: nothing picked, nothing rendered, no broken picture.
+            expect(page.locator("#plate option[value='plates/plate.png']")).to_have_count(1, timeout=30_000)
+            expect(page.locator("#plate")).to_have_value("")
+            expect(page.locator("#styles input[value='styles/painting.png']")).not_to_be_checked()
+            expect(page.locator("#styles input[value='plates/plate.png']")).to_have_count(0)  # a plate is no painting
+            expect(page.locator("#preview-empty")).to_be_visible()
+            assert page.locator("#preview").is_hidden()
+            page.wait_for_timeout(1000)
+            assert not asked, asked
+            page.select_option("#plate", "plates/plate.png")
+            page.check("#styles input[value='styles/painting.png']")
             page.wait_for_selector("#preview[data-state=done]", timeout=90_000)
+            assert page.locator("#preview-empty").is_hidden()
             first = page.get_attribute("#preview", "data-key")
             assert page.evaluate("document.getElementById('preview').naturalWidth") == 64
 
@@ -115,8 +128,8 @@ def test_fast_model_slider_in_chromium(server, content_rgb: np.ndarray, tmp_path
 
     root, url = server
     look = Look(size=64, u=4.0, iterations=3, seed=1)
-    save_look(root / "hero.toml", LookFile(look=look, content="plate.png", styles=["painting.png"]))
-    train(look, [read_image(root / "painting.png")], [content_rgb], root / "hero.fast.pt",
+    save_look(root / "hero.toml", LookFile(look=look, content="plates/plate.png", styles=["styles/painting.png"]))
+    train(look, [read_image(root / "styles" / "painting.png")], [content_rgb], root / "hero.fast.pt",
           TrainSettings(u_range=(2.0, 6.0), steps=3, batch=1, crop=32, preset="tiny", device="cpu",
                         checkpoint_every=1000, general_fraction=0.0), general=[], resume=False)
     with sync_api.sync_playwright() as pw:

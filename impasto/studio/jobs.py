@@ -3,7 +3,8 @@
 A preview is an ordinary `impasto.engine.render` at a small long edge with the look's u: the engine scales the
 style ratio by size, so u means the same in the preview as in the final. Each finished preview is cached under
 a hash of everything that decides its pixels (the render look with its seed, the input files' contents, the
-device), so asking again for a look already seen is answered from memory without rendering.
+device, the versions), so asking again for a look already seen is answered without rendering: from memory, or
+from the project folder's `.impasto/previews/` after a restart (`impasto.studio.cache`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import hashlib
 import itertools
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 
 from impasto.api import Progress, render
 from impasto.devices import resolve_device
@@ -30,8 +31,9 @@ from impasto.files import file_digest
 from impasto.io.images import write_image
 from impasto.look import Look
 from impasto.lookdev.preview import style_fraction
-from impasto.lru import LRU
+from impasto.studio.cache import Preview, PreviewCache
 from impasto.studio.pictures import SharedLRU, file_key
+from impasto.version import __version__
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED: tuple[State, ...] = ("done", "failed", "cancelled")
@@ -94,24 +96,6 @@ class PreviewRequest:
         return max(1, min(25, round(self.look.iterations / 12)))
 
 
-@dataclass
-class Preview:
-    """A finished preview, as cached."""
-
-    key: str
-    png: bytes
-    width: int
-    height: int
-    ratio: float
-    seconds: float
-    weights_origin: str
-    device: str
-    loss: float
-    style_fraction: float
-    iterations: int
-    look: dict
-
-
 @dataclass(eq=False)
 class Job:
     id: str
@@ -151,34 +135,6 @@ class Job:
         return out
 
 
-class PreviewCache:
-    """Finished previews by key, least recently used dropped first once over `max_bytes`."""
-
-    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
-        self.max_bytes = max_bytes
-        self._lru: LRU[str, Preview] = LRU(size=sys.maxsize)  # bounded by bytes below, not by count
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Preview | None:
-        with self._lock:
-            return self._lru.get(key)
-
-    def put(self, item: Preview) -> None:
-        with self._lock:
-            old = self._lru.pop(item.key)
-            if old is not None:
-                self._bytes -= len(old.png)
-            self._lru.put(item.key, item)
-            self._bytes += len(item.png)
-            while self._bytes > self.max_bytes and len(self._lru) > 1:
-                dropped = self._lru.pop(next(iter(self._lru.items)))  # the least recently used
-                self._bytes -= len(dropped.png)
-
-    def __len__(self) -> int:
-        return len(self._lru)
-
-
 class RenderQueue:
     """Preview jobs for one device, rendered one at a time by a background thread, newest wishes first served.
 
@@ -186,9 +142,9 @@ class RenderQueue:
     and a running one stops at its next iteration, so the worker moves on to what the user now wants.
     """
 
-    def __init__(self, device: str = "auto", cache_bytes: int = 256 * 2**20) -> None:
+    def __init__(self, device: str = "auto", cache_bytes: int = 256 * 2**20, cache_folder: Path | None = None) -> None:
         self.device = str(resolve_device(device))
-        self.cache = PreviewCache(cache_bytes)
+        self.cache = PreviewCache(cache_bytes, cache_folder)
         self.digests = FileDigests()
         self.renders = 0  # engine renders started (a cache hit starts none)
         self.origins: dict[tuple[str, str | None], str] = {}  # (network, weights) -> weights origin seen
@@ -208,6 +164,7 @@ class RenderQueue:
             "content": self.digests(request.content),
             "styles": [self.digests(s) for s in request.styles],
             "device": self.device,
+            "versions": [__version__, torch.__version__],  # the disk cache outlives an upgrade
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
 

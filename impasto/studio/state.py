@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from impasto.errors import UsageError
 from impasto.fast.hooks import FastPreviewer
 from impasto.look import Look
+from impasto.studio.cache import CACHE_FOLDER
 from impasto.studio.jobs import RenderQueue
 from impasto.studio.paths import (
     IMAGE_EXTENSIONS,
@@ -40,7 +41,8 @@ class StudioState:
         if not self.root.is_dir():
             raise UsageError(f"Project folder '{self.root}' does not exist or is not a folder.")
         self.max_upload_bytes = max_upload_bytes
-        self.queue = RenderQueue(device, cache_bytes=cache_bytes)
+        # Finished previews are kept in the folder too, so a restarted studio answers them without rendering.
+        self.queue = RenderQueue(device, cache_bytes=cache_bytes, cache_folder=self.root / CACHE_FOLDER)
         self.thumbs: SharedLRU[bytes] = SharedLRU(THUMBNAILS)  # encoded PNGs by file, mtime and edge
         self.plates: SharedLRU[np.ndarray] = SharedLRU(PLATES)  # the slider re-reads nothing
         self.fast = FastPreviewer(device=self.queue.device)

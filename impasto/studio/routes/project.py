@@ -1,4 +1,10 @@
-"""What the project folder holds: images (plates or styles), look files, sweeps, shots and fast models."""
+"""What the project folder holds: images (plates or styles), look files, sweeps, shots and fast models.
+
+Plates and paintings are told apart by what the folder says, never by file names: an image under a folder named
+`plates/` is a plate and one under `styles/` a painting (style image); otherwise a shot file's plate frames are
+plates and its look's style images paintings, and a look file's content is a plate and its styles paintings.
+Images none of these place are offered as both, and the page picks nothing for the artist.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,18 @@ SKIP_DIRS = {"__pycache__", "node_modules", ".git", ".venv", "venv"}
 router = APIRouter()
 
 
+PLATE_FOLDERS = {"plates"}
+STYLE_FOLDERS = {"styles"}
+
+
+@dataclass
+class _Roles:
+    """Images a shot or look file names as plates or paintings: resolved path -> the file that says so."""
+
+    plates: dict[Path, str] = field(default_factory=dict)
+    styles: dict[Path, str] = field(default_factory=dict)
+
+
 @dataclass
 class _Scan:
     """What a walk of the folder found, before look and shot files are told apart."""
@@ -44,10 +62,13 @@ class _Scan:
 def project(studio: Studio) -> dict:
     """What the folder holds: images (plates or styles), look files, sweeps and shots."""
     scan = _walk(studio)
-    looks, shots, shot_outputs = _looks_and_shots(studio, scan.tomls)
+    roles = _Roles()
+    looks, shots, shot_outputs = _looks_and_shots(studio, scan.tomls, roles)
     # Painted frames of a shot are the shot's, not plates or styles.
     images = [im for im in scan.images
               if not any((studio.root / im["path"]).resolve().is_relative_to(o) for o in shot_outputs)]
+    for im in images:
+        im["role"], im["why"] = _role(studio, im["path"], roles)
     sweeps = [_sweep_entry(studio, folder) for folder in scan.sweep_dirs]
     return {"root": studio.root.name, "images": images, "looks": looks, "sweeps": sweeps, "shots": shots,
             "fast_models": scan.fast_models, "truncated": scan.truncated, "device": studio.queue.device,
@@ -90,8 +111,52 @@ def _add_file(studio: StudioState, scan: _Scan, path: Path) -> None:
         scan.fast_models.append({"path": rel, "bytes": path.stat().st_size})
 
 
-def _looks_and_shots(studio: StudioState, tomls: list[Path]) -> tuple[list[dict], list[dict], list[Path]]:
-    """The .toml files that are look files, those that are shot files, and the shots' output folders."""
+def _role(studio: StudioState, rel: str, roles: _Roles) -> tuple[str | None, str]:
+    """'plate', 'style' or None for one image, and why (see the module docstring)."""
+    folders = [part.lower() for part in rel.split("/")[:-1]]
+    if any(f in PLATE_FOLDERS for f in folders):
+        return "plate", "in a plates/ folder"
+    if any(f in STYLE_FOLDERS for f in folders):
+        return "style", "in a styles/ folder"
+    path = (studio.root / rel).resolve()
+    if path in roles.plates:
+        return "plate", f"a plate of {roles.plates[path]}"
+    if path in roles.styles:
+        return "style", f"a style image of {roles.styles[path]}"
+    return None, "not in plates/ or styles/ and named by no shot or look file"
+
+
+def _shot_roles(studio: StudioState, shot, rel: str, roles: _Roles) -> None:
+    """The shot's plate frames on disk and its look's style images."""
+    try:
+        if not shot.plate_is_movie:
+            pattern = shot.plate_pattern()
+            for frame in pattern.frames_on_disk():
+                roles.plates.setdefault(pattern.path(frame).resolve(), rel)
+        for style in shot.resolved_look()[1]:
+            roles.styles.setdefault(style.resolve(), rel)
+    except (UsageError, OSError, RuntimeError):  # a shot whose look or plate is broken says nothing here
+        pass
+
+
+def _look_roles(path: Path, lf, rel: str, roles: _Roles) -> None:
+    """The look file's content frame and style images (relative to the look file)."""
+    def near(p: str) -> Path:
+        q = Path(p).expanduser()
+        return (q if q.is_absolute() else path.parent / q).resolve()
+
+    try:
+        if lf.content:
+            roles.plates.setdefault(near(lf.content), rel)
+        for s in lf.styles:
+            roles.styles.setdefault(near(s), rel)
+    except (OSError, RuntimeError):
+        pass
+
+
+def _looks_and_shots(studio: StudioState, tomls: list[Path], roles: _Roles) -> tuple[list[dict], list[dict], list[Path]]:
+    """The .toml files that are look files, those that are shot files, and the shots' output folders; `roles`
+    gets the images they name."""
     looks: list[dict] = []
     shots: list[dict] = []
     outputs: list[Path] = []
@@ -100,6 +165,7 @@ def _looks_and_shots(studio: StudioState, tomls: list[Path]) -> tuple[list[dict]
         try:
             lf = load_look(path)
             looks.append({"path": rel, "u": lf.look.u, "iterations": lf.look.iterations, "size": lf.look.size})
+            _look_roles(path, lf, rel, roles)
             continue
         except UsageError:
             pass
@@ -108,6 +174,7 @@ def _looks_and_shots(studio: StudioState, tomls: list[Path]) -> tuple[list[dict]
         except UsageError:
             continue
         shots.append({"path": rel, "name": shot.name, "frames": shot.frames, "version": shot.output.version})
+        _shot_roles(studio, shot, rel, roles)
         try:
             outputs.append(shot.output_folder().resolve())
         except (OSError, RuntimeError):

@@ -2,6 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const WAITING = "Pick a plate frame and a painting: nothing renders until you do.";
 const clientId = "p" + Math.random().toString(36).slice(2, 10);
 const state = {
   project: null,
@@ -69,14 +70,36 @@ function el(tag, attrs = {}, ...children) {
 
 // ---------------------------------------------------------------------------------------------- the folder
 
-function guessPlate(images) {
-  const names = images.map((i) => i.path);
-  return names.find((n) => /(plate|frame|shot|content)/i.test(n)) || names[0];
+// Plates and paintings are told apart by the folder (plates/, styles/) or by a shot or look file that names them
+// (the server's `role`); the page never guesses from file names and picks nothing: it renders once the artist
+// has picked a plate frame and a painting (or opened a look, a sweep cell or a shared address).
+function byRole(images, role) { return images.filter((im) => im.role === role); }
+
+function plateOptions(images) {
+  const plates = byRole(images, "plate");
+  const other = byRole(images, null);
+  const options = [el("option", { value: "" }, plates.length || other.length ? "— pick a plate frame —" : "— no images yet —")];
+  const group = (label, items) => {
+    if (!items.length) return;
+    const g = el("optgroup", { label });
+    g.append(...items.map((im) => el("option", { value: im.path, title: im.why || "" }, im.path)));
+    options.push(g);
+  };
+  group("plates", plates);
+  group("other images", other);
+  return options;
 }
 
-function guessStyle(images, plate) {
-  const names = images.map((i) => i.path).filter((n) => n !== plate);
-  return names.find((n) => /(style|paint|canvas|art)/i.test(n)) || names[0];
+function styleChecks(images, wanted) {
+  const check = (im) => el("label", { title: im.why || "" },
+    Object.assign(el("input", { type: "checkbox", value: im.path, onchange: stylesChanged }), { checked: wanted.includes(im.path) }),
+    " " + im.path);
+  const styles = byRole(images, "style");
+  const other = byRole(images, null);
+  const out = styles.map(check);
+  if (other.length) out.push(el("p", { class: "dim sub" }, "other images"), ...other.map(check));
+  if (!out.length) out.push(el("p", { class: "dim" }, "No paintings yet: put them in styles/ or add one below."));
+  return out;
 }
 
 async function loadProject(keep = {}) {
@@ -87,12 +110,9 @@ async function loadProject(keep = {}) {
   const plate = $("plate");
   const oldPlate = keep.plate || plate.value;
   const oldStyles = keep.styles || selectedStyles();
-  plate.replaceChildren(...p.images.map((im) => el("option", { value: im.path }, im.path)));
-  plate.value = p.images.some((im) => im.path === oldPlate) ? oldPlate : guessPlate(p.images) || "";
-  const wanted = oldStyles.length ? oldStyles : [guessStyle(p.images, plate.value)].filter(Boolean);
-  $("styles").replaceChildren(...p.images.map((im) => el("label", {},
-    Object.assign(el("input", { type: "checkbox", value: im.path, onchange: stylesChanged }), { checked: wanted.includes(im.path) }),
-    " " + im.path)));
+  plate.replaceChildren(...plateOptions(p.images));
+  plate.value = p.images.some((im) => im.path === oldPlate && im.role !== "style") ? oldPlate : "";
+  $("styles").replaceChildren(...styleChecks(p.images, oldStyles));
   const fast = $("fast-model");
   const oldFast = fast.value;
   fast.replaceChildren(el("option", { value: "" }, "off: the slider runs the optimisation"),
@@ -103,7 +123,7 @@ async function loadProject(keep = {}) {
   list("sweeps", p.sweeps, (s) => s.path, (s) => openSweep(s.path));
   list("shots", p.shots, (s) => `${s.name}  ${s.frames}  v${String(s.version).padStart(3, "0")}`, (s) => openShot(s.path));
   plateSize();
-  if (!p.images.length) say("This folder has no images yet: add a plate frame and a painting (or upload a style image).");
+  if (!p.images.length) say("This folder has no images yet: put plate frames in plates/ and paintings in styles/ (or upload a style image).");
 }
 
 function plateSize() {
@@ -129,7 +149,7 @@ function schedulePreview(delay = 250) {
 async function requestPreview() {
   const content = $("plate").value;
   const styles = selectedStyles();
-  if (!content || !styles.length) { $("status").textContent = "Pick a plate and at least one style image."; return; }
+  if (!content || !styles.length) { $("status").textContent = WAITING; return; }
   const body = { content, styles, look: currentLook(), preview_size: Number($("preview-size").value), client: clientId };
   let job;
   try {
@@ -198,10 +218,20 @@ function setPreview(url, stateName, key, source) {
     img.dataset.state = stateName;
     if (key) img.dataset.key = key;
     img.dataset.loaded = String((Number(img.dataset.loaded) || 0) + 1);
+    img.hidden = false;
+    $("preview-empty").hidden = true;
   };
+  img.onerror = () => { if (!img.dataset.loaded) img.hidden = true; };
   img.src = url;
-  $("wipe-a").src = url;
-  $("sbs-a").src = url;
+  showImage($("wipe-a"), url);
+  showImage($("sbs-a"), url);
+}
+
+function showImage(img, url) {
+  // Hidden until its picture has loaded, so the page never shows a broken-image icon.
+  img.onload = () => { img.hidden = false; };
+  img.onerror = () => { img.hidden = true; };
+  img.src = url;
 }
 
 // ---------------------------------------------------------------------------------------------- fast previews
@@ -286,8 +316,8 @@ function updateCompare() {
   if (which === "pinned" && state.pinned) { url = state.pinned.url; label = "B: " + state.pinned.label; }
   else { url = imageUrl($("plate").value, Number($("preview-size").value)); label = "B: plate"; }
   if (!$("plate").value) return;
-  $("wipe-b").src = url;
-  $("sbs-b").src = url;
+  showImage($("wipe-b"), url);
+  showImage($("sbs-b"), url);
   $("wipe-b-label").textContent = label;
   $("sbs-b-label").textContent = label;
 }
