@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,13 @@ def test_look_save_takes_stylize_options(tmp_path: Path, images: tuple[Path, Pat
     assert rec.weights_origin
     shown = runner.invoke(app, ["look", "show", str(path)])
     assert shown.exit_code == 0 and "u: 3.25" in shown.output
+    # values as TOML writes them (false, "avg", [1.0]), so they can be pasted into a look file
+    assert "raw_ratio: false" in shown.output and 'pooling: "avg"' in shown.output
+    assert "style_weights: [1.0]" in shown.output and "False" not in shown.output and "None" not in shown.output
+    for line in shown.output.splitlines():
+        name, _, value = line.partition(": ")
+        if name in Look.model_fields and value != "-":
+            assert tomllib.loads(f"v = {value}")["v"] == rec.look.model_dump(mode="json")[name]
 
 
 def test_round_trip_reproduces_the_image(tmp_path: Path, images: tuple[Path, Path]) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 from rich.progress import TextColumn
 
-from impasto.commands.common import BarReporter, Command, app, command_errors, err, shared_options
+from impasto.commands.common import BarReporter, Command, app, command_errors, err, optional, shared_options
 from impasto.commands.look_options import resolve_look
 from impasto.errors import UsageError
 from impasto.fast.compare import compare, write_compare_sheet, write_sweep_sheet
@@ -115,24 +115,35 @@ def _model_styles(model, look_path: Optional[Path]):
 
 
 class TrainReporter(BarReporter):
-    """A rich bar with the loss per u bucket on a terminal; a plain line every few steps otherwise."""
+    """A rich bar with the loss per u bucket on a terminal; a plain line every few steps otherwise. With a time
+    limit (seconds, --minutes) the ETA is the sooner of the steps left and the time left."""
 
-    def __init__(self, steps: int) -> None:
-        super().__init__(TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[buckets]}"))
+    def __init__(self, steps: int, time_limit: float | None = None, console: Any = None) -> None:
+        super().__init__(optional(TextColumn("loss {task.fields[loss]}"), 1),
+                         optional(TextColumn("{task.fields[buckets]}"), 2), console=console)
         self.steps = steps
+        self.time_limit = time_limit
         self.every = max(1, steps // 20)
         if self.bar:
-            self.task = self.bar.add_task("fast train", total=steps, loss="-", buckets="")
+            self.task = self.bar.add_task("fast train", total=steps, loss="-", buckets="",
+                                          deadline=None if time_limit is None else self.bar.get_time() + time_limit)
 
     def __call__(self, p) -> None:
         buckets = " ".join(f"{k} {v:.3f}" for k, v in p.buckets.items())
         if self.bar:
-            self.bar.update(self.task, completed=p.step, loss=f"{p.loss:.3f}", buckets=buckets)
+            deadline = None if self.time_limit is None else self.bar.get_time() + self.time_limit - p.elapsed
+            self.bar.update(self.task, completed=p.step, loss=f"{p.loss:.3f}", buckets=buckets, deadline=deadline)
         elif p.step % self.every == 0 or p.step == p.steps or p.step == p.resumed_from + 1:
             done = p.step - p.resumed_from
             rate = p.elapsed / done if done else 0.0
             print(f"fast train: step {p.step}/{p.steps} loss {p.loss:.4f} [{buckets}] {rate:.2f} s/step "
-                  f"ETA {rate * (p.steps - p.step):.0f}s", file=sys.stderr, flush=True)
+                  f"ETA {self.eta(rate * (p.steps - p.step), p.elapsed):.0f}s", file=sys.stderr, flush=True)
+
+    def eta(self, by_steps: float, elapsed: float) -> float:
+        """Seconds left: the steps left at the present pace, or the time limit's rest when that comes sooner."""
+        if self.time_limit is None:
+            return by_steps
+        return max(0.0, min(by_steps, self.time_limit - elapsed))
 
 
 @fast_app.command("train")
@@ -180,7 +191,11 @@ def train_cmd(
         err.print(f"training on {len(frames)} frame(s) of {source} ({frames[0].shape[1]}×{frames[0].shape[0]}) "
                   f"+ {settings.general_fraction:.0%} general photos, u {settings.u_range[0]:g} to {settings.u_range[1]:g}",
                   highlight=False, soft_wrap=True)
-        with TrainReporter(settings.steps) as reporter:
+        if minutes is not None:
+            until = time.strftime("%H:%M", time.localtime(time.time() + 60.0 * minutes))
+            err.print(f"training stops after {minutes:g} minute{'s' if minutes != 1 else ''} (about {until}) or at "
+                      f"step {settings.steps}, whichever comes first", highlight=False, soft_wrap=True)
+        with TrainReporter(settings.steps, settings.time_limit) as reporter:
             result = train(look_file.look, styles, frames, output, settings, style_paths=look_file.styles,
                            sources={"plate": str(source), "frame_names": names[:64]}, resume=not fresh, progress=reporter)
     resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+import tomli_w
 import typer
 
 from impasto.commands.common import app, command_errors, err
@@ -54,9 +55,18 @@ def show(path: Path = typer.Argument(..., help="Look file to read.", show_defaul
     typer.echo(f"content: {record.content or '-'}")
     typer.echo(f"styles: {', '.join(record.styles) or '-'}")
     typer.echo(f"weights origin: {record.weights_origin or '-'}")
-    for name, value in lk.model_dump().items():
-        typer.echo(f"{name}: {value}")
+    for name, value in lk.model_dump(mode="json").items():
+        typer.echo(f"{name}: {toml_value(value)}")
     typer.echo(f"ratio at {lk.size} px: {style_ratio(lk.u, lk.size, lk.k, lk.raw_ratio):.4g}")
+
+
+def toml_value(value: Any) -> str:
+    """A value as a look file writes it (false, "vgg16", [0.7, 0.3]); '-' for one left unset (TOML has no null)."""
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return f"[{', '.join(toml_value(v) for v in value)}]"
+    return tomli_w.dumps({"v": value}).strip()[len("v = "):]
 
 
 def _absolute(value):

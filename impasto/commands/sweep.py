@@ -8,18 +8,23 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.console import Console
 from rich.progress import TextColumn
 
-from impasto.commands.common import BarReporter, app, command_errors, err
+from impasto.commands.common import BarReporter, app, command_errors, err, optional
 from impasto.commands.look_options import STYLE_OPTIONS, look_inputs, look_options
+from impasto.errors import UsageError
 from impasto.lookdev.sweep import parse_values, plan_sweep, run_sweep
 
 
 class SweepProgress(BarReporter):
-    """Cells and iterations as two rich bars on a terminal; a plain line per cell otherwise."""
+    """Cells and iterations as two rich bars on a terminal; otherwise plain lines: one every 10 % of a run's
+    iterations (so a long cell still shows it is moving), one per finished run and one per cell."""
 
-    def __init__(self) -> None:
-        super().__init__(TextColumn("{task.fields[info]}"))
+    STEPS = 10  # progress lines per run off a terminal
+
+    def __init__(self, console: Console | None = None) -> None:
+        super().__init__(optional(TextColumn("{task.fields[info]}")), console=console)
         self.lock = threading.Lock()
         self.runs_total = 0
         self.runs_done = 0
@@ -37,6 +42,11 @@ class SweepProgress(BarReporter):
     def iteration(self, run, p) -> None:
         if self.bar:
             self.bar.update(self.its, advance=1, info=f"{run.variant.label}, u {run.u:g}: loss {p.loss:.3e}")
+        elif p.iteration < p.iterations and p.iteration % max(1, p.iterations // self.STEPS) == 0:
+            eta = (p.iterations - p.iteration) * p.elapsed / p.iteration
+            print(f"sweep: {run.variant.label}, u {run.u:g}: iteration {p.iteration}/{p.iterations} "
+                  f"({100 * p.iteration // p.iterations}%), loss {p.loss:.4e}, {p.elapsed:.1f} s, ETA {eta:.0f} s",
+                  file=sys.stderr, flush=True)
         elif p.iteration == p.iterations:
             with self.lock:
                 self.runs_done += 1
@@ -52,14 +62,14 @@ class SweepProgress(BarReporter):
 
 
 @app.command()
-@look_options("look", "size", "network", "weights", "device", *STYLE_OPTIONS, after="seeds")
+@look_options("look", "size", "network", "weights", "seed", "device", *STYLE_OPTIONS, after="seeds")
 def sweep(
     content: Optional[Path] = typer.Argument(None, help="Content image (the frame); may come from --look.", show_default=False),
     styles: Optional[list[Path]] = typer.Argument(None, help="Style images: each one is a row block of the grid (a variant, not a blend); may come from --look.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the sweep: cells/ (images with their look files), contact_sheet.png, index.html, sweep.json.", show_default=False),
     u: Optional[str] = typer.Option(None, "--u", help="u values: a range as first, last and step with the last included (2:6:0.5 is 9 values) or a list like 3,4,5. (default: the look's u)"),
     iterations: Optional[str] = typer.Option(None, "--iterations", help="Iteration counts, e.g. 64,128,256 or 64:256:64; one run to the largest gives the others as snapshots. (default: the look's)"),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds as another axis, e.g. 1,2,3. (default: the look's seed, else one random seed kept for resumes)"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds as another axis, e.g. 1,2,3; --seed N is one seed. (default: the look's seed, else one random seed kept for resumes)"),
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Cells rendered at once. (default: 1 on CPU, where torch already uses every core for one cell; on CUDA as many as fit in memory, up to 4)"),
     thumb: int = typer.Option(256, "--thumb", min=16, help="Long edge of each cell on the contact sheet, px (cells are never enlarged)."),
     **options: Any,
@@ -67,6 +77,8 @@ def sweep(
     """Render a grid of looks (u across, styles x seeds down, iterations as sub-rows) and a contact sheet; reruns resume."""
     # u and iterations are axes here (ranges, lists), not single look values: they are parsed below.
     with command_errors(interrupted=f"Interrupted; the cells written so far are kept, and the same command resumes in '{output}'."):
+        if seeds is not None and options["seed"] is not None:
+            raise UsageError("Give --seed (one seed) or --seeds (a list of seeds), not both.")
         look_file, content_path, style_paths = look_inputs(options["look"], {"content": content, "styles": styles, **options})
         us = parse_values(u, "--u") if u is not None else None
         its = parse_values(iterations, "--iterations", integer=True) if iterations is not None else None
