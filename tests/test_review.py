@@ -124,3 +124,17 @@ def test_review_rates_and_gaps_in_the_writer(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="none is painted"):
         write_review_movie([(1, None), (2, "damaged")], tmp_path / f"y{SUFFIX}", codec=CODEC)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"g{SUFFIX}"]
+
+
+def test_review_of_a_shot_on_twos_holds_each_painting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plates").mkdir()
+    for n in range(1001, 1006):
+        write_frame(tmp_path / f"plates/p.{n}.exr", Frame(np.full((H, W, 3), 0.3, np.float32)))
+    shot_file = _project(tmp_path, "plates/p.####.exr", "1001-1005x2")
+    _paint(shot_file, [1001, 1003])
+    res = runner.invoke(app, ["review", str(shot_file), "-o", str(tmp_path / f"r{SUFFIX}")])
+    assert res.exit_code == 0, res.output
+    assert "frame 1005 not painted" in res.output
+    times, levels, _, _ = _decoded(tmp_path / f"r{SUFFIX}")
+    assert len(times) == 5 and [v > 0.3 for v in levels] == [True, True, True, True, False]

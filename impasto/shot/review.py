@@ -317,7 +317,8 @@ def review_shot(shot: Shot, path: str | os.PathLike, display: Callable[[Frame], 
                 fps: float | None = None, codec: str | None = None, burn_in: bool | None = None,
                 version: int | None = None, progress: Callable[[int, int], None] | None = None) -> ShotReview:
     """A review movie of a shot version from its first frame to its last, display-referred through `display`:
-    a frame not painted (or whose file cannot be read) is held as a slate saying so, so timecodes stay true."""
+    a frame not painted (or whose file cannot be read) is held as a slate saying so, so timecodes stay true; in a
+    stepped range (1001-1009x2) a frame between two of the shot's holds the painting before it."""
     v = shot.output.version if version is None else version
     pattern = shot.output_pattern(v)
     wanted = shot.frame_list()
@@ -329,16 +330,17 @@ def review_shot(shot: Shot, path: str | os.PathLike, display: Callable[[Frame], 
         raise UsageError(f"Version {v} of {shot.name} has no painted frames yet; run impasto render first.")
 
     def pictures() -> Iterator[tuple[int, Picture]]:
+        held: Picture = "not in the shot"
         for i, n in enumerate(frames):
             picture: Picture = None
             if n in painted:
                 try:
-                    picture = display(read_frame(pattern.path(n)))
+                    picture = held = display(read_frame(pattern.path(n)))
                 except ImpastoError:  # a truncated or damaged painted file: held like a gap, and listed
                     report.damaged.append(n)
                     picture = "damaged"
-            elif n not in shot_frames:
-                picture = "not in the shot"
+            elif n not in shot_frames:  # a stepped range (on twos): the frame before holds, as it would on film
+                picture = held
             if progress:
                 progress(i + 1, len(frames))
             yield n, picture
