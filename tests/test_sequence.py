@@ -12,12 +12,14 @@ import pytest
 from impasto.errors import UsageError
 from impasto.io.sequence import (
     FramePattern,
+    count_text,
     existing_frames,
     format_frame_range,
     is_movie,
     movie_frames,
     movie_info,
     parse_frame_range,
+    single_frame_file,
 )
 
 
@@ -119,3 +121,13 @@ def test_movie_frames_numbered_from_first_frame(tmp_path: Path) -> None:
     (tmp_path / "junk.mov").write_text("not a movie")
     with pytest.raises(UsageError, match="not a movie"):
         list(movie_frames(tmp_path / "junk.mov", 1))
+
+
+def test_one_numbered_file_is_told_from_a_pattern() -> None:
+    pat, frame = single_frame_file("plates/p.1001.exr")
+    assert pat.hashes == "plates/p.####.exr" and frame == 1001
+    assert single_frame_file("plates/p.0042.dpx")[1] == 42
+    for not_one in ("plates/p.####.exr", "plates/p.%04d.exr", "plates/p.@@@@.exr", "plates/p.$F4.exr", "plates/p.exr",
+                    "clip.1001.mov"):
+        assert single_frame_file(not_one) is None, not_one
+    assert count_text(1) == "1 frame" and count_text(0) == "0 frames" and count_text(3, "style") == "3 styles"

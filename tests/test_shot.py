@@ -161,3 +161,71 @@ def test_manifest_keeps_every_writer_s_frames(tmp_path: Path) -> None:
     path.write_text("{ not json")
     with pytest.raises(UsageError, match="damaged"):
         read_manifest(path)
+
+
+# ------------------------------------------------------------------------------- checked at init (issue 15, part 6)
+def test_a_truncated_style_image_is_found_at_init(project: Path) -> None:
+    data = (project / "style.png").read_bytes()
+    (project / "broken.png").write_bytes(data[: len(data) // 2])
+    res = runner.invoke(app, ["shot", "init", "cs010", "--plate", "plates/cs010_plate.####.exr", "--style", "broken.png"])
+    assert res.exit_code == 2 and "broken.png' is corrupt or truncated" in res.output and "Style image '" in res.output
+    assert "Traceback" not in res.output and not (project / "cs010.toml").exists()
+    # the look's own style images are checked too, and the look's settings against them
+    save_look(project / "bad_look.toml", LookFile(look=Look(iterations=2, style_weights=[1, 2]), styles=["style.png"]))
+    res = runner.invoke(app, ["shot", "init", "cs010", "--plate", "plates/cs010_plate.####.exr", "--look", "bad_look.toml"])
+    assert res.exit_code == 2 and "--style-weights has 2 values for 1 style images" in res.output
+    save_look(project / "bad_look.toml", LookFile(look=Look(iterations=2), styles=["broken.png"]))
+    with pytest.raises(UsageError, match="corrupt or truncated"):
+        init_shot("cs010", "plates/cs010_plate.####.exr", None, "bad_look.toml")
+
+
+def test_an_output_folder_that_cannot_be_made_is_named_with_its_reason(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "taken").write_text("a file where the folder would go")
+    res = runner.invoke(app, ["shot", "init", "cs010", "--plate", "plates/cs010_plate.####.exr", "--look", "my_look.toml",
+                              "--output-dir", "taken/render"])
+    assert res.exit_code == 2 and not (project / "cs010.toml").exists()
+    assert f"Output folder '{project / 'taken/render'}' cannot be created: '{project / 'taken'}' is a file, not a folder." in res.output
+
+    real = os.statvfs
+
+    class ReadOnly:
+        def __init__(self, path):
+            self.f_flag = real(path).f_flag | os.ST_RDONLY
+
+    _, shot = init_shot("cs010", "plates/cs010_plate.####.exr", None, "my_look.toml", output_folder="ro/render")
+    monkeypatch.setattr(os, "statvfs", ReadOnly)  # as on a read-only mount
+    with pytest.raises(UsageError, match=rf"Output folder '{project}/ro/render' cannot be created: '{project}' is on a read-only file system"):
+        shot.make_output_folder()  # what render calls before painting the first frame
+    res = runner.invoke(app, ["shot", "init", "cs011", "--plate", "plates/cs010_plate.####.exr", "--look", "my_look.toml"])
+    assert res.exit_code == 2 and "is on a read-only file system" in res.output
+    monkeypatch.setattr(os, "statvfs", real)
+    _, shot = init_shot("cs012", "plates/cs010_plate.####.exr", None, "my_look.toml", output_folder="out/v1")
+    assert shot.make_output_folder() == project / "out/v1" and (project / "out/v1").is_dir()
+
+
+def test_one_numbered_file_asks_whether_the_sequence_was_meant(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["shot", "init", "cs010", "--plate", "plates/cs010_plate.1002.exr", "--look", "my_look.toml"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and not (project / "cs010.toml").exists()
+    assert ("'plates/cs010_plate.1002.exr' is one frame of the sequence 'plates/cs010_plate.####.exr' (frames 1001-1004 are "
+            "on disk): pass --frames 1002 to paint that frame alone, or --plate 'plates/cs010_plate.####.exr' for the sequence.") in res.output
+    res = runner.invoke(app, [*args, "--frames", "1002"])
+    assert res.exit_code == 0, res.output
+    assert "cs010 frames 1002 (1 frame)" in res.output  # one frame, not "1 frames"
+    shot = load_shot(project / "cs010.toml")
+    assert shot.plate == "plates/cs010_plate.####.exr" and shot.frame_list() == [1002]
+    # at a terminal it asks
+    monkeypatch.setattr("impasto.commands.shot._interactive", lambda: True)
+    res = runner.invoke(app, [*args, "--overwrite"], input="y\n")
+    assert res.exit_code == 0 and "Paint the whole sequence?" in res.output
+    assert load_shot(project / "cs010.toml").frame_list() == [1001, 1002, 1003, 1004]
+    res = runner.invoke(app, [*args, "--overwrite"], input="n\n")
+    assert res.exit_code == 0 and load_shot(project / "cs010.toml").frame_list() == [1002]
+
+
+def test_missing_plate_frames_are_warned_at_init(project: Path) -> None:
+    res = runner.invoke(app, ["shot", "init", "cs010", "--plate", "plates/cs010_plate.####.exr", "--frames", "1001-1006",
+                              "--look", "my_look.toml"])
+    assert res.exit_code == 0, res.output
+    assert "warning: plate frames 1005-1006 (2 of 6 frames) are missing from 'plates/cs010_plate.####.exr'" in res.output
+    assert "frames 1001-1006 (6 frames)" in res.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +11,8 @@ import typer
 from impasto.commands.common import app, err, fail
 from impasto.commands.render import _rel
 from impasto.errors import ImpastoError
-from impasto.shot.config import colour_names, init_shot
+from impasto.io.sequence import DEFAULT_FIRST_FRAME, count_text, format_frame_range
+from impasto.shot.config import Shot, SingleFramePlate, colour_names, init_shot, init_warnings
 from impasto.shot.config import version_up as bump
 
 shot_app = typer.Typer(help="Create shot files and move them to a new version.", no_args_is_help=True)
@@ -20,8 +22,9 @@ app.add_typer(shot_app, name="shot")
 @shot_app.command("init")
 def init(
     name: str = typer.Argument(..., help="Shot name, e.g. cs010; the shot file is NAME.toml.", show_default=False),
-    plate: str = typer.Option(..., "--plate", help="Plate frames, e.g. 'plates/cs010_plate.####.exr' (one # per digit, or %04d), or a movie file.", show_default=False),
-    frames: Optional[str] = typer.Option(None, "--frames", help="Frame range, e.g. 1001-1100. (default: the frames on disk; a movie from 1001)"),
+    plate: str = typer.Option(..., "--plate", help="Plate frames, e.g. 'plates/cs010_plate.####.exr' (one # per digit, or %04d), or a movie file; one numbered file (plate.1001.exr) without --frames asks whether its sequence was meant.", show_default=False),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Frame range, e.g. 1001-1100; for a movie, in its numbering from --first-frame (1040 is its picture 39 from 1001). (default: the frames on disk; a movie's whole length)"),
+    first_frame: Optional[int] = typer.Option(None, "--first-frame", help=f"The number a movie plate's first picture gets; --frames selects from this numbering. (default: {DEFAULT_FIRST_FRAME})", show_default=False),
     look: Optional[Path] = typer.Option(None, "--look", help="Look file (from impasto look save)."),
     style: Optional[list[Path]] = typer.Option(None, "--style", help="Style image (repeat for several); with --look it replaces the look's styles."),
     colourspace: Optional[str] = typer.Option(None, "--colourspace", "--colorspace", help="The plate's colour space in the OCIO config. (default: ACEScg for EXR, sRGB Encoded Rec.709 (sRGB) for other images and movies)"),
@@ -37,20 +40,53 @@ def init(
     shot_file: Optional[Path] = typer.Option(None, "-o", "--output", help="Shot file to write. (default: NAME.toml here)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing shot file."),
 ) -> None:
-    """Write a shot file for a plate and a look."""
+    """Write a shot file for a plate and a look; the plate, look, style images and output folder are checked now."""
+    options = {"shot_file": shot_file, "styles": [str(s) for s in style] if style else None, "input_space": colourspace,
+               "display": display, "view": view, "scale": scale, "output_folder": output_dir, "denoise": denoise,
+               "strength": strength, "head": head, "tail": tail, "curve": curve, "first_frame": first_frame,
+               "overwrite": overwrite}
     try:
-        path, shot = init_shot(
-            name, plate, frames, look, shot_file=shot_file, styles=[str(s) for s in style] if style else None,
-            input_space=colourspace, display=display, view=view, scale=scale, output_folder=output_dir,
-            denoise=denoise, strength=strength, head=head, tail=tail, curve=curve, overwrite=overwrite,
-        )
+        try:
+            path, shot = init_shot(name, plate, frames, look, **options)
+        except SingleFramePlate as single:
+            plate, frames = _ask_sequence(single)
+            path, shot = init_shot(name, plate, frames, look, **options)
         names = colour_names(shot)
+        warnings = init_warnings(shot)
     except ImpastoError as exc:
         fail(exc)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}.", highlight=False, soft_wrap=True)
     err.print(
-        f"wrote {path}: {shot.name} frames {shot.frames}, {names['colour_space']} through {names['display']} / "
-        f"{names['view']}, version {shot.output.version:03d} -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True,
+        f"wrote {path}: {shot.name} frames {shot.frames} ({_count(shot)}), {names['colour_space']} through "
+        f"{names['display']} / {names['view']}, version {shot.output.version:03d} -> {_rel(shot.output_pattern())}",
+        highlight=False, soft_wrap=True,
     )
+
+
+def _count(shot: Shot) -> str:
+    """'6 frames' and, for a movie, which of its pictures they are: 'pictures 39-44 of Megamind.avi'."""
+    frames = shot.frame_list()
+    text = count_text(len(frames))
+    if shot.plate_is_movie:
+        indices = format_frame_range([shot.source_index(f) for f in frames])
+        text += f"; movie pictures {indices} of {Path(shot.plate).name}, numbered from {shot.movie_first_frame}"
+    return text
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _ask_sequence(single: SingleFramePlate) -> tuple[str, str]:
+    """One numbered file given as the plate: ask (at a terminal) whether its whole sequence was meant; elsewhere
+    the question stands as the error sentence. Returns (plate, frames)."""
+    if not _interactive():
+        raise single
+    held = format_frame_range(single.on_disk) or str(single.frame)
+    whole = typer.confirm(f"'{single.plate}' is frame {single.frame} of the sequence '{single.pattern}' "
+                          f"(frames {held} on disk). Paint the whole sequence?", default=False)
+    return single.pattern.hashes, held if whole else str(single.frame)
 
 
 @shot_app.command("version-up")

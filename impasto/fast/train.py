@@ -14,6 +14,7 @@ reports loss / unpainted loss per u bucket (1.0 = no better than the frame itsel
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -40,7 +41,17 @@ from impasto.fast.loss import GatysLoss
 from impasto.fast.model import PRESETS, FastStyleNet
 from impasto.io.frames import read_frame, unpremultiply
 from impasto.io.ocio import to_display
-from impasto.io.sequence import FramePattern, is_movie, movie_frames, movie_info
+from impasto.io.sequence import (
+    DEFAULT_FIRST_FRAME,
+    FramePattern,
+    format_frame_range,
+    is_movie,
+    is_near_black,
+    movie_frame_count,
+    split_movie_range,
+    spread,
+    spread_movie_frames,
+)
 from impasto.io.tensors import fit_size, resize, to_tensor
 from impasto.look import Look
 from impasto.shot.config import default_input_space
@@ -365,34 +376,40 @@ class _Training:
             self.first.setdefault(label, v)
 
 
-def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str | None = None
+def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str | None = None,
+                         frames: list[int] | None = None, first_frame: int = DEFAULT_FIRST_FRAME
                          ) -> tuple[list[np.ndarray], list[str]]:
     """Display-referred 0-1 frames from a frame pattern (`plate.####.exr`), a movie or one image, up to `max_frames`
-    spread evenly over the shot; every frame must have the shot's size. Returns (frames, their names)."""
+    spread evenly over the shot's range (`frames`, or a movie's `clip.mov@1040-1100`; default: all of it), passing
+    over near-black frames (fades, slugs) to the next one that is not; every frame must have the shot's size.
+    A movie's frames are numbered from `first_frame`. Returns (frames, their names: `clip.mov@1040`, `p.1001.exr`)."""
     names: list[str] = []
+    ranged = split_movie_range(plate)
+    if ranged is not None:
+        plate, frames = str(ranged[0]), frames or ranged[1]
     if is_movie(plate):
-        info = movie_info(plate)
-        count = info.frames or max_frames
-        wanted = set(_spread(list(range(count)), max_frames))
-        out = []
-        for number, rgb in movie_frames(plate, 0, wanted):
-            out.append(rgb.astype(np.float32))
-            names.append(f"{Path(plate).name}@{number}")
-        if not out:
-            raise UsageError(f"Movie '{plate}' gave no frames.")
-        return out, names
+        wanted = frames or list(range(first_frame, first_frame + movie_frame_count(plate)))
+        kept, black = spread_movie_frames(plate, wanted, max_frames, first_frame=first_frame)
+        if not kept:
+            dark = f"; frames {format_frame_range(black)} are near black" if black else ""
+            raise UsageError(f"Movie '{plate}' gave no frames to train on in {format_frame_range(wanted)}{dark}.")
+        return [rgb for _, rgb in kept], [f"{Path(plate).name}@{n}" for n, _ in kept]
     space = input_space or default_input_space(plate)
     if any(ch in Path(plate).name for ch in "#@") or "%" in Path(plate).name:
         pattern = FramePattern(plate)
-        numbers = pattern.frames_on_disk()
+        numbers = frames or pattern.frames_on_disk()
+        numbers = [n for n in numbers if pattern.path(n).is_file()]
         if not numbers:
             raise UsageError(f"No frames match '{plate}'.")
-        paths = [pattern.path(n) for n in _spread(numbers, max_frames)]
+        slots = _slots(numbers, max_frames)
+        paths = [[pattern.path(n) for n in slot] for slot in slots]
     else:
-        paths = [Path(plate)]
+        paths = [[Path(plate)]]
     out, size, first_name = [], None, None
-    for p in paths:
-        rgb = _display_frame(p, space)
+    for candidates in paths:
+        rgb, p = _first_not_black(candidates, space)
+        if rgb is None:
+            continue
         if size is None:
             size, first_name = rgb.shape[:2], p.name
         elif rgb.shape[:2] != size:
@@ -402,7 +419,25 @@ def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str |
             )
         out.append(rgb)
         names.append(p.name)
+    if not out:
+        raise UsageError(f"Every frame of '{plate}' looked at is near black; nothing to train on.")
     return out, names
+
+
+def _slots(numbers: list[int], count: int) -> list[list[int]]:
+    """`numbers` cut into up to `count` runs, each starting at one of `spread`'s evenly spaced picks."""
+    picks = spread(numbers, count)
+    starts = [numbers.index(p) for p in picks] + [len(numbers)]
+    return [numbers[a:b] for a, b in itertools.pairwise(starts)]
+
+
+def _first_not_black(paths: list[Path], space: str) -> tuple[np.ndarray | None, Path]:
+    """The first of `paths` (a slot of the spread) whose frame is not near black, read as the network sees it."""
+    for p in paths:
+        rgb = _display_frame(p, space)
+        if not is_near_black(rgb):
+            return rgb, p
+    return None, paths[0]
 
 
 def _display_frame(path: Path, space: str) -> np.ndarray:
@@ -412,13 +447,6 @@ def _display_frame(path: Path, space: str) -> np.ndarray:
     if frame.alpha is not None:
         rgb = unpremultiply(rgb, frame.alpha)
     return np.clip(to_display(rgb, space), 0.0, 1.0).astype(np.float32)
-
-
-def _spread(items: list, n: int) -> list:
-    if len(items) <= n:
-        return list(items)
-    idx = np.linspace(0, len(items) - 1, n).round().astype(int)
-    return [items[i] for i in dict.fromkeys(idx.tolist())]
 
 
 __all__ = [

@@ -149,12 +149,67 @@ def existing_frames(pattern: FramePattern | str, frames: list[int]) -> tuple[dic
     return present, missing
 
 
+def count_text(n: int, noun: str = "frame") -> str:
+    """'1 frame', '3 frames': a count with its noun in the right number, for messages."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def single_frame_file(plate: str | os.PathLike) -> tuple[FramePattern, int] | None:
+    """(its sequence's pattern, its frame) when `plate` names one numbered file such as `plates/p.1001.exr`
+    (no #, @, %d or $F placeholder); None for a pattern, a movie or a name without a frame number."""
+    text = str(plate)
+    name = Path(text).name
+    if is_movie(text) or any(mark in name for mark in ("#", "@", "%", "$F")):
+        return None
+    try:
+        seq = fileseq.FileSequence(text, pad_style=fileseq.PAD_STYLE_HASH1)
+    except ValueError:
+        return None
+    frame_set = seq.frameSet()
+    if not seq.padding() or frame_set is None or len(frame_set) != 1:
+        return None
+    return FramePattern(text), int(frame_set[0])
+
+
 # ---------------------------------------------------------------------------------------------------- movies
+# A movie's frames are numbered from a first frame (DEFAULT_FIRST_FRAME unless a shot says otherwise), the way a
+# plate's files are: frame `first_frame + i` is the movie's (i+1)-th decoded picture, its source index i.
+DEFAULT_FIRST_FRAME = 1001
+MOVIE_FRAME_HELP = (f"Wherever impasto reads an image (stylize, preview, sweep), MOVIE@N is frame N of a movie numbered from "
+                    f"{DEFAULT_FIRST_FRAME} (its first picture is MOVIE@{DEFAULT_FIRST_FRAME}); raw indices such as @0 are refused.")
+_MOVIE_REF = re.compile(r"^(?P<path>.+)@(?P<frame>-?\d+)$")
+# A frame is near black when 99% of its pixels are darker than this (display-referred 0-1): a fade or a slug.
+NEAR_BLACK = 0.06
 
 
 def is_movie(path: str | os.PathLike) -> bool:
     """True for a movie file name (.mov, .mp4, ...), which is read with PyAV rather than as a frame pattern."""
     return Path(str(path)).suffix.lower() in MOVIE_EXTENSIONS
+
+
+def split_movie_frame(text: str | os.PathLike) -> tuple[Path, int] | None:
+    """`clip.mov@1040` -> (Path('clip.mov'), 1040): one frame of a movie, in the movie's numbering; None for
+    anything else (a file that exists under the whole name is a file, whatever its name)."""
+    m = _MOVIE_REF.match(str(text))
+    if m is None or not is_movie(m.group("path")) or Path(str(text)).exists():
+        return None
+    return Path(m.group("path")), int(m.group("frame"))
+
+
+def split_movie_range(text: str | os.PathLike) -> tuple[Path, list[int]] | None:
+    """`clip.mov@1040-1100` (or `@1040`, any range parse_frame_range reads) -> (Path('clip.mov'), its frame
+    numbers); None for anything else."""
+    text = str(text)
+    path, at, rng = text.rpartition("@")
+    if not at or not is_movie(path) or Path(text).exists():
+        return None
+    return Path(path), parse_frame_range(rng)
+
+
+def movie_source_index(frame: int, first_frame: int = DEFAULT_FIRST_FRAME) -> int:
+    """The 0-based index of the decoded picture that frame number `frame` names, for a movie numbered from
+    `first_frame` (1040 -> 39 for a movie numbered from 1001)."""
+    return int(frame) - int(first_frame)
 
 
 @dataclass
@@ -195,37 +250,127 @@ def movie_info(path: str | os.PathLike) -> MovieInfo:
         container.close()
 
 
-def movie_frames(path: str | os.PathLike, first_frame: int = 1001, frames: list[int] | set[int] | None = None
-                 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode a movie as (frame number, float32 H×W×3 RGB 0-1), numbering its first frame `first_frame`.
-
-    Movie pixels are display-referred (Rec.709/sRGB video); `frames` limits which are yielded (decoding stops
-    after the last one wanted). Sources deeper than 8 bits are decoded at 16 bits.
-    """
+def movie_frame_count(path: str | os.PathLike) -> int:
+    """How many pictures a movie holds: the container's count, else its video packets counted (no decoding)."""
+    path = Path(path)
+    info = movie_info(path)
+    if info.frames > 0:
+        return info.frames
     import av  # deferred: loads FFmpeg's libraries, which only movie plates need
 
-    path = Path(path)
-    wanted = {int(f) for f in frames} if frames is not None else None
-    last = max(wanted) if wanted else None
     container = _open_movie(path)
+    try:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size)
+    except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
+        raise UsageError(f"Movie '{path}' could not be read to count its frames ({exc}).") from None
+    finally:
+        container.close()
+
+
+def _decoded(path: Path, first_frame: int) -> Iterator[tuple[int, object, bool]]:
+    """(frame number, PyAV frame, deeper than 8 bits) for each picture, decoding forward from the start."""
+    import av  # deferred: loads FFmpeg's libraries, which only movie plates need
+
+    container = _open_movie(path)
+    number = int(first_frame)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         pix = str(stream.codec_context.pix_fmt or "")
         deep = any(t in pix for t in ("10", "12", "16", "p010"))
-        number = int(first_frame)
         try:
             for vf in container.decode(stream):
-                if last is not None and number > last:
-                    break
-                if wanted is None or number in wanted:
-                    if deep:
-                        rgb = vf.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
-                    else:
-                        rgb = vf.to_ndarray(format="rgb24").astype(np.float32) / 255.0
-                    yield number, rgb
+                yield number, vf, deep
                 number += 1
         except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
             raise UsageError(f"Movie '{path}' could not be decoded at frame {number} ({exc}).") from None
     finally:
         container.close()
+
+
+def _rgb(vf, deep: bool) -> np.ndarray:
+    if deep:
+        return vf.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
+    return vf.to_ndarray(format="rgb24").astype(np.float32) / 255.0
+
+
+def movie_frames(path: str | os.PathLike, first_frame: int = DEFAULT_FIRST_FRAME,
+                 frames: list[int] | set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode a movie as (frame number, float32 H×W×3 RGB 0-1), numbering its first picture `first_frame`.
+
+    Movie pixels are display-referred (Rec.709/sRGB video); `frames` limits which are yielded, in the same
+    numbering (decoding stops after the last one wanted). Sources deeper than 8 bits are decoded at 16 bits.
+    """
+    wanted = {int(f) for f in frames} if frames is not None else None
+    last = max(wanted) if wanted else None
+    for number, vf, deep in _decoded(Path(path), first_frame):
+        if last is not None and number > last:
+            break
+        if wanted is None or number in wanted:
+            yield number, _rgb(vf, deep)
+
+
+def read_movie_frame(path: str | os.PathLike, frame: int, first_frame: int = DEFAULT_FIRST_FRAME) -> np.ndarray:
+    """One frame of a movie (float32 H×W×3 RGB 0-1), `frame` in the movie's numbering from `first_frame`."""
+    path = Path(path)
+    if frame < first_frame:
+        raise UsageError(
+            f"Frame {frame} is before the first frame of movie '{path}', which is numbered from {first_frame} "
+            f"(its first picture is {path.name}@{first_frame})."
+        )
+    last = None
+    for last, vf, deep in _decoded(path, first_frame):
+        if last == frame:
+            return _rgb(vf, deep)
+    held = f"{first_frame}-{last}" if last is not None else "no frames"
+    raise UsageError(f"Movie '{path}' ends before frame {frame}; numbered from {first_frame} it holds {held}.")
+
+
+def is_near_black(rgb: np.ndarray, level: float = NEAR_BLACK) -> bool:
+    """True when 99% of a (display-referred) frame's pixels are darker than `level`: a fade to black or a slug."""
+    step = max(1, max(rgb.shape[:2]) // 128)
+    return float(np.percentile(rgb[::step, ::step].max(axis=2), 99)) < level
+
+
+def spread(items: list, n: int) -> list:
+    """Up to `n` of `items`, evenly spaced from the first to the last."""
+    if len(items) <= n:
+        return list(items)
+    idx = np.linspace(0, len(items) - 1, n).round().astype(int)
+    return [items[i] for i in dict.fromkeys(idx.tolist())]
+
+
+def spread_movie_frames(path: str | os.PathLike, frames: list[int], count: int, *,
+                        first_frame: int = DEFAULT_FIRST_FRAME, skip_black: bool = True
+                        ) -> tuple[list[tuple[int, np.ndarray]], list[int]]:
+    """Up to `count` frames of `frames` (movie numbering) spread evenly over them, in one forward decode.
+
+    A near-black pick is replaced by the next frame that is not, before the next pick. Returns the (frame number,
+    RGB) kept and the near-black frame numbers passed over.
+    """
+    frames = sorted({int(f) for f in frames})
+    if not frames or count < 1:
+        return [], []
+    position = {f: k for k, f in enumerate(frames)}
+    starts = [position[f] for f in spread(frames, count)]
+    kept: list[tuple[int, np.ndarray]] = []
+    black: list[int] = []
+    slot = 0
+    for number, vf, deep in _decoded(Path(path), first_frame):
+        if number > frames[-1] or slot >= len(starts):
+            break
+        k = position.get(number)
+        if k is None:
+            continue
+        while slot + 1 < len(starts) and k >= starts[slot + 1]:
+            slot += 1  # the slot before held only near-black frames
+        if k < starts[slot]:
+            continue
+        rgb = _rgb(vf, deep)
+        if skip_black and is_near_black(rgb):
+            black.append(number)
+            continue
+        kept.append((number, rgb))
+        slot += 1
+    return kept, black

@@ -27,21 +27,26 @@ from pydantic import (
 
 from impasto.errors import UsageError, validation_sentence
 from impasto.files import atomic_write_text, read_toml
+from impasto.io.images import read_pixels, to_rgb
 from impasto.io.ocio import get_config
 from impasto.io.sequence import (
+    DEFAULT_FIRST_FRAME,
     FramePattern,
+    count_text,
     existing_frames,
     format_frame_range,
     is_movie,
-    movie_info,
+    movie_frame_count,
+    movie_source_index,
     parse_frame_range,
+    single_frame_file,
 )
 from impasto.look import Look, load_look
+from impasto.objective.objective import blend_weights
 from impasto.shot.post import dissolve_weight
 
 SHOT_SCHEMA_VERSION = 1
 DEFAULT_OUTPUT_PATTERN = "{shot}_paint_v{version}.####.exr"
-DEFAULT_FIRST_FRAME = 1001
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Plates that hold display pictures rather than scene-linear light: assumed sRGB-encoded unless the shot says.
 _DISPLAY_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx"}
@@ -136,7 +141,9 @@ class Shot(BaseModel):
     schema_version: int = SHOT_SCHEMA_VERSION
     name: str
     plate: str = Field(..., description="frame pattern (plate.####.exr, plate.%04d.exr) or a movie file")
-    frames: str = Field(..., description="frame range, e.g. '1001-1100'; a movie's first frame gets the first number")
+    frames: str = Field(..., description="frame range, e.g. '1001-1100'; for a movie, in its numbering from first_frame")
+    first_frame: int | None = Field(None, description=f"a movie plate's number for its first picture (default {DEFAULT_FIRST_FRAME}): "
+                                    "frame first_frame + i is the movie's picture i")
     look_file: str | None = Field(None, description="a look file (impasto look); or give [look] and styles inline")
     look: Look | None = None
     styles: list[str] = Field(default_factory=list, description="style images; default: the look file's")
@@ -179,6 +186,8 @@ class Shot(BaseModel):
             raise ValueError("give either look_file or an inline [look] table, not both or neither")
         if self.look is not None and not self.styles:
             raise ValueError("an inline [look] needs styles = [...]")
+        if self.first_frame is not None and not is_movie(self.plate):
+            raise ValueError("first_frame numbers a movie plate's pictures; a sequence's frames are numbered by its files")
         return self
 
     # ------------------------------------------------------------------------------------------- paths
@@ -210,8 +219,31 @@ class Shot(BaseModel):
     def plate_pattern(self):
         return FramePattern(self.resolve(self.plate))
 
+    @property
+    def movie_first_frame(self) -> int:
+        """The frame number of a movie plate's first picture (the shot's first_frame, default 1001)."""
+        return DEFAULT_FIRST_FRAME if self.first_frame is None else self.first_frame
+
+    def source_index(self, frame: int) -> int | None:
+        """The 0-based picture of a movie plate that shot frame `frame` is (1040 -> 39 from 1001); None for a
+        sequence, whose frame numbers are its files'."""
+        return movie_source_index(frame, self.movie_first_frame) if self.plate_is_movie else None
+
     def output_folder(self) -> Path:
         return self.resolve(self.output.folder)
+
+    def make_output_folder(self) -> Path:
+        """Create the output folder (and its parents) now, before any frame is painted; one sentence naming the
+        folder and the reason (read-only file system, a file in the way, no permission) when it cannot be."""
+        folder = self.output_folder()
+        problem = output_folder_problem(folder)
+        if problem:
+            raise UsageError(problem)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"Output folder '{folder}' cannot be created ({exc.strerror or exc}).") from None
+        return folder
 
     def output_name(self, version: int | None = None) -> str:
         v = self.output.version if version is None else version
@@ -304,7 +336,7 @@ def save_shot(path: str | os.PathLike, shot: Shot) -> Path:
     if data.get("look"):
         data["look"] = {k: v for k, v in data["look"].items() if v is not None}
     # Settings first, tables after: TOML needs plain keys before [tables].
-    order = ["schema_version", "name", "plate", "frames", "look_file", "styles"]
+    order = ["schema_version", "name", "plate", "first_frame", "frames", "look_file", "styles"]
     data = {k: data[k] for k in order if k in data} | {k: v for k, v in data.items() if k not in order}
     atomic_write_text(path, tomli_w.dumps(data), error=UsageError)
     shot._root = path.parent.absolute() if str(path.parent) else Path.cwd()
@@ -331,6 +363,107 @@ def _relative(path: str | os.PathLike, to: Path) -> str:
         return str((Path.cwd() / p).absolute())
 
 
+class SingleFramePlate(UsageError):
+    """`--plate plates/p.1001.exr` without --frames: one file of a sequence named; was the sequence meant?"""
+
+    def __init__(self, plate: str, pattern: FramePattern, frame: int, on_disk: list[int]) -> None:
+        self.plate, self.pattern, self.frame, self.on_disk = plate, pattern, frame, on_disk
+        held = f" (frames {format_frame_range(on_disk)} are on disk)" if len(on_disk) > 1 else ""
+        super().__init__(
+            f"'{plate}' is one frame of the sequence '{pattern}'{held}: pass --frames {frame} to paint that frame "
+            f"alone, or --plate '{pattern}' for the sequence."
+        )
+
+
+def output_folder_problem(folder: Path) -> str | None:
+    """Why `folder` cannot be created or written (a file in the way, a read-only file system, no permission);
+    None when it can. Looks at the nearest folder that exists, creating nothing."""
+    folder = Path(folder)
+    probe = folder.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    what = "cannot be written" if probe == folder.absolute() else "cannot be created"
+    if not probe.is_dir():
+        return f"Output folder '{folder}' {what}: '{probe}' is a file, not a folder."
+    try:
+        read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows): the permission check below still answers
+        read_only = False
+    if read_only:
+        return f"Output folder '{folder}' {what}: '{probe}' is on a read-only file system."
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"Output folder '{folder}' {what}: no permission to write in '{probe}'."
+    return None
+
+
+def _plate_and_frames(plate: str, frames: str | None, first_frame: int | None) -> tuple[str, str]:
+    """The plate as the shot file keeps it (one numbered file becomes its sequence's pattern, once frames say
+    which) and the frame range (default: the frames on disk; a movie's length from its first frame)."""
+    if is_movie(plate):
+        first = DEFAULT_FIRST_FRAME if first_frame is None else first_frame
+        count = movie_frame_count(plate)
+        if count <= 0:
+            raise UsageError(f"Movie '{plate}' holds no frames impasto can count; pass --frames.")
+        last = first + count - 1
+        if frames is None:
+            return plate, f"{first}-{last}"
+        wanted = parse_frame_range(frames)
+        if wanted[-1] < first or wanted[0] > last:
+            raise UsageError(
+                f"Frames {frames} are not in movie '{plate}', which numbered from {first} holds {first}-{last} "
+                f"({count_text(count)}); pass --frames within that, or --first-frame to number it otherwise."
+            )
+        early = [f for f in wanted if f < first]
+        if early:
+            raise UsageError(
+                f"Frames {format_frame_range(early)} come before the first frame of movie '{plate}', which numbered "
+                f"from {first} holds {first}-{last}; pass --first-frame to number it otherwise."
+            )
+        return plate, frames
+    if first_frame is not None:
+        raise UsageError("--first-frame numbers a movie's pictures; a sequence's frames are numbered by its files.")
+    single = single_frame_file(plate)
+    if single is not None:
+        pattern, frame = single
+        on_disk = pattern.frames_on_disk()
+        if frames is None and on_disk:
+            raise SingleFramePlate(plate, pattern, frame, on_disk)
+        plate = pattern.hashes
+    if frames is None:
+        on_disk = FramePattern(plate).frames_on_disk()
+        if not on_disk:
+            raise UsageError(f"No frames of '{plate}' were found; check the pattern (one # per digit) or pass --frames.")
+        frames = format_frame_range(on_disk)
+    return plate, frames
+
+
+def check_look(shot: Shot) -> None:
+    """What render would find wrong with the look, found now: style images that do not decode (truncated,
+    not an image), blend weights that do not fit the styles, an init image that is not there."""
+    look, styles = shot.resolved_look()
+    for s in styles:
+        pixels, spec, _ = read_pixels(s, "Style image")
+        to_rgb(pixels, list(spec.channelnames), source=f"style image '{s}'")
+    blend_weights(look.style_weights, len(styles))
+    if look.init not in ("content", "noise") and not (Path(look.init).is_file() or shot.resolve(look.init).is_file()):
+        raise UsageError(f"The look's init image '{look.init}' does not exist.")
+
+
+def init_warnings(shot: Shot) -> list[str]:
+    """What `shot init` warns about without refusing: plate frames of the range that are not there."""
+    frames = shot.frame_list()
+    if shot.plate_is_movie:
+        last = shot.movie_first_frame + movie_frame_count(shot.plate_path()) - 1
+        missing = [f for f in frames if f > last]
+        where = f"past the end of movie '{shot.plate}' (its last frame is {last})"
+    else:
+        _, missing = existing_frames(shot.plate_pattern(), frames)
+        where = f"missing from '{shot.plate}'"
+    if not missing:
+        return []
+    return [f"plate frames {format_frame_range(missing)} ({len(missing)} of {count_text(len(frames))}) are {where}"]
+
+
 def init_shot(
     name: str,
     plate: str,
@@ -349,12 +482,15 @@ def init_shot(
     head: str | None = None,
     tail: str | None = None,
     curve: str = "linear",
+    first_frame: int | None = None,
     overwrite: bool = False,
 ) -> tuple[Path, Shot]:
     """Write `<name>.toml` (or `shot_file`) for a plate; paths given relative to the working folder.
 
-    Without `frames`, a sequence's range is the frames on disk and a movie's is its length from 1001.
-    Checks what can be checked now: the plate exists, the look loads, the colour space is known.
+    Without `frames`, a sequence's range is the frames on disk and a movie's is its length from `first_frame`
+    (default 1001). Checks what can be checked now: the plate exists, the look loads and its style images decode,
+    the colour space is known, the output folder can be made. One numbered file (`plates/p.1001.exr`) without
+    `frames` raises `SingleFramePlate`, which asks whether the sequence was meant.
     """
     path = Path(shot_file) if shot_file else Path(f"{name}.toml")
     if path.exists() and not overwrite:
@@ -362,20 +498,13 @@ def init_shot(
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"Folder '{folder}' for the shot file does not exist.")
-    if frames is None:
-        if is_movie(plate):
-            n = movie_info(plate).frames
-            if n <= 0:
-                raise UsageError(f"Movie '{plate}' does not say how many frames it has; pass --frames.")
-            frames = f"{DEFAULT_FIRST_FRAME}-{DEFAULT_FIRST_FRAME + n - 1}"
-        else:
-            on_disk = FramePattern(plate).frames_on_disk()
-            if not on_disk:
-                raise UsageError(f"No frames of '{plate}' were found; check the pattern (one # per digit) or pass --frames.")
-            frames = format_frame_range(on_disk) if len(on_disk) != on_disk[-1] - on_disk[0] + 1 else f"{on_disk[0]}-{on_disk[-1]}"
+    if is_movie(plate) and not Path(plate).is_file():
+        raise UsageError(f"Movie '{plate}' does not exist.")
+    plate, frames = _plate_and_frames(plate, frames, first_frame)
     data: dict = {
         "name": name,
         "plate": _relative(plate, folder),
+        "first_frame": (DEFAULT_FIRST_FRAME if first_frame is None else first_frame) if is_movie(plate) else None,
         "frames": frames,
         "colour": {"input_space": input_space or default_input_space(plate), "display": display, "view": view},
         "render": {"scale": scale},
@@ -391,6 +520,7 @@ def init_shot(
         data["look"] = {}
     if styles:
         data["styles"] = [_relative(s, folder) for s in styles]
+    data = {k: v for k, v in data.items() if v is not None}
     data["colour"] = {k: v for k, v in data["colour"].items() if v is not None}
     data["dissolve"] = {k: v for k, v in data["dissolve"].items() if v is not None}
     try:
@@ -398,16 +528,17 @@ def init_shot(
     except ValidationError as exc:
         raise UsageError(_sentence(path, exc)) from None
     shot._root = folder.absolute()
-    # Fail now, not on the farm: the plate is there, the look and colour settings resolve.
-    if is_movie(plate):
-        if not shot.plate_path().is_file():
-            raise UsageError(f"Movie '{plate}' does not exist.")
-    else:
+    # Fail now, not on the farm: the plate is there, the look, its style images and colour settings resolve,
+    # and the output folder can be made.
+    if not shot.plate_is_movie:
         present, _ = existing_frames(shot.plate_pattern(), shot.frame_list())
         if not present:
             raise UsageError(f"None of frames {frames} of '{plate}' exist; check the pattern (one # per digit) and the range.")
-    shot.resolved_look()
+    check_look(shot)
     colour_names(shot)
+    problem = output_folder_problem(shot.output_folder())
+    if problem:
+        raise UsageError(problem)
     save_shot(path, shot)
     return path, shot
 
