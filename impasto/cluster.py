@@ -36,6 +36,7 @@ import torch
 
 from impasto.errors import ImpastoError, UsageError
 from impasto.shot.config import Shot
+from impasto.shot.locks import FrameLock
 from impasto.shot.render import FrameEvent, Plan, RunReport, ShotRenderer
 from impasto.version import __version__
 
@@ -221,14 +222,22 @@ class FrameWorker:
             if ctx.is_canceled():
                 out["cancelled"] = True
                 break
+            # The frame's lock (impasto.shot.locks): a render of the shot outside this run may hold it; a lock of
+            # this run is a lost worker's, whose chunk the driver gave back.
+            got = r.claim(n, run_started, run=f"ray:{run_started!r}")
+            if not isinstance(got, FrameLock):
+                out["skipped"].append(n)
+                continue
             self._post({"kind": "start", "frame": n})
 
-            def on_iteration(i: int, its: int) -> None:
+            def on_iteration(i: int, its: int, lock: FrameLock = got) -> None:
+                lock.touch()
                 if ctx.is_canceled():
                     raise KeyboardInterrupt  # render_frame drops the frame before writing anything
 
             try:
-                done = r.render_frame(n, on_iteration=on_iteration)
+                with got:
+                    done = r.render_frame(n, on_iteration=on_iteration)
             except KeyboardInterrupt:
                 out["cancelled"] = True
                 break
@@ -314,7 +323,8 @@ def render_on_cluster(
     with ShotRenderer(shot, device="cpu", from_previous=from_previous) as r:
         plan = plan or r.plan(frames, force=force)
         shot, look_hash = r.shot, r.look_hash  # with the from_previous override applied, as workers will see it
-    report = ClusterReport(version=shot.output.version, skipped=list(plan.skip))
+        r.record_missing(plan.missing)  # no plate frame: recorded, and the run ends non-zero
+    report = ClusterReport(version=shot.output.version, skipped=list(plan.skip), missing=list(plan.missing))
     if not plan.todo:
         return report
     with connect(opts.address) as where:

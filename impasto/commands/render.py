@@ -51,8 +51,11 @@ class ShotProgress(BarReporter):
             self.bar.update(self.task, completed=e.done, now=now, per=_dur(e.per_frame), eta=_dur(e.eta))
             if e.kind == "failed":
                 self.bar.console.print(f"[red]frame {e.frame} failed:[/] {e.error}", highlight=False, soft_wrap=True)
-        elif e.kind in ("done", "failed"):
-            what = f"done in {_dur(e.seconds)}" if e.kind == "done" else f"FAILED ({e.error})"
+            elif e.kind == "elsewhere":
+                self.bar.console.print(f"frame {e.frame} left to another render ({e.error})", highlight=False, soft_wrap=True)
+        elif e.kind in ("done", "failed", "elsewhere"):
+            what = {"done": f"done in {_dur(e.seconds)}", "failed": f"FAILED ({e.error})",
+                    "elsewhere": f"left to another render ({e.error})"}[e.kind]
             print(f"{self.label}: frame {e.frame} {what} [{e.done}/{e.total}, {_dur(e.per_frame)}/frame, ETA {_dur(e.eta)}]",
                   file=sys.stderr, flush=True)
 
@@ -89,7 +92,11 @@ def render(
     fast: Optional[Path] = typer.Option(None, "--fast", help="Paint with this fast model (impasto fast train) instead of the optimisation: about a second per frame. Fast frames count as another look, so they never mix into a version of optimised frames."),
     max_memory: Optional[str] = MAX_MEMORY_OPT,
 ) -> None:
-    """Paint the frames of a shot that are not done yet, into the version the shot file names."""
+    """Paint the frames of a shot that are not done yet, into the version the shot file names.
+
+    A frame whose plate frame is missing is recorded in the manifest and the others are painted; the run then \
+exits 1 naming them. Renders of one shot started at once (two terminals, a farm) split its frames: each frame \
+is locked while it is painted, and a lock left by a killed render is taken over."""
     try:
         apply_memory_cap(max_memory)
         shot = load_shot(shot_file)
@@ -122,6 +129,13 @@ def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> N
         f"{est.per_iteration:.2f} s each on {est.device}: about {_dur(est.per_frame)} per frame, "
         f"{est.frames_per_hour:.1f} frames per hour; {left}, about {_dur(est.total)}."
     )
+    if est.scale_overrides_size:
+        err.print(f"note: the shot paints at render.scale {est.scale:g} of the plate ({max(est.paint_size)} px long edge), "
+                  f"not at the look's size {est.look_size}; change render.scale in the shot file to paint larger or smaller.",
+                  highlight=False, soft_wrap=True)
+    if est.missing:
+        err.print(f"note: {_count(est.missing, 'plate frame')} missing; render records them and exits 1 until they are there.",
+                  highlight=False, soft_wrap=True)
     if est.device == "cpu" and est.cores_used < 0.75 * est.threads:
         err.print(f"note: the probe got {est.cores_used:.1f} of {est.threads} CPU threads' time (other work is running); "
                   "the estimate assumes the machine stays this busy.", highlight=False, soft_wrap=True)
@@ -138,15 +152,19 @@ def _render(shot, wanted, device, from_previous, force, fast: Path | None = None
             chosen = ShotRenderer(shot, device=device, from_previous=from_previous)
         with chosen as renderer:
             plan = renderer.plan(wanted, force=force)
-            if not plan.todo:
+            if not plan.todo and not plan.missing:
                 err.print(f"{label}: all {len(plan.frames)} frames are done ({_rel(shot.output_pattern())}).", highlight=False, soft_wrap=True)
                 return
+            if plan.missing:
+                err.print(f"{label}: {_missing_sentence(shot, plan.missing, len(plan.frames))}; painting the others.",
+                          highlight=False, soft_wrap=True)
             why = {}
             for n, r in plan.reasons.items():
                 why.setdefault(r, []).append(n)
             reasons = "; ".join(f"{r}: {format_frame_range(ns)}" for r, ns in why.items())
-            err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames ({reasons}) -> "
-                      f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
+            if plan.todo:
+                err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames ({reasons}) -> "
+                          f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
             with ShotProgress(label, len(plan.todo)) as progress:
                 report = render_frames(renderer.shot, plan=plan, renderer=renderer, progress=progress)
     except KeyboardInterrupt:
@@ -160,12 +178,37 @@ def _render(shot, wanted, device, from_previous, force, fast: Path | None = None
     done = len(report.rendered)
     times = [report.seconds[n] for n in report.rendered]
     mean = sum(times) / len(times) if times else 0.0
-    err.print(f"{label}: rendered {done} frames ({_dur(mean)} per frame), {len(report.skipped)} already done, "
-              f"{len(report.failed)} failed -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
+    others = f", {len(report.elsewhere)} left to another render" if report.elsewhere else ""
+    gone = f", {len(report.missing)} plate frames missing" if report.missing else ""
+    err.print(f"{label}: rendered {_count(done, 'frame')} ({_dur(mean)} per frame), {len(report.skipped)} already done"
+              f"{others}, {len(report.failed)} failed{gone} -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
+    _raise_unfinished(shot, report, len(plan.frames))
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _missing_sentence(shot, missing: list[int], of: int) -> str:
+    where = shot.plate if shot.plate_is_movie else _rel(shot.plate_pattern())
+    verb = "is" if len(missing) == 1 else "are"
+    return f"plate {'frame' if len(missing) == 1 else 'frames'} {format_frame_range(missing)} {verb} missing from '{where}' ({len(missing)} of {of})"
+
+
+def _raise_unfinished(shot, report, of: int) -> None:
+    """Exit non-zero when frames failed or their plate frames are missing: one sentence for both."""
+    parts = []
     if report.failed:
         listed = ", ".join(f"{n} ({msg})" for n, msg in sorted(report.failed.items())[:5])
         more = f" and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""
-        raise ImpastoError(f"{len(report.failed)} frames failed: {listed}{more}; fix the cause and run impasto render again to retry them.")
+        parts.append(f"{_count(len(report.failed), 'frame')} failed: {listed}{more}")
+    if report.missing:
+        s = _missing_sentence(shot, report.missing, of)
+        parts.append(s[0].upper() + s[1:] + " and were not painted" if len(report.missing) > 1 else
+                     s[0].upper() + s[1:] + " and was not painted")
+    if parts:
+        fix = "fix the cause and run impasto render again to paint " + ("them" if len(report.failed) + len(report.missing) > 1 else "it")
+        raise ImpastoError("; ".join(parts) + f"; {fix}.")
 
 
 # ------------------------------------------------------------------------------------------- --cluster
@@ -207,7 +250,7 @@ def _render_cluster(shot, wanted, from_previous, force, opts) -> None:
     try:
         with ShotRenderer(shot, device="cpu", from_previous=from_previous) as renderer:
             plan = renderer.plan(wanted, force=force)
-        if not plan.todo:
+        if not plan.todo and not plan.missing:
             err.print(f"{label}: all {len(plan.frames)} frames are done ({_rel(shot.output_pattern())}).", highlight=False, soft_wrap=True)
             return
         why: dict[str, list[int]] = {}
@@ -226,13 +269,12 @@ def _render_cluster(shot, wanted, from_previous, force, opts) -> None:
         raise typer.Exit(130)
     finally:
         signal.signal(signal.SIGTERM, old)
+    if plan.missing:
+        err.print(f"{label}: {_missing_sentence(shot, plan.missing, len(plan.frames))}.", highlight=False, soft_wrap=True)
     rate = report.frames_per_hour
     extra = f", {report.restarts} workers restarted" if report.restarts else ""
     n = len(report.workers)
     err.print(f"{label}: rendered {len(report.rendered)} frames on {n} worker{'s' if n != 1 else ''}"
               f"{f' ({rate:.0f} frames/h overall)' if rate else ''}, {len(report.skipped)} already done, {len(report.failed)} failed"
               f"{extra} -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
-    if report.failed:
-        listed = ", ".join(f"{n} ({msg})" for n, msg in sorted(report.failed.items())[:5])
-        more = f" and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""
-        raise ImpastoError(f"{len(report.failed)} frames failed: {listed}{more}; fix the cause and run impasto render again to retry them.")
+    _raise_unfinished(shot, report, len(plan.frames))

@@ -23,7 +23,8 @@ from impasto.files import atomic_write_text, disk_full
 
 MANIFEST_SCHEMA = 1
 
-Status = Literal["done", "failed"]
+# missing: the plate frame was not there when the render reached it (painted once it is).
+Status = Literal["done", "failed", "missing"]
 
 
 class FrameEntry(BaseModel):
@@ -33,6 +34,8 @@ class FrameEntry(BaseModel):
 
     status: Status
     output: str | None = Field(None, description="file name of the painted frame, beside the manifest")
+    bytes: int | None = Field(None, description="size of the painted frame's file as written; status checks it cheaply")
+    source_frame: int | None = Field(None, description="index in the movie of the plate frame painted (0 = its first); None for image sequences")
     input_hash: str | None = None
     look_hash: str | None = None
     dissolve: float = Field(1.0, description="weight of the painting in the dissolve with the plate (1 = all painting)")
@@ -62,6 +65,9 @@ class Manifest(BaseModel):
     def failed(self) -> dict[int, FrameEntry]:
         return {n: e for n, e in self.frames.items() if e.status == "failed"}
 
+    def missing(self) -> dict[int, FrameEntry]:
+        return {n: e for n, e in self.frames.items() if e.status == "missing"}
+
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
     """The manifest at `path`, or an empty one when there is none yet."""
@@ -76,6 +82,13 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
         return Manifest.model_validate(json.loads(text))
     except (json.JSONDecodeError, ValidationError) as exc:
         raise UsageError(f"Manifest '{path}' is damaged ({str(exc).splitlines()[0]}); move it aside to re-render the version.") from None
+
+
+@contextmanager
+def manifest_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold the manifest's exclusive lock (not re-entrant: never nest it, nor call update_manifest inside)."""
+    with _locked(Path(path)):
+        yield
 
 
 @contextmanager

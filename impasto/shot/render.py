@@ -4,7 +4,9 @@ Each frame is an independent unit: plate -> display-referred picture (OCIO) -> t
 optimisation, or a fast model) at the paint size -> upscale back to the plate's size and denoise (the paper's band-pass) -> back to the plate's colour
 space -> dissolve with the plate in linear light -> the plate's alpha -> written under a temporary name and
 renamed -> a manifest entry. A rerun skips frames whose entry matches (plate, look, dissolve weight) and whose
-file opens; a version never mixes two looks unless forced. `ShotRenderer` keeps its painter (network, style
+file opens; a version never mixes two looks unless forced. A frame whose plate frame is missing is recorded as
+missing and the others are painted. Each frame is claimed before it is painted (`impasto.shot.locks`), so
+renders of one shot running at once split its frames. `ShotRenderer` keeps its painter (network, style
 targets) across frames, and its `render_frame` is what a farm or Ray worker calls per frame. The look hash is
 `impasto.shot.identity.look_hash`; the shot file itself reads no files.
 
@@ -13,6 +15,7 @@ Nothing here prints: progress goes to a callback as `FrameEvent`s.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import socket
@@ -37,6 +40,7 @@ from impasto.io.sequence import existing_frames, format_frame_range, movie_frame
 from impasto.io.tensors import fit_size
 from impasto.shot.config import Shot, colour_names
 from impasto.shot.identity import cached_digest, look_hash
+from impasto.shot.locks import FrameLock, Holder, claim, make_folder
 from impasto.shot.manifest import (
     DiskFull,
     FrameEntry,
@@ -49,7 +53,8 @@ from impasto.shot.post import denoise, mix, upscale
 from impasto.shot.review import write_review_movie
 from impasto.version import __version__
 
-EventKind = Literal["start", "iteration", "done", "failed"]
+# elsewhere: another render of the shot holds the frame (or painted it meanwhile); missing: no plate frame.
+EventKind = Literal["start", "iteration", "done", "failed", "elsewhere", "missing"]
 
 
 @dataclass
@@ -79,6 +84,8 @@ class Plan:
     todo: list[int]
     skip: list[int]
     reasons: dict[int, str] = field(default_factory=dict)  # why each todo frame renders
+    missing: list[int] = field(default_factory=list)  # no plate frame: recorded, not painted
+    started: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -88,10 +95,12 @@ class RunReport:
     failed: dict[int, str] = field(default_factory=dict)
     skipped: list[int] = field(default_factory=list)
     seconds: dict[int, float] = field(default_factory=dict)
+    missing: list[int] = field(default_factory=list)  # plate frames not there: recorded in the manifest
+    elsewhere: dict[int, str] = field(default_factory=dict)  # frames another render held or painted meanwhile
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.missing
 
 
 def frame_opens(path: Path, size: tuple[int, int] | None = None) -> bool:
@@ -162,27 +171,36 @@ class ShotFrames:
     def manifest(self) -> Manifest:
         return read_manifest(self.manifest_path)
 
+    def source_index(self, frame: int) -> int | None:
+        """For a movie plate, the index in the movie (0 = its first frame) of shot frame `frame`; None otherwise."""
+        if not self.movie:
+            return None
+        mapping = getattr(self.shot, "source_index", None)  # the shot file's numbering (--first-frame), when it has one
+        return int(mapping(frame)) if callable(mapping) else frame - self.frames[0]
+
     def input_hash(self, frame: int) -> str:
         if self.movie:
             if self._movie_digest is None:
                 self._movie_digest = cached_digest(self.shot.plate_path())
-            return f"{self._movie_digest}:{frame - self.frames[0]}"
+            return f"{self._movie_digest}:{self.source_index(frame)}"
         return cached_digest(self.shot.plate_pattern().path(frame))
 
-    def check_plates(self, frames: list[int]) -> None:
-        """Stop before painting anything if frames are missing from the plate or differ in size (one sentence)."""
+    def missing_plates(self, frames: list[int]) -> list[int]:
+        """Frames of `frames` with no plate frame: a file not there, or beyond the movie's ends."""
         if self.movie:
             info = movie_info(self.shot.plate_path())
-            last = self.frames[0] + info.frames - 1 if info.frames else None
-            missing = [f for f in frames if f < self.frames[0] or (last is not None and f > last)]
-            if missing:
-                raise UsageError(f"Frames {_ranges(missing)} are not in movie '{self.shot.plate}', which holds {self.frames[0]}-{last}.")
             self.plate_size = (info.width, info.height)
-            return
+            count = info.frames or None
+            return [f for f in frames if (i := self.source_index(f)) is None or i < 0 or (count is not None and i >= count)]
+        return existing_frames(self.shot.plate_pattern(), frames)[1]
+
+    def check_plates(self, frames: list[int]) -> list[int]:
+        """The frames whose plate frame is missing (painted once it is there); stop before painting anything if the
+        plate frames that are there differ in size (one sentence)."""
+        missing = self.missing_plates(frames)
+        if self.movie:
+            return missing
         pattern = self.shot.plate_pattern()
-        _, missing = existing_frames(pattern, frames)
-        if missing:
-            raise UsageError(f"Plate frames {_ranges(missing)} are missing from '{pattern}' ({len(missing)} of {len(frames)}).")
         # The shot's first readable frame sets the size, so farm tasks of one shot all agree.
         ref_frame, ref = None, None
         for f in [self.frames[0], *frames]:
@@ -199,21 +217,24 @@ class ShotFrames:
                     "a shot needs one resolution, so conform the plate first."
                 )
         self.plate_size = ref
+        return missing
 
     def read_plate(self, frame: int):
         """The plate frame as a `Frame` (file values, alpha, spec)."""
         if not self.movie:
             return read_frame(self.shot.plate_pattern().path(frame))
-        # Decode forward through one open movie; go back to the start only when asked for an earlier frame.
-        if self._movie_iter is None or self._movie_at is None or frame <= self._movie_at:
-            self._movie_iter = movie_frames(self.shot.plate_path(), self.frames[0])
+        # Decode forward through one open movie (counting from its first frame, index 0); go back to the start
+        # only when asked for an earlier frame.
+        index = self.source_index(frame)
+        if self._movie_iter is None or self._movie_at is None or index <= self._movie_at:
+            self._movie_iter = movie_frames(self.shot.plate_path(), 0)
             self._movie_at = None
         for number, rgb in self._movie_iter:
             self._movie_at = number
-            if number == frame:
+            if number == index:
                 return Frame(rgb=rgb)
         self._movie_iter = None
-        raise UsageError(f"Movie '{self.shot.plate}' ends before frame {frame}.")
+        raise UsageError(f"Movie '{self.shot.plate}' ends before frame {frame} (its frame {index}).")
 
     def display(self, frame) -> np.ndarray:
         """A frame's pixels as the display-referred 0-1 picture the network sees."""
@@ -251,8 +272,9 @@ class ShotRenderer(ShotFrames):
 
     def plan(self, frames: list[int] | None = None, *, force: bool = False) -> Plan:
         """Which of `frames` (default: the shot's) need rendering; UsageError if the version holds another look."""
+        started = time.time()
         wanted = self._wanted(frames)
-        self.check_plates(wanted)
+        missing = self.check_plates(wanted)
         self.clean_stale_temporaries()
         manifest = self.manifest()
         old_look = sorted(
@@ -267,28 +289,68 @@ class ShotRenderer(ShotFrames):
                 f"or 'impasto render {cfg} --force' to re-render version {self.version} in place."
             )
         todo, skip, reasons = [], [], {}
+        gone = set(missing)
         for n in wanted:
-            entry = manifest.frames.get(n)
-            out = self.shot.output_path(n)
-            reason = None
-            if entry is None:
-                reason = "new" if not out.exists() else "not in the manifest"
-            elif entry.status == "failed":
-                reason = "failed before"
-            elif entry.look_hash != self.look_hash:
-                reason = "look changed"
-            elif entry.input_hash != self.input_hash(n):
-                reason = "plate changed"
-            elif abs(entry.dissolve - self.shot.dissolve_weight(n)) > 1e-6:
-                reason = "dissolve changed"
-            elif not frame_opens(out, self.plate_size):
-                reason = "file missing or damaged"
+            if n in gone:
+                entry = manifest.frames.get(n)
+                if entry is not None and entry.status == "done" and self.shot.output_path(n).is_file():
+                    gone.discard(n)  # painted before its plate frame went: keep the painting
+                    skip.append(n)
+                continue
+            reason = self.reason(n, manifest)
             if reason:
                 todo.append(n)
                 reasons[n] = reason
             else:
                 skip.append(n)
-        return Plan(wanted, todo, skip, reasons)
+        return Plan(wanted, todo, skip, reasons, missing=[n for n in missing if n in gone], started=started)
+
+    def reason(self, n: int, manifest: Manifest) -> str | None:
+        """Why frame `n` needs painting, or None when its manifest entry and file say it is done."""
+        entry = manifest.frames.get(n)
+        out = self.shot.output_path(n)
+        if entry is None:
+            return "new" if not out.exists() else "not in the manifest"
+        if entry.status == "failed":
+            return "failed before"
+        if entry.status == "missing":
+            return "plate was missing"
+        if entry.look_hash != self.look_hash:
+            return "look changed"
+        if entry.input_hash != self.input_hash(n):
+            return "plate changed"
+        if abs(entry.dissolve - self.shot.dissolve_weight(n)) > 1e-6:
+            return "dissolve changed"
+        if not frame_opens(out, self.plate_size):
+            return "file missing or damaged"
+        return None
+
+    def claim(self, n: int, since: float, run: str = "") -> FrameLock | Holder | None:
+        """Claim frame `n` for painting (see impasto.shot.locks): a FrameLock, the live Holder of the frame, or None
+        when another render finished it after `since` (when this render planned) or it no longer needs painting."""
+        def still_needed() -> bool:
+            manifest = self.manifest()
+            entry = manifest.frames.get(n)
+            if entry is not None and entry.finished >= since and entry.pid != os.getpid():
+                return False  # another render painted (or failed) it after this one planned
+            return self.reason(n, manifest) is not None
+
+        return claim(self.shot.output_path(n), self.manifest_path, still_needed, run=run)
+
+    def record_missing(self, frames: list[int]) -> None:
+        """Record frames whose plate frame is missing in the manifest (painted by a later render once it is there)."""
+        if not frames:
+            return
+        pattern = None if self.movie else self.shot.plate_pattern()
+        entries = {}
+        for n in frames:
+            where = f"'{pattern.path(n)}'" if pattern is not None else f"movie '{self.shot.plate}'"
+            entries[n] = FrameEntry(status="missing", error=f"plate frame {n} is missing ({where} is not there)"
+                                    if pattern is not None else f"plate frame {n} is not in {where}",
+                                    look_hash=self.look_hash, source_frame=self.source_index(n), finished=time.time(),
+                                    impasto=__version__, host=socket.gethostname(), pid=os.getpid())
+        make_folder(self.shot.output_folder())
+        update_manifest(self.manifest_path, self.shot.name, self.version, entries)
 
     def clean_stale_temporaries(self, older_than: float = 60.0) -> list[Path]:
         """Remove temporary frame files left by killed renders (their process is gone and they are not fresh)."""
@@ -395,7 +457,7 @@ class ShotRenderer(ShotFrames):
         base = dict(
             input_hash=None, look_hash=self.look_hash, dissolve=self.shot.dissolve_weight(frame), seed=self.look.seed,
             impasto=__version__, torch=torch.__version__, host=socket.gethostname(), pid=os.getpid(),
-            output=out_path.name,
+            output=out_path.name, source_frame=self.source_index(frame),
         )
         try:
             out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -414,7 +476,7 @@ class ShotRenderer(ShotFrames):
                 attrs[k], types[k] = v, "string"
             like = replace(spec, attributes=attrs, attribute_types=types)
             write_frame(out_path, Frame(rgb=out, alpha=plate.alpha, spec=like), like=like)
-            entry = FrameEntry(status="done", init=label, device=result.device,
+            entry = FrameEntry(status="done", init=label, device=result.device, bytes=out_path.stat().st_size,
                                seconds=round(time.perf_counter() - start, 3), finished=time.time(), **base)
         except (KeyboardInterrupt, DiskFull):
             raise
@@ -471,26 +533,38 @@ def render_frames(
     renderer: ShotRenderer | None = None,
     painter: Painter | None = None,
 ) -> RunReport:
-    """Render the frames of `shot` (default: all) that are not done yet; failures are recorded and the run goes on.
+    """Render the frames of `shot` (default: all) that are not done yet; failures and missing plate frames are
+    recorded and the run goes on. Each frame is claimed first (impasto.shot.locks), so renders of the shot running
+    at once split the frames between them.
 
     `painter` (default: the optimisation) paints each frame when no `renderer` is given."""
     own = renderer is None
     r = renderer or ShotRenderer(shot, painter=painter, device=device, from_previous=from_previous)
     try:
         plan = plan or r.plan(frames, force=force)
-        report = RunReport(version=r.version, skipped=list(plan.skip))
+        report = RunReport(version=r.version, skipped=list(plan.skip), missing=list(plan.missing))
+        r.record_missing(plan.missing)
         total = len(plan.todo)
         times: list[float] = []
         for i, n in enumerate(plan.todo):
             per = _typical(times)
-            if progress:
-                progress(FrameEvent("start", n, i, total, per_frame=per, eta=per * (total - i) if per else None))
-            cb = None
-            if progress:
-                def cb(it: int, its: int, n: int = n, i: int = i, per: float | None = per) -> None:
-                    progress(FrameEvent("iteration", n, i, total, per_frame=per, iteration=it, iterations=its,
-                                        eta=per * (total - i) if per else None))
-            entry = r.render_frame(n, on_iteration=cb)
+            got = r.claim(n, plan.started)
+            if not isinstance(got, FrameLock):
+                report.elsewhere[n] = f"held by {got.describe()}" if got is not None else "painted by another render"
+                if progress:
+                    progress(FrameEvent("elsewhere", n, i + 1, total, per_frame=per, error=report.elsewhere[n]))
+                continue
+            with got:
+                if progress:
+                    progress(FrameEvent("start", n, i, total, per_frame=per, eta=per * (total - i) if per else None))
+
+                def cb(it: int, its: int, n: int = n, i: int = i, per: float | None = per, lock: FrameLock = got) -> None:
+                    lock.touch()
+                    if progress:
+                        progress(FrameEvent("iteration", n, i, total, per_frame=per, iteration=it, iterations=its,
+                                            eta=per * (total - i) if per else None))
+
+                entry = r.render_frame(n, on_iteration=cb)
             times.append(entry.seconds)
             report.seconds[n] = entry.seconds
             per = _typical(times)
@@ -523,6 +597,13 @@ class Estimate:
     probe_iterations: int
     cores_used: float = 0.0  # CPU seconds per second during the probe: well below `threads` on a busy machine
     threads: int = 1
+    look_size: int = 0  # the look's long edge, which a shot does not use: render.scale of the plate sets it
+    scale: float = 1.0
+    missing: int = 0  # frames whose plate frame is missing
+
+    @property
+    def scale_overrides_size(self) -> bool:
+        return max(self.paint_size) != self.look_size
 
     @property
     def frames_per_hour(self) -> float:
@@ -539,7 +620,10 @@ def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None 
     probe_iterations = max(2, probe_iterations)
     with ShotRenderer(shot, device=device) as r:
         plan = r.plan(frames, force=force)
-        frame = (plan.todo or plan.frames)[0]
+        there = plan.todo or [n for n in plan.frames if n not in set(plan.missing)]
+        if not there:
+            raise UsageError(f"No plate frame of {_ranges(plan.frames)} is there to time; check the shot's plate '{shot.plate}'.")
+        frame = there[0]
         t0 = time.perf_counter()
         plate = r.read_plate(frame)
         read_s = time.perf_counter() - t0
@@ -566,7 +650,8 @@ def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None 
         per_frame = read_s + overhead + write_s + per_iter * r.look.iterations
         return Estimate(frames=len(plan.todo), paint_size=(pw, ph), plate_size=(w, h), iterations=r.look.iterations,
                         per_iteration=per_iter, per_frame=per_frame, device=result.device, probe_iterations=probe_iterations,
-                        cores_used=cores, threads=torch.get_num_threads())
+                        cores_used=cores, threads=torch.get_num_threads(), look_size=r.look.size,
+                        scale=shot.render.scale, missing=len(plan.missing))
 
 
 # -------------------------------------------------------------------------------------------------- status
@@ -577,6 +662,8 @@ class Flicker:
     painted: float  # mean absolute difference of consecutive painted frames (display-referred 0-1)
     plate: float  # the same for the plate
     pairs: int
+    worst: list[tuple[int, int, float, float]] = field(default_factory=list)  # (a, b, painted, plate), worst first
+    left_out: dict[str, list[int]] = field(default_factory=dict)  # why -> frames not measured
 
     @property
     def ratio(self) -> float | None:
@@ -597,6 +684,8 @@ class ShotStatus:
     output: str
     manifest: str
     flicker: Flicker | None = None
+    damaged: dict[int, str] = field(default_factory=dict)  # recorded as done, but the file is not what was written
+    flicker_note: str | None = None  # why flicker was not measured
 
     @property
     def per_frame(self) -> float | None:
@@ -605,7 +694,7 @@ class ShotStatus:
     @property
     def eta(self) -> float | None:
         per = self.per_frame
-        return per * (len(self.todo) + len(self.failed) + len(self.stale)) if per else None
+        return per * (len(self.todo) + len(self.failed) + len(self.stale) + len(self.damaged)) if per else None
 
 
 def _small(rgb: np.ndarray, long_edge: int = 256) -> np.ndarray:
@@ -613,52 +702,119 @@ def _small(rgb: np.ndarray, long_edge: int = 256) -> np.ndarray:
     return rgb[::step, ::step]
 
 
-def measure_flicker(shot: Shot, frames: list[int], renderer: ShotFrames) -> Flicker | None:
-    """Mean absolute difference between consecutive painted frames, and the same for the plate (display-referred)."""
-    pairs = [(a, b) for a, b in zip(frames, frames[1:]) if b == a + 1]
-    if not pairs:
-        return None
-    cache: dict[tuple[str, int], np.ndarray] = {}
+BLACK = 0.04  # a plate frame whose 99th-percentile display value is below this is black (a fade, a slug)
 
-    def shown(kind: str, n: int) -> np.ndarray:
+
+def measure_flicker(shot: Shot, frames: list[int], renderer: ShotFrames, *, worst: int = 3) -> Flicker | None:
+    """Mean absolute difference between consecutive painted frames, and the same for the plate (display-referred).
+
+    Frames dissolving with the plate and black plate frames are left out (they measure the dissolve or the
+    fade, not the painting), as are frames that cannot be read; `worst` pairs with the most flicker beyond the
+    plate's own change are named."""
+    left_out: dict[str, list[int]] = {}
+    dissolve = [n for n in frames if shot.dissolve_weight(n) < 1.0 - 1e-6]
+    if dissolve:
+        left_out["dissolve"] = dissolve
+    cache: dict[tuple[str, int], np.ndarray | None] = {}
+
+    def shown(kind: str, n: int) -> np.ndarray | None:
         if (kind, n) not in cache:
-            frame = read_frame(shot.output_path(n)) if kind == "paint" else renderer.read_plate(n)
-            cache[(kind, n)] = _small(renderer.display(frame))
+            try:
+                frame = read_frame(shot.output_path(n)) if kind == "paint" else renderer.read_plate(n)
+                cache[(kind, n)] = _small(renderer.display(frame))
+            except ImpastoError:
+                cache[(kind, n)] = None
+                left_out.setdefault("unreadable" if kind == "paint" else "plate unreadable", []).append(n)
+            else:
+                if kind == "plate" and float(np.percentile(cache[(kind, n)], 99)) < BLACK:
+                    cache[(kind, n)] = None
+                    left_out.setdefault("black plate", []).append(n)
             cache.pop((kind, n - 2), None)
         return cache[(kind, n)]
 
-    dp, dc = [], []
-    for a, b in pairs:
-        dp.append(float(np.mean(np.abs(shown("paint", b) - shown("paint", a)))))
-        dc.append(float(np.mean(np.abs(shown("plate", b) - shown("plate", a)))))
-    return Flicker(painted=float(np.mean(dp)), plate=float(np.mean(dc)), pairs=len(pairs))
+    keep = [n for n in frames if n not in set(dissolve)]
+    rows = []
+    for a, b in itertools.pairwise(keep):
+        if b != a + 1:
+            continue
+        pa, pb = shown("plate", a), shown("plate", b)
+        qa, qb = shown("paint", a), shown("paint", b)
+        if any(x is None for x in (pa, pb, qa, qb)):
+            continue
+        rows.append((a, b, float(np.mean(np.abs(qb - qa))), float(np.mean(np.abs(pb - pa)))))
+    if not rows:
+        return None
+    named = sorted(rows, key=lambda r: r[2] - r[3], reverse=True)[:worst]
+    return Flicker(painted=float(np.mean([r[2] for r in rows])), plate=float(np.mean([r[3] for r in rows])),
+                   pairs=len(rows), worst=named, left_out={k: sorted(set(v)) for k, v in left_out.items()})
+
+
+def frame_intact(path: Path, entry: FrameEntry, size: tuple[int, int] | None) -> str | None:
+    """Cheaply (its size on disk and its header): why a painted frame is not what was written, or None if it is."""
+    try:
+        nbytes = path.stat().st_size
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if entry.bytes is not None and nbytes != entry.bytes:
+        return f"{'truncated' if nbytes < entry.bytes else 'changed'}: {nbytes} bytes, {entry.bytes} written"
+    header = _plate_header(path)
+    if header is None:
+        return "its header cannot be read"
+    if size is not None and header != size:
+        return f"{header[0]}×{header[1]}, not the plate's {size[0]}×{size[1]}"
+    return None
+
+
+def _status_plates(shot: Shot, frames: list[int]) -> tuple[list[int], tuple[int, int] | None]:
+    """(frames whose plate frame is missing, the plate's size if it can be read cheaply)."""
+    if shot.plate_is_movie:
+        with ShotFrames(shot) as r:
+            try:
+                return r.missing_plates(frames), r.plate_size
+            except ImpastoError:
+                return list(frames), None
+    pattern = shot.plate_pattern()
+    have, missing = existing_frames(pattern, frames)
+    size = _plate_header(pattern.path(min(have))) if have else None
+    return missing, size
 
 
 def shot_status(shot: Shot, *, flicker: bool = True) -> ShotStatus:
-    """Done, failed, stale and missing frames of the shot's current version, time per frame and flicker."""
+    """Done, failed, damaged, stale and missing frames of the shot's current version, time per frame and flicker.
+
+    Every frame listed as done was checked (size on disk against the manifest, header and resolution)."""
     frames = shot.frame_list()
     manifest = read_manifest(shot.manifest_path())
     current = look_hash(shot)
-    missing_plates: list[int] = []
-    if not shot.plate_is_movie:
-        _, missing_plates = existing_frames(shot.plate_pattern(), frames)
+    missing_plates, size = _status_plates(shot, frames)
+    gone = set(missing_plates)
     done, stale, todo, seconds = [], [], [], []
     failed: dict[int, str] = {}
+    damaged: dict[int, str] = {}
     for n in frames:
         e = manifest.frames.get(n)
-        exists = shot.output_path(n).is_file()
+        out = shot.output_path(n)
+        exists = out.is_file()
         if e is not None and e.status == "failed":
             failed[n] = e.error or "unknown error"
-        elif e is not None and exists:
+        elif e is not None and e.status == "done" and exists:
+            why = frame_intact(out, e, size)
+            if why:
+                damaged[n] = why
+                continue
             (done if e.look_hash == current else stale).append(n)
             seconds.append(e.seconds)
-        else:
+        elif n not in gone:
             todo.append(n)
     status = ShotStatus(shot.name, shot.output.version, frames, done, failed, stale, todo, missing_plates, seconds,
-                        str(shot.output_pattern()), str(shot.manifest_path()))
+                        str(shot.output_pattern()), str(shot.manifest_path()), damaged=damaged)
     if flicker and len(done) > 1:
         with ShotFrames(shot) as r:
-            status.flicker = measure_flicker(shot, [n for n in done if n not in missing_plates], r)
+            status.flicker = measure_flicker(shot, [n for n in done if n not in gone], r)
+        if status.flicker is None:
+            status.flicker_note = "no two consecutive painted frames to compare (dissolves, black plate frames and damaged frames are left out)"
+        elif damaged:
+            status.flicker.left_out["damaged"] = sorted(damaged)
     return status
 
 
