@@ -182,3 +182,33 @@ def test_training_frames_of_a_sequence_skip_black(tmp_path: Path) -> None:
     # picks 1001, 1003, 1006; 1001 is black so 1002 stands in, 1003 is black so 1004 does
     assert names == ["p.1002.png", "p.1004.png", "p.1006.png"]
     np.testing.assert_allclose([float(f.mean()) for f in frames], [0.3, 0.4, 0.7], atol=0.01)
+
+
+class _PlatePainter:
+    """A `Painter` that paints nothing: the display picture back, so the output says which picture was painted."""
+
+    look_tag = "-plate"
+
+    def paint(self, shown, edge, *, init="content", iterations=None, on_iteration=None):
+        from impasto.shot.painter import Painted
+
+        return Painted(shown.copy(), "test")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_movie_shot_paints_the_pictures_its_numbers_name(movie: Path) -> None:
+    """The issue's case: --frames 1040-1045 of a movie numbered from 1001 painted its pictures 0-5; now 39-44 (here
+    1004-1006 -> 3-5), and the manifest records each frame's picture."""
+    from impasto.io.frames import read_frame
+    from impasto.shot.manifest import read_manifest
+    from impasto.shot.render import render_frames
+
+    _, shot = init_shot("mm010", "clip.mov", "1004-1006", None, styles=["style.png"])
+    report = render_frames(shot, painter=_PlatePainter())
+    assert report.rendered == [1004, 1005, 1006] and not report.failed
+    entries = read_manifest(shot.manifest_path()).frames
+    assert {n: entries[n].source_frame for n in (1004, 1005, 1006)} == {1004: 3, 1005: 4, 1006: 5}
+    painted = {n: picture(read_frame(shot.output_path(n)).rgb) for n in (1004, 1005, 1006)}
+    assert painted == {1004: 3, 1005: 4, 1006: 5}
