@@ -23,7 +23,7 @@ from impasto.io.images import check_writable
 @app.command()
 @look_options(*LOOK_OPTIONS)
 def stylize(
-    content: Optional[Path] = typer.Argument(None, help="Content image (the plate frame); may come from --look.", show_default=False),
+    content: Optional[Path] = typer.Argument(None, help="Content image (the plate frame), or a movie frame as MOVIE@N (N counted from 1001; @0 is refused); may come from --look.", show_default=False),
     styles: Optional[list[Path]] = typer.Argument(None, help="One or more style images (paintings); may come from --look.", show_default=False),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output image (.png, .jpg, .tif, .exr); the look used is written beside it as <stem>.look.toml. (default: <content stem>_impasto.png in the current folder)"),
     **options: Any,
