@@ -323,6 +323,8 @@ def render_on_cluster(
     with ShotRenderer(shot, device="cpu", from_previous=from_previous) as r:
         plan = plan or r.plan(frames, force=force)
         shot, look_hash = r.shot, r.look_hash  # with the from_previous override applied, as workers will see it
+        if plan.todo or plan.missing:
+            shot.make_output_folder()  # which folder and why, before the first frame, when it cannot be made
         r.record_missing(plan.missing)  # no plate frame: recorded, and the run ends non-zero
     report = ClusterReport(version=shot.output.version, skipped=list(plan.skip), missing=list(plan.missing))
     if not plan.todo:

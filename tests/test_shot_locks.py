@@ -124,6 +124,8 @@ def test_claim_rules(tmp_path: Path) -> None:
     me = Holder(os.getpid(), socket.gethostname(), time.time())
     assert not is_stale(me, time.time())
     assert is_stale(Holder(_dead_pid(), socket.gethostname(), time.time()), time.time())
+    if Path("/proc/self").exists():  # a live pid that started after the lock was written: reused, so stale
+        assert is_stale(Holder(os.getpid(), socket.gethostname(), 0.0), time.time())
     assert is_stale(Holder(1, "other", 0.0), time.time() - 7200) and not is_stale(Holder(1, "other", 0.0), time.time())
     assert is_stale(Holder(1, "other", 0.0, run="ray:1"), time.time(), run="ray:1")  # a lost worker of this run
     assert claim(out, manifest, lambda: False) is None  # painted meanwhile: nothing to claim, no lock written

@@ -236,6 +236,15 @@ def test_missing_plate_frames_are_recorded_the_rest_painted_and_the_run_ends_non
     assert {e["status"] for e in _entries(shot_file).values()} == {"done"}
 
 
+def test_an_output_folder_that_cannot_be_made_is_one_sentence_before_any_frame(project: Path) -> None:
+    shot_file = _shot(project, frames="1001-1002")
+    (project / "render").write_text("a file where the output folder should be")
+    res = _render(str(shot_file))
+    assert res.exit_code == 2, res.output
+    assert "Output folder" in res.output and "is a file, not a folder" in res.output and "Traceback" not in res.output
+    assert "frame 1001" not in res.output and "rendering" not in res.output
+
+
 def test_mixed_resolutions_stop_before_painting(project: Path) -> None:
     write_frame(project / "plates/cs010_plate.1003.exr", Frame(np.zeros((48, 80, 3), np.float32)))
     res = _render(str(_shot(project)))

@@ -155,6 +155,7 @@ def _render(shot, wanted, device, from_previous, force, fast: Path | None = None
             if not plan.todo and not plan.missing:
                 err.print(f"{label}: all {len(plan.frames)} frames are done ({_rel(shot.output_pattern())}).", highlight=False, soft_wrap=True)
                 return
+            shot.make_output_folder()
             if plan.missing:
                 err.print(f"{label}: {_missing_sentence(shot, plan.missing, len(plan.frames))}; painting the others.",
                           highlight=False, soft_wrap=True)

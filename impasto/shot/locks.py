@@ -5,8 +5,8 @@ A render claims a frame before painting it: under the manifest's exclusive lock 
 holds the frame, asks whether the frame still needs painting (another render may have finished it since this one
 planned), and writes `.<frame file>.lock` beside the output holding its pid, host and start time. The lock goes
 when the frame's manifest entry is written (or the render stops). A lock is stale, and is taken over, when its
-process is gone on this host, or when nothing touched it for `STALE_AFTER` seconds (a killed render on another
-host); a painting render touches its lock as it iterates.
+process is gone on this host (or its number now belongs to a process started later), or when nothing touched it
+for `STALE_AFTER` seconds (a killed render on another host); a painting render touches its lock as it iterates.
 """
 
 from __future__ import annotations
@@ -78,8 +78,20 @@ def is_stale(holder: Holder, touched: float, *, now: float | None = None, stale_
         except ProcessLookupError:
             return True
         except PermissionError:
-            return False  # alive, another user's
+            pass  # alive, another user's
+        return _started_after(holder.pid, holder.started)
     return False
+
+
+def _started_after(pid: int, when: float) -> bool:
+    """True when process `pid` started after `when` (Linux /proc): its number was reused, the lock's writer is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22, starttime: clock ticks after boot
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK") > when + 5.0
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
 
 
 class FrameLock:

@@ -74,7 +74,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     path = Path(path)
     try:
         text = path.read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no manifest yet (the output folder may not be one either)
         return Manifest()
     except OSError as exc:
         raise UsageError(f"Manifest '{path}' cannot be read ({exc.strerror or exc}).") from None

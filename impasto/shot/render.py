@@ -543,6 +543,8 @@ def render_frames(
     try:
         plan = plan or r.plan(frames, force=force)
         report = RunReport(version=r.version, skipped=list(plan.skip), missing=list(plan.missing))
+        if plan.todo or plan.missing:
+            r.shot.make_output_folder()  # which folder and why, before the first frame, when it cannot be made
         r.record_missing(plan.missing)
         total = len(plan.todo)
         times: list[float] = []
