@@ -212,3 +212,21 @@ def test_a_movie_shot_paints_the_pictures_its_numbers_name(movie: Path) -> None:
     assert {n: entries[n].source_frame for n in (1004, 1005, 1006)} == {1004: 3, 1005: 4, 1006: 5}
     painted = {n: picture(read_frame(shot.output_path(n)).rgb) for n in (1004, 1005, 1006)}
     assert painted == {1004: 3, 1005: 4, 1006: 5}
+
+
+def test_a_movie_shot_reviews_at_the_movies_rate(tmp_path: Path, style_rgb: np.ndarray,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with av.open("ntsc.mov", "w") as c:
+        s = c.add_stream("mpeg4", rate=Fraction(24000, 1001))
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i, v in enumerate(LEVELS[:3]):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), round(v * 255), np.uint8), format="rgb24")
+            f.pts, f.time_base = i, Fraction(1001, 24000)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    write_image("style.png", style_rgb)
+    _, shot = init_shot("nt010", "ntsc.mov", None, None, styles=["style.png"])
+    assert shot.review.fps == pytest.approx(24000 / 1001, abs=1e-5)

@@ -37,6 +37,7 @@ from impasto.io.sequence import (
     format_frame_range,
     is_movie,
     movie_frame_count,
+    movie_info,
     movie_source_index,
     parse_frame_range,
     single_frame_file,
@@ -520,6 +521,11 @@ def init_shot(
         data["look"] = {}
     if styles:
         data["styles"] = [_relative(s, folder) for s in styles]
+    if is_movie(plate):
+        # The review movie runs at the plate's own rate (23.976 is written as 24000/1001 by the review).
+        fps = movie_info(plate).fps
+        if 0 < fps <= 240:
+            data["review"] = {"fps": round(fps, 6)}
     data = {k: v for k, v in data.items() if v is not None}
     data["colour"] = {k: v for k, v in data["colour"].items() if v is not None}
     data["dissolve"] = {k: v for k, v in data["dissolve"].items() if v is not None}
