@@ -123,9 +123,9 @@ def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> N
     est = estimate_shot(shot, wanted, device=device, probe_iterations=probe_iterations, force=force)
     pw, ph = est.paint_size
     w, h = est.plate_size
-    left = f"{est.frames} frames left" if est.frames else "no frames left"
+    left = f"{_count(est.frames, 'frame')} left" if est.frames else "no frames left"
     typer.echo(
-        f"{shot.name} v{shot.output.version:03d}: painting {pw}×{ph} (plate {w}×{h}), {est.iterations} iterations at "
+        f"{shot.name} v{shot.output.version:03d}: painting {pw}×{ph} (plate {w}×{h}), {_count(est.iterations, 'iteration')} at "
         f"{est.per_iteration:.2f} s each on {est.device}: about {_dur(est.per_frame)} per frame, "
         f"{est.frames_per_hour:.1f} frames per hour; {left}, about {_dur(est.total)}."
     )
@@ -157,7 +157,8 @@ def _render(shot, wanted, device, from_previous, force, fast: Path | None = None
                 return
             shot.make_output_folder()
             if plan.missing:
-                err.print(f"{label}: {_missing_sentence(shot, plan.missing, len(plan.frames))}; painting the others.",
+                rest = "; painting the others" if plan.todo else ""
+                err.print(f"{label}: {_missing_sentence(shot, plan.missing, len(plan.frames))}{rest}.",
                           highlight=False, soft_wrap=True)
             why = {}
             for n, r in plan.reasons.items():
