@@ -36,7 +36,7 @@ from impasto.lookdev.preview import preview as run_preview
 @app.command()
 @look_options("look", "u", "style_weights", "network", "weights", "seed", "device", *STYLE_OPTIONS)
 def preview(
-    content: Optional[Path] = typer.Argument(None, help="Content image (the plate frame); may come from --look.", show_default=False),
+    content: Optional[Path] = typer.Argument(None, help="Content image (the plate frame), or a movie frame as MOVIE@N (N counted from 1001; @0 is refused); may come from --look.", show_default=False),
     styles: Optional[list[Path]] = typer.Argument(None, help="One or more style images (paintings); may come from --look.", show_default=False),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Preview image; the look of the final it predicts is written beside it as <stem>.look.toml. (default: <content stem>_preview.png)"),
     final_size: int = typer.Option(_F["size"].default, "--final-size", help="Long edge of the final render in px (the look's size)."),
@@ -82,6 +82,8 @@ def preview(
     err.print(f"final render {fw}×{fh}, {pr.final_look.iterations} iterations, ratio {pr.final_ratio:.3g}: about "
               f"{_duration(pr.predicted_final_seconds)} on this machine ({res.device}; an estimate from "
               f"{pr.seconds_per_iteration:.3g} s per preview iteration, scaled by pixel count)", highlight=False)
+    if pr.warning:
+        err.print(f"warning: {pr.warning}", highlight=False)
     if pr.levels:
         err.print(f"render the final from this preview: impasto stylize --look {sidecar} -o final.png "
                   f"({pr.levels} levels, each kept to the preview with anchor {final_look.anchor:g})", highlight=False)

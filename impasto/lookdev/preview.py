@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from impasto.api import Progress, Result, render
+from impasto.api import Progress, Result, blend_weights, render
 from impasto.errors import UsageError
 from impasto.io.images import MIN_SIDE
 from impasto.io.tensors import (
@@ -41,6 +41,7 @@ from impasto.io.tensors import (
     to_tensor,
 )
 from impasto.look import Look
+from impasto.lookdev.saturation import Saturation, measure, preview_warning
 from impasto.objective.controls import style_ratio
 from impasto.optim.strategies import level_iterations, level_sizes
 
@@ -65,6 +66,8 @@ class PreviewResult:
     seconds_per_iteration: float  # measured on the preview, after the first iteration (setup)
     predicted_final_seconds: float  # an estimate: seconds per iteration × pixel ratio × final iterations
     levels: int | None = None  # a scale preview of 1/2**n: the final grows from it over n + 1 levels
+    saturation: Saturation | None = None  # a scale preview: where u stops changing the picture at its size
+    warning: str | None = None  # one line when the preview's u lies there (impasto.lookdev.saturation)
 
 
 def parse_box(text: str, what: str = "--crop") -> Box:
@@ -135,6 +138,10 @@ def preview(
         result = render(content_rgb, style, p_look, device=device, progress=progress)
         ratio = result.ratio
         mode = "scale"
+        # A few forward passes (the render's style targets are cached): does u still change the picture here?
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        saturation = measure(content_rgb, [load_rgb(s, "style image") for s in styles], result.look,
+                             blend=blend_weights(look.style_weights, len(styles)), device=result.device)
     else:
         x0, y0, x1, y1 = check_box(crop, *final_hw)
         full = final_content(content_rgb, look)
@@ -148,6 +155,7 @@ def preview(
         })
         result = render(piece, style, p_look, device=device, progress=progress)
         mode = "crop"
+        saturation = None  # a crop has the final's pixel scale: it saturates as the final does
     final_look = look.model_copy(update={"seed": result.look.seed})
     levels = preview_levels(scale, final_hw) if crop is None else None
     if levels:
@@ -168,6 +176,7 @@ def preview(
         scale=None if crop is not None else scale, crop=crop, ratio=ratio,
         final_ratio=style_ratio(look.u, max(final_hw), look.k, look.raw_ratio),
         seconds_per_iteration=spi, predicted_final_seconds=predicted, levels=levels,
+        saturation=saturation, warning=preview_warning(saturation, look.u),
     )
 
 

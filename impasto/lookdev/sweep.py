@@ -45,6 +45,7 @@ from impasto.lookdev.contact_sheet import (
     write_contact_sheet,
     write_index,
 )
+from impasto.lookdev.saturation import Saturation, measure, sweep_warning
 from impasto.optim.memory import estimate_memory
 from impasto.version import __version__
 
@@ -190,6 +191,8 @@ class SweepPlan:
     content_rgb: np.ndarray = field(repr=False)
     style_rgbs: list[np.ndarray] = field(repr=False)
     digests: dict[str, str] = field(repr=False)  # file path -> sha1 of its bytes
+    saturation: list[Saturation | None] | None = field(default=None, repr=False)  # per style; check_saturation
+    warning: str | None = None  # one line when some u values lie where more u changes little (check_saturation)
 
     @property
     def rows(self) -> int:
@@ -283,6 +286,16 @@ def plan_sweep(
                      content_rgb, style_rgbs, digests)
 
 
+def check_saturation(plan: SweepPlan, device: str = "auto") -> str | None:
+    """Measure, once per plan, where u stops changing the picture at the sweep's size for each style image
+    (`impasto.lookdev.saturation`: a few forward passes, no renders); sets and returns `plan.warning`, the one
+    line to print when some of the sweep's u values lie there."""
+    if plan.saturation is None:
+        plan.saturation = [measure(plan.content_rgb, [rgb], plan.base, device=device) for rgb in plan.style_rgbs]
+        plan.warning = sweep_warning(plan.saturation, plan.us)
+    return plan.warning
+
+
 def _safe(text: str) -> str:
     out = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in text)
     return out.strip("._") or "style"
@@ -359,6 +372,7 @@ class SweepReport:
     sheet: Path
     index: Path
     layout: SheetLayout  # where each cell sits on the sheet; layout.labelled is False when no font was found
+    warning: str | None = None  # u values where more u changes little (SweepPlan.warning)
 
     @property
     def labelled(self) -> bool:
@@ -381,6 +395,7 @@ def run_sweep(
     n_workers = choose_workers(plan, dev, workers, available_memory(dev))
     # Loads (and checks) the weights before anything is written; the runs reuse this network.
     origin = feature_net(plan.base.network, plan.base.weights, plan.base.pooling, str(dev)).origin
+    check_saturation(plan, str(dev))  # measured once per plan: the command may have asked already, to say it first
 
     folder = plan.folder
     try:
