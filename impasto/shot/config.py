@@ -462,7 +462,8 @@ def init_warnings(shot: Shot) -> list[str]:
         where = f"missing from '{shot.plate}'"
     if not missing:
         return []
-    return [f"plate frames {format_frame_range(missing)} ({len(missing)} of {count_text(len(frames))}) are {where}"]
+    return [f"plate frames {format_frame_range(missing)} ({len(missing)} of {count_text(len(frames))}) are {where}; "
+            "impasto render paints the others, records these as missing and exits 1 until they are there"]
 
 
 def init_shot(
