@@ -36,7 +36,7 @@ from impasto.files import disk_full
 from impasto.io.frames import Frame, premultiply, read_frame, unpremultiply, write_frame
 from impasto.io.images import write_image
 from impasto.io.ocio import get_config
-from impasto.io.sequence import existing_frames, format_frame_range, movie_frames, movie_info
+from impasto.io.sequence import existing_frames, format_frame_range, movie_frame_count, movie_frames, movie_info
 from impasto.io.tensors import fit_size
 from impasto.shot.config import Shot, colour_names
 from impasto.shot.identity import cached_digest, look_hash
@@ -50,7 +50,6 @@ from impasto.shot.manifest import (
 )
 from impasto.shot.painter import GatysPainter, Painted, Painter
 from impasto.shot.post import denoise, mix, upscale
-from impasto.shot.review import write_review_movie
 from impasto.version import __version__
 
 # elsewhere: another render of the shot holds the frame (or painted it meanwhile); missing: no plate frame.
@@ -190,7 +189,8 @@ class ShotFrames:
         if self.movie:
             info = movie_info(self.shot.plate_path())
             self.plate_size = (info.width, info.height)
-            count = info.frames or None
+            # Containers that do not state a frame count (mkv) are counted by decoding.
+            count = info.frames or movie_frame_count(self.shot.plate_path()) or None
             return [f for f in frames if (i := self.source_index(f)) is None or i < 0 or (count is not None and i >= count)]
         return existing_frames(self.shot.plate_pattern(), frames)[1]
 
@@ -818,30 +818,3 @@ def shot_status(shot: Shot, *, flicker: bool = True) -> ShotStatus:
         elif damaged:
             status.flicker.left_out["damaged"] = sorted(damaged)
     return status
-
-
-# -------------------------------------------------------------------------------------------------- review
-
-
-def make_review(shot: Shot, path: str | os.PathLike, *, fps: float | None = None, codec: str | None = None,
-                burn_in: bool | None = None, version: int | None = None,
-                progress: Callable[[int, int], None] | None = None) -> tuple[Path, list[int], list[int]]:
-    """A review movie of the painted frames of a version (display-referred); (path, frames used, frames missing)."""
-    v = shot.output.version if version is None else version
-    pattern = shot.output_pattern(v)
-    frames = shot.frame_list()
-    have = [n for n in frames if pattern.path(n).is_file()]
-    missing = [n for n in frames if n not in set(have)]
-    if not have:
-        raise UsageError(f"Version {v} of {shot.name} has no painted frames yet; run impasto render first.")
-    with ShotFrames(shot) as r:
-        def pictures():
-            for i, n in enumerate(have):
-                picture = r.display(read_frame(pattern.path(n)))
-                if progress:
-                    progress(i + 1, len(have))
-                yield n, picture
-
-        out = write_review_movie(pictures(), path, fps=fps or shot.review.fps, codec=codec or shot.review.codec,
-                                 burn_in=shot.review.burn_in if burn_in is None else burn_in)
-    return Path(out), have, missing
