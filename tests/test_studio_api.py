@@ -618,3 +618,16 @@ def test_a_damaged_or_unwritable_disk_cache_is_only_a_miss(tmp_path: Path) -> No
         os.utime(p, (1, 1))  # long unused
     small.put(Preview(**{**item.__dict__, "key": "cd" * 12}))
     assert sorted(p.name for p in (tmp_path / "small").iterdir()) == ["cd" * 12 + ".json", "cd" * 12 + ".png"]
+
+
+def test_a_preview_says_when_its_u_changes_little_at_its_size(client: TestClient) -> None:
+    """Measured once per plate, painting and size (u does not change it), answered with the preview."""
+    queue = client.app.state.queue
+    high = _preview(client, u=9.0, iterations=1)
+    done = _events(client, high["id"])[-1][1]
+    warning = done["result"]["warning"]
+    assert warning.startswith("at 48 px u above") and "pick a larger preview size" in warning
+    measured = len(queue.saturations._lru)
+    low = _preview(client, u=-1.0, iterations=1)
+    assert _events(client, low["id"])[-1][1]["result"]["warning"] is None
+    assert len(queue.saturations._lru) == measured  # the same plate, painting and size: not measured again

@@ -115,13 +115,14 @@ def _measured(sat: Saturation) -> str:
             f"content and style balance at u {sat.u_balance:.1f} here)")
 
 
-def preview_warning(sat: Saturation | None, u: float) -> str | None:
-    """One line when a preview's u lies where more u changes little at its size."""
+def preview_warning(sat: Saturation | None, u: float,
+                    larger: str = "preview larger (--scale) or a --crop at full size") -> str | None:
+    """One line when a preview's u lies where more u changes little at its size; `larger` says how to look bigger."""
     if sat is None or not sat.above([u]):
         return None
     lo, hi = sat.suggested()
     return (f"{_measured(sat)}: this u {u:g} preview looks much like u {hi:g}; judge u between {lo:g} and {hi:g} "
-            f"at this size, or preview larger (--scale) or a --crop at full size.")
+            f"at this size, or {larger}.")
 
 
 def sweep_warning(sats: Sequence[Saturation | None], us: Sequence[float]) -> str | None:

@@ -42,6 +42,7 @@ class Preview:
     style_fraction: float
     iterations: int
     look: dict
+    warning: str | None = None  # u lies where more u changes little at this preview's size
 
 
 class PreviewCache:

@@ -24,13 +24,15 @@ from typing import Literal
 import numpy as np
 import torch
 
-from impasto.api import Progress, render
+from impasto.api import Progress, blend_weights, render
 from impasto.devices import resolve_device
 from impasto.errors import ImpastoError
 from impasto.files import file_digest
 from impasto.io.images import write_image
+from impasto.io.tensors import load_rgb
 from impasto.look import Look
 from impasto.lookdev.preview import style_fraction
+from impasto.lookdev.saturation import Saturation, measure, preview_warning
 from impasto.studio.cache import Preview, PreviewCache
 from impasto.studio.pictures import SharedLRU, file_key
 from impasto.version import __version__
@@ -39,6 +41,8 @@ State = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED: tuple[State, ...] = ("done", "failed", "cancelled")
 MAX_JOBS_KEPT = 200
 DIGESTS_KEPT = 4096  # files whose digest is remembered
+SATURATIONS_KEPT = 256  # measured saturations (one per plate, paintings and size; u does not change it)
+LARGER = "pick a larger preview size"
 
 
 class Cancelled(Exception):
@@ -130,7 +134,7 @@ class Job:
                 "width": r.width, "height": r.height, "ratio": r.ratio, "seconds": round(r.seconds, 3),
                 "weights_origin": r.weights_origin, "device": r.device, "loss": r.loss,
                 "style_fraction": r.style_fraction, "iterations": r.iterations, "look": r.look,
-                "image": f"/api/previews/{r.key}.png",
+                "image": f"/api/previews/{r.key}.png", "warning": r.warning,
             }
         return out
 
@@ -146,6 +150,7 @@ class RenderQueue:
         self.device = str(resolve_device(device))
         self.cache = PreviewCache(cache_bytes, cache_folder)
         self.digests = FileDigests()
+        self.saturations: SharedLRU[tuple[Saturation | None]] = SharedLRU(SATURATIONS_KEPT)
         self.renders = 0  # engine renders started (a cache hit starts none)
         self.origins: dict[tuple[str, str | None], str] = {}  # (network, weights) -> weights origin seen
         self._jobs: dict[str, Job] = {}  # oldest first; finished ones dropped past MAX_JOBS_KEPT
@@ -271,6 +276,23 @@ class RenderQueue:
                 continue
             self._render(job)
 
+    def _saturation_warning(self, request: PreviewRequest, look: Look) -> str | None:
+        """Whether this preview's u lies where more u changes little at its size (impasto.lookdev.saturation),
+        measured once per plate, paintings and look other than u; never a reason for the preview to fail."""
+        same = look.model_copy(update={"u": 0.0, "iterations": 1, "seed": 0})
+        key = (self.digests(request.content), *(self.digests(s) for s in request.styles),
+               same.model_dump_json())
+
+        def make() -> tuple[Saturation | None]:
+            try:
+                styles = [load_rgb(s, "style image") for s in request.styles]
+                return (measure(load_rgb(request.content, "content image"), styles, look, device=self.device,
+                                blend=blend_weights(look.style_weights, len(styles))),)
+            except Exception:  # noqa: BLE001 - a hint, not part of the preview
+                return (None,)
+
+        return preview_warning(self.saturations.get_or_make(key, make)[0], look.u, LARGER)
+
     def _render(self, job: Job) -> None:
         request = job.request
         look = request.render_look()
@@ -307,7 +329,7 @@ class RenderQueue:
             key=job.key, png=encode_png(result.image), width=w, height=h, ratio=result.ratio, seconds=result.seconds,
             weights_origin=result.weights_origin, device=result.device, loss=last.loss,
             style_fraction=style_fraction(result), iterations=last.iteration,
-            look=result.look.model_dump(mode="json"),
+            look=result.look.model_dump(mode="json"), warning=self._saturation_warning(request, look),
         )
         self.origins[(look.network, look.weights)] = result.weights_origin
         self.cache.put(preview)

@@ -204,6 +204,8 @@ function finished(info) {
     `style share ${fmt(r.style_fraction, 2)} · ${r.seconds.toFixed(1)} s on ${r.device}${info.cached ? " · from cache" : ""}`;
   state.optSeq += 1;
   setPreview(r.image, "done", info.key, "optimisation");
+  // Measured for this plate, painting and preview size: where more u stops changing the picture.
+  if (r.warning) say(r.warning);
 }
 
 function setPreview(url, stateName, key, source) {
