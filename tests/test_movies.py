@@ -150,6 +150,13 @@ def test_stylize_a_movie_frame(movie: Path) -> None:
     assert "clip.mov@1006" in Path("out.look.toml").read_text()  # the look file names the frame it was made on
 
 
+def test_sweep_a_movie_frame(movie: Path) -> None:
+    res = runner.invoke(app, ["sweep", "clip.mov@1003", "style.png", "--u", "2,3", "--iterations", "1", "--size", "32",
+                              "--seed", "0", "--device", "cpu", "-o", "sw"])
+    assert res.exit_code == 0, res.output
+    assert len(list(Path("sw/cells").glob("*.png"))) == 2
+
+
 def test_frame_count_without_the_container_saying(tmp_path: Path) -> None:
     mkv = write_movie(tmp_path / "clip.mkv", LEVELS[:7])
     assert movie_frame_count(mkv) == 7

@@ -14,7 +14,7 @@ from rich.progress import TextColumn
 from impasto.commands.common import BarReporter, app, command_errors, err, optional
 from impasto.commands.look_options import STYLE_OPTIONS, look_inputs, look_options
 from impasto.errors import UsageError
-from impasto.lookdev.sweep import parse_values, plan_sweep, run_sweep
+from impasto.lookdev.sweep import check_saturation, parse_values, plan_sweep, run_sweep
 
 
 class SweepProgress(BarReporter):
@@ -84,6 +84,8 @@ def sweep(
         its = parse_values(iterations, "--iterations", integer=True) if iterations is not None else None
         seed_list = parse_values(seeds, "--seeds", integer=True) if seeds is not None else None
         plan = plan_sweep(content_path, style_paths, output, look_file.look, us=us, iterations=its, seeds=seed_list)
+        if saturated := check_saturation(plan, options["device"]):
+            err.print(f"warning: {saturated}", highlight=False)
         with SweepProgress() as progress:
             report = run_sweep(plan, device=options["device"], workers=parallel, on_iteration=progress.iteration,
                                on_cell=progress.cell, on_start=progress.start, thumb=thumb)

@@ -36,6 +36,7 @@ from impasto.errors import UsageError, validation_sentence
 from impasto.features.net import feature_net
 from impasto.files import atomic_write_text, file_digest
 from impasto.io.images import write_image
+from impasto.io.sequence import split_movie_frame
 from impasto.io.tensors import fit_size, load_rgb
 from impasto.look import Look, LookFile, load_look, save_look
 from impasto.lookdev.contact_sheet import (
@@ -302,6 +303,10 @@ def _safe(text: str) -> str:
 
 
 def _file_sha1(path: Path) -> str:
+    """The file's digest; a movie frame (clip.mov@1040) is the movie's digest and the frame number."""
+    frame = split_movie_frame(path)
+    if frame is not None:
+        return f"{file_digest(frame[0], 'sha1', None)}@{frame[1]}"
     return file_digest(path, "sha1", None)
 
 
