@@ -338,7 +338,8 @@ def test_shot_frames_with_status_and_thumbnails(client: TestClient, project: Pat
     assert {"plates/cs010.1001.png", "plates/cs010.1002.png"} <= {im["path"] for im in p["images"]}
     s = client.get("/api/shot?path=cs010.toml").json()
     assert [(f["frame"], f["state"], f["plate_missing"]) for f in s["frames"]] == [
-        (1001, "missing", False), (1002, "missing", False), (1003, "missing", True)]
+        (1001, "missing", False), (1002, "missing", False), (1003, "no-plate", True)]
+    assert s["counts"]["plate_missing"] == 1 and s["counts"]["damaged"] == 0
     thumb = client.get("/api/shot/thumb?path=cs010.toml&frame=1001&kind=plate")
     assert thumb.status_code == 200 and thumb.content.startswith(PNG_MAGIC)
     assert client.get("/api/shot/thumb?path=cs010.toml&frame=1001&kind=paint").status_code == 404

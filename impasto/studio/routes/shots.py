@@ -24,11 +24,16 @@ def shot(studio: Studio, path: str = Query(..., max_length=1000)) -> dict:
     st = shot_status(s, flicker=False)
     failed = {int(k): v for k, v in st.failed.items()}
     frames = []
+    damaged = {int(k): v for k, v in st.damaged.items()}
+    plate_missing = set(st.missing_plates)
     for n in st.frames:
-        state = "failed" if n in failed else "done" if n in st.done else "stale" if n in st.stale else "missing"
-        frames.append({"frame": n, "state": state, "error": failed.get(n), "plate_missing": n in st.missing_plates})
+        state = ("failed" if n in failed else "damaged" if n in damaged else "done" if n in st.done
+                 else "stale" if n in st.stale else "no-plate" if n in plate_missing else "missing")
+        frames.append({"frame": n, "state": state, "error": failed.get(n) or damaged.get(n),
+                       "plate_missing": n in plate_missing})
     return {"path": path, "name": st.shot, "version": st.version, "frames": frames,
-            "counts": {"done": len(st.done), "stale": len(st.stale), "failed": len(failed), "missing": len(st.todo)},
+            "counts": {"done": len(st.done), "stale": len(st.stale), "failed": len(failed), "damaged": len(damaged),
+                       "plate_missing": len(plate_missing), "missing": len(st.todo)},
             "per_frame": st.per_frame, "eta": st.eta, "look_file": s.look_file}
 
 

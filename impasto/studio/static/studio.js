@@ -466,7 +466,9 @@ async function openShot(path) {
   $("shot-title").textContent = `${s.name} v${String(s.version).padStart(3, "0")}`;
   const c = s.counts;
   const eta = s.eta ? ` · about ${(s.eta / 60).toFixed(1)} min to go` : "";
-  $("shot-summary").textContent = `${c.done} done · ${c.failed} failed · ${c.stale} with an older look · ${c.missing} not rendered${eta}`;
+  const damaged = c.damaged ? ` · ${c.damaged} damaged` : "";
+  const noPlate = c.plate_missing ? ` · ${c.plate_missing} with no plate frame` : "";
+  $("shot-summary").textContent = `${c.done} done · ${c.failed} failed${damaged} · ${c.stale} with an older look · ${c.missing} not rendered${noPlate}${eta}`;
   $("shot-frames").replaceChildren(...s.frames.map((f) => {
     const kind = f.state === "done" || f.state === "stale" ? "paint" : "plate";
     const tile = el("div", { class: `frame ${f.state}`, title: f.error || f.state });
