@@ -53,6 +53,11 @@ TOLERANCE = 0.25  # u values this close above u_saturates are not warned about
 STEP = 0.5  # the suggested range's step
 
 
+# Above this long edge the headroom (5.75 and more) puts saturation past u 7, the top of the useful range: sweeps
+# do not measure there (nor pay for the style targets at that size).
+SATURATES_BELOW = 1024
+
+
 def headroom(edge: int) -> float:
     """How far above the balance u still changes the picture at a long edge of `edge` px (see the docstring)."""
     return max(HEADROOM_MIN, HEADROOM_512 + HEADROOM_PER_OCTAVE * math.log2(edge / 512))

@@ -46,7 +46,7 @@ from impasto.lookdev.contact_sheet import (
     write_contact_sheet,
     write_index,
 )
-from impasto.lookdev.saturation import Saturation, measure, sweep_warning
+from impasto.lookdev.saturation import SATURATES_BELOW, Saturation, measure, sweep_warning
 from impasto.optim.memory import estimate_memory
 from impasto.version import __version__
 
@@ -291,6 +291,8 @@ def check_saturation(plan: SweepPlan, device: str = "auto") -> str | None:
     """Measure, once per plan, where u stops changing the picture at the sweep's size for each style image
     (`impasto.lookdev.saturation`: a few forward passes, no renders); sets and returns `plan.warning`, the one
     line to print when some of the sweep's u values lie there."""
+    if max(plan.hw) > SATURATES_BELOW:
+        return None  # above it u keeps changing the picture over the whole useful range: nothing to measure
     if plan.saturation is None:
         plan.saturation = [measure(plan.content_rgb, [rgb], plan.base, device=device) for rgb in plan.style_rgbs]
         plan.warning = sweep_warning(plan.saturation, plan.us)
