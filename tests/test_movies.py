@@ -10,9 +10,9 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
+from media import write_movie
 from typer.testing import CliRunner
 
 from impasto.cli import app
@@ -33,22 +33,6 @@ from impasto.shot.config import init_shot, load_shot
 
 runner = CliRunner()
 LEVELS = [0.1 + 0.07 * i for i in range(12)]
-
-
-def write_movie(path: Path, levels: list[float]) -> Path:
-    """Frame i flat grey at levels[i] (mpeg4 at the finest quantiser, so greys come back within 0.02)."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=24)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        s.options = {"qscale": "1"}
-        for i, v in enumerate(levels):
-            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), round(v * 255), np.uint8), format="rgb24")
-            f.pts, f.time_base = i, Fraction(1, 24)
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
-    return path
 
 
 def picture(rgb: np.ndarray, levels: list[float] = LEVELS) -> int:
@@ -224,16 +208,7 @@ def test_a_movie_shot_paints_the_pictures_its_numbers_name(movie: Path) -> None:
 def test_a_movie_shot_reviews_at_the_movies_rate(tmp_path: Path, style_rgb: np.ndarray,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    with av.open("ntsc.mov", "w") as c:
-        s = c.add_stream("mpeg4", rate=Fraction(24000, 1001))
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i, v in enumerate(LEVELS[:3]):
-            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), round(v * 255), np.uint8), format="rgb24")
-            f.pts, f.time_base = i, Fraction(1001, 24000)
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
+    write_movie(tmp_path / "ntsc.mov", LEVELS[:3], rate=Fraction(24000, 1001))
     write_image("style.png", style_rgb)
     _, shot = init_shot("nt010", "ntsc.mov", None, None, styles=["style.png"])
     assert shot.review.fps == pytest.approx(24000 / 1001, abs=1e-5)

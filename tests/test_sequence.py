@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
+from media import write_movie
 
 from impasto.errors import UsageError
 from impasto.io.sequence import (
@@ -79,21 +78,6 @@ def test_existing_and_missing_frames(tmp_path: Path) -> None:
     assert pat.frames_on_disk() == [1001, 1002, 1004, 1005]
     assert existing_frames(str(pat), [1001])[0] == {1001: pat.path(1001)}
     assert FramePattern(tmp_path / "none" / "x.####.exr").frames_on_disk() == []
-
-
-def write_movie(path: Path, levels: list[float], codec: str = "mpeg4", pix_fmt: str = "yuv420p") -> None:
-    """A movie whose frame i is flat grey at levels[i], written straight with PyAV."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=24)
-        s.width, s.height, s.pix_fmt = 64, 48, pix_fmt
-        s.options = {"qscale": "1"} if codec == "mpeg4" else {}
-        for i, v in enumerate(levels):
-            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), round(v * 255), np.uint8), format="rgb24")
-            f.pts, f.time_base = i, Fraction(1, 24)
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
 
 
 def test_movie_frames_numbered_from_first_frame(tmp_path: Path) -> None:
