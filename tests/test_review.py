@@ -54,12 +54,17 @@ def _paint(shot_file: Path, numbers: list[int]) -> None:
         write_frame(out, Frame(np.full((H, W, 3), 0.6, np.float32)))
 
 
+def _grey_plates_shot(tmp_path: Path, count: int, frames: str) -> Path:
+    """`count` flat grey EXR plate frames from 1001 and a shot over `frames`."""
+    (tmp_path / "plates").mkdir()
+    for n in range(1001, 1001 + count):
+        write_frame(tmp_path / f"plates/p.{n}.exr", Frame(np.full((H, W, 3), 0.3, np.float32)))
+    return _project(tmp_path, "plates/p.####.exr", frames)
+
+
 def test_review_with_a_gap_keeps_every_timecode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "plates").mkdir()
-    for n in range(1001, 1007):
-        write_frame(tmp_path / f"plates/p.{n}.exr", Frame(np.full((H, W, 3), 0.3, np.float32)))
-    shot_file = _project(tmp_path, "plates/p.####.exr", "1001-1006")
+    shot_file = _grey_plates_shot(tmp_path, 6, "1001-1006")
     _paint(shot_file, [1001, 1002, 1004, 1005])  # 1003 is a gap, 1006 is not painted yet
     movie = tmp_path / f"r{SUFFIX}"
     res = runner.invoke(app, ["review", str(shot_file), "-o", str(movie)])
@@ -128,10 +133,7 @@ def test_review_rates_and_gaps_in_the_writer(tmp_path: Path) -> None:
 
 def test_review_of_a_shot_on_twos_holds_each_painting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "plates").mkdir()
-    for n in range(1001, 1006):
-        write_frame(tmp_path / f"plates/p.{n}.exr", Frame(np.full((H, W, 3), 0.3, np.float32)))
-    shot_file = _project(tmp_path, "plates/p.####.exr", "1001-1005x2")
+    shot_file = _grey_plates_shot(tmp_path, 5, "1001-1005x2")
     _paint(shot_file, [1001, 1003])
     res = runner.invoke(app, ["review", str(shot_file), "-o", str(tmp_path / f"r{SUFFIX}")])
     assert res.exit_code == 0, res.output
