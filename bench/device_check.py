@@ -75,6 +75,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # impasto from this checkout when it is not installed (the device machine)
 
+from judge import crop_to_aspect  # noqa: E402 (bench/, the script's own folder)
+
 U = 4.0
 STYLE_SCALE = 1.2
 GIB = 2**30
@@ -136,14 +138,7 @@ class Check:
         from impasto.io.tensors import resize, to_array, to_tensor
 
         rgb = data.coffee().astype(np.float32) / 255.0
-        h0, w0 = rgb.shape[:2]
-        a = hw[1] / hw[0]
-        if w0 / h0 > a:
-            cw = round(h0 * a)
-            rgb = rgb[:, (w0 - cw) // 2:(w0 - cw) // 2 + cw]
-        else:
-            ch = round(w0 / a)
-            rgb = rgb[(h0 - ch) // 2:(h0 - ch) // 2 + ch]
+        rgb = crop_to_aspect(rgb, hw)
         img = to_array(resize(to_tensor(np.ascontiguousarray(rgb), torch.device("cpu")), hw))
         path = os.path.join(self.tmp, f"content_{hw[0]}x{hw[1]}.png")
         Image.fromarray((img * 255 + 0.5).astype(np.uint8)).save(path)

@@ -23,6 +23,17 @@ JUDGE_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 JUDGE_CONTENT_LAYER = "relu4_2"
 
 
+def crop_to_aspect(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """The centre of an H×W×C picture cropped to hw's aspect ratio (then it resizes to hw without distortion)."""
+    h0, w0 = rgb.shape[:2]
+    a = hw[1] / hw[0]
+    if w0 / h0 > a:
+        cw = round(h0 * a)
+        return rgb[:, (w0 - cw) // 2:(w0 - cw) // 2 + cw]
+    ch = round(w0 / a)
+    return rgb[(h0 - ch) // 2:(h0 - ch) // 2 + ch]
+
+
 def judge_network(render_network: str) -> str:
     """The network that judges renders optimised on `render_network`."""
     return "vgg16" if render_network == "vgg19" else "vgg19"

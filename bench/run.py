@@ -44,22 +44,17 @@ PASTICHE_ITERATIONS = 256
 
 def _content(size: tuple[int, int] | int, tmp: str) -> tuple[str, tuple[int, int]]:
     """The content image at this size as a PNG both tools read, and its (h, w)."""
-    from impasto.io.tensors import fit_size, load_rgb, resize, to_array, to_tensor
     import torch
+    from judge import crop_to_aspect
+
+    from impasto.io.tensors import fit_size, load_rgb, resize, to_array, to_tensor
 
     rgb = load_rgb(str(CONTENT), "content")
     if isinstance(size, int):
         hw = fit_size(*rgb.shape[:2], size)
     else:
         hw = tuple(size)
-        h0, w0 = rgb.shape[:2]  # crop to the aspect first
-        a = hw[1] / hw[0]
-        if w0 / h0 > a:
-            cw = round(h0 * a)
-            rgb = rgb[:, (w0 - cw) // 2:(w0 - cw) // 2 + cw]
-        else:
-            ch = round(w0 / a)
-            rgb = rgb[(h0 - ch) // 2:(h0 - ch) // 2 + ch]
+        rgb = crop_to_aspect(rgb, hw)  # crop to the aspect first
     img = to_array(resize(to_tensor(rgb, torch.device("cpu")), hw))
     from impasto.io.images import write_image
 
@@ -120,7 +115,6 @@ def _peak(device: str) -> dict:
 
 def worker_speed(tool: str, size, iterations: int, device: str, precision: str, tmp: str) -> dict:
     """Seconds per iteration (median after two warm-up iterations), wall and CPU, and the peak memory."""
-    import torch
 
     content_path, hw = _content(size, tmp)
     walls, cpus = [], []
