@@ -19,12 +19,13 @@ from impasto.features.precision import (
 )
 from impasto.io.tensors import ImageLike, fit_size, load_rgb, resize, to_tensor
 from impasto.look import Look
+from impasto.objective.guides import Guides, Region, Temporal
 from impasto.objective.objective import blend_weights, build_objective
 from impasto.optim.memory import plan_tile
 from impasto.optim.progress import Progress
 from impasto.optim.strategies import Sources, paint, paint_tiled
 
-__all__ = ["ImageLike", "Progress", "Result", "blend_weights", "evaluate_loss", "render", "stylize"]
+__all__ = ["Guides", "ImageLike", "Progress", "Region", "Result", "Temporal", "blend_weights", "evaluate_loss", "render", "stylize"]
 
 
 @dataclass
@@ -58,8 +59,13 @@ def render(
     progress: Callable[[Progress], None] | None = None,
     snapshots: Iterable[int] = (),
     on_snapshot: Callable[[int, np.ndarray], None] | None = None,
+    init: ImageLike | None = None,
+    guides: Guides | None = None,
 ) -> Result:
     """Stylise one image; the full record (look with its seed, losses per iteration, snapshots).
+
+    `init` (a picture) is where the optimisation starts, in place of the look's init; `guides` hold regions
+    (mattes with their own u and style) and temporal targets, at the content picture's size.
 
     `on_snapshot(iteration, image)` is called as each snapshot is taken, so a viewer can show the render build up.
     Coarse-to-fine (`look.levels`) and tiling (`look.tile`, or automatically when the whole image will not fit
@@ -72,8 +78,13 @@ def render(
     if look.seed is None:
         look.seed = random.randrange(2**31)
     content_rgb = load_rgb(content, "content image")
-    src = Sources(content_rgb, [load_rgb(s, "style image") for s in styles], blend,
-                  None if look.init in ("content", "noise") else load_rgb(look.init, "init image"))
+    guides = guides or Guides()
+    guides.check(content_rgb.shape[:2])
+    if init is not None:
+        start = load_rgb(init, "init image")
+    else:
+        start = None if look.init in ("content", "noise") else load_rgb(look.init, "init image")
+    src = Sources(content_rgb, [load_rgb(s, "style image") for s in styles], blend, start, guides)
     h, w = fit_size(*content_rgb.shape[:2], look.size)
     why = explain_precision(look.precision, dev)  # measures once per machine for 'auto'
     tile = plan_tile(h, w, look, dev)
@@ -95,7 +106,7 @@ def render(
 
 
 def evaluate_loss(image: ImageLike, content: ImageLike, style: ImageLike | Sequence[ImageLike],
-                  look: Look | None = None, *, device: str = "cpu") -> dict[str, float]:
+                  look: Look | None = None, *, device: str = "cpu", guides: Guides | None = None) -> dict[str, float]:
     """The loss a render with `look` would assign to `image` (at the look's size, fp32): total, content, style, tv
     and any other loss group.
 
@@ -107,7 +118,11 @@ def evaluate_loss(image: ImageLike, content: ImageLike, style: ImageLike | Seque
     dev = resolve_device(device)
     content_rgb = load_rgb(content, "content image")
     hw = fit_size(*content_rgb.shape[:2], look.size)
-    objective = build_objective(look, dev, content_rgb, [load_rgb(s, "style image") for s in styles], blend, hw)
+    guides = guides or Guides()
+    guides.check(content_rgb.shape[:2])
+    at = guides.at(hw, dev, look.u, k=look.k, raw_ratio=look.raw_ratio) if guides else None
+    objective = build_objective(look, dev, content_rgb, [load_rgb(s, "style image") for s in styles], blend, hw,
+                                guides=at)
     img = resize(to_tensor(load_rgb(image, "image"), dev), hw)
     with torch.inference_mode(), precision_mode(dev, "fp32"):
         ev = objective.evaluate(img)

@@ -15,20 +15,24 @@ from impasto.features.precision import autocast, resolve_precision
 from impasto.io.tensors import resize, to_tensor
 from impasto.look import Look
 from impasto.objective.controls import style_ratio
+from impasto.objective.guides import GuidesAt, layer_guide
 from impasto.objective.losses import CONTENT_LAYERS, STYLE_LAYERS
-from impasto.objective.targets import cached_style_targets
+from impasto.objective.targets import cached_style_targets, layer_stride
 from impasto.objective.terms import (
     AnchorTerm,
     ContentTerm,
+    GuidedStyleTerm,
     RangeTerm,
     Scored,
     StyleTerm,
+    TemporalTerm,
     Term,
     TVTerm,
+    WeightedContentTerm,
 )
 
 LOSS_GROUPS = ("content", "style", "tv")  # the loss the user sees, summed in this order; other groups follow
-CONSTRAINT_GROUPS = ("anchor", "range")  # added after the loss is divided by its starting value
+CONSTRAINT_GROUPS = ("anchor", "temporal", "range")  # added after the loss is divided by its starting value
 
 
 def group_sums(terms: Sequence[Term], x: Scored) -> dict[str, torch.Tensor]:
@@ -136,12 +140,38 @@ def gatys_terms(p_targets: Mapping[str, torch.Tensor], a_targets: Mapping[str, t
     return terms
 
 
+MIN_SHARE = 1e-4  # a region with less of the frame than this has no style terms: its Gram would be noise
+
+
+def region_terms(net: FeatureNet, guides: GuidesAt, p_targets: Mapping[str, torch.Tensor],
+                 a_targets: Mapping[str, torch.Tensor], style_edge: int, preserve_color: str,
+                 match_to: torch.Tensor | None) -> list[Term]:
+    """Per-pixel-weighted content terms and each region's guided style terms (its own style images' targets)."""
+    cw = guides.content_weight()
+    terms: list[Term] = [WeightedContentTerm(k, p_targets[k], wt, layer_guide(cw, p_targets[k].shape[-2:]))
+                         for k, wt in CONTENT_LAYERS.items()]
+    for region in guides.regions:
+        share = float(region.share.mean())
+        if share < MIN_SHARE:
+            continue
+        targets = a_targets
+        if region.styles:
+            targets = cached_style_targets(net, region.styles, region.blend, style_edge, preserve_color, match_to)
+        for k, wt in STYLE_LAYERS.items():
+            # The layer's size: VGG halves it (rounding down) at each pooling.
+            stride = layer_stride(net.key[0], k)
+            g = layer_guide(region.share, (region.share.shape[-2] // stride, region.share.shape[-1] // stride))
+            terms.append(GuidedStyleTerm(k, targets[k], wt, g, share, max(float(g.pow(2).sum()), 1e-12)))
+    return terms
+
+
 def build_objective(look: Look, dev: torch.device, content_rgb: np.ndarray, style_rgbs: Sequence[np.ndarray],
                     blend: Sequence[float], hw: tuple[int, int], *, style_edge: int | None = None,
                     ratio: float | None = None, content: torch.Tensor | None = None,
-                    anchor: torch.Tensor | None = None) -> Objective:
+                    anchor: torch.Tensor | None = None, guides: GuidesAt | None = None) -> Objective:
     """Content, style, TV and range terms for one size: content features at `hw`, style Grams at `style_edge`
-    (default style_scale × the long edge); an anchor term when `anchor` is given and the look asks for one."""
+    (default style_scale × the long edge); an anchor term when `anchor` is given and the look asks for one;
+    regions' weighted content and guided style terms, and temporal terms, when `guides` (at `hw`) hold them."""
     net = feature_net(look.network, look.weights, look.pooling, str(dev))
     if look.compile and dev.type == "cuda":
         net.compile()
@@ -157,9 +187,17 @@ def build_objective(look: Look, dev: torch.device, content_rgb: np.ndarray, styl
         p_targets = {k: v.clone() for k, v in net(content, CONTENT_LAYERS).items()}
     if ratio is None:
         ratio = style_ratio(look.u, max(h, w), look.k, look.raw_ratio)
-    terms = gatys_terms(p_targets, a_targets, tv=bool(look.tv_weight))
+    if guides is not None and guides.regions:
+        terms = region_terms(net, guides, p_targets, a_targets, style_edge, look.preserve_color, match_to)
+        if look.tv_weight:
+            terms.append(TVTerm())
+    else:
+        terms = gatys_terms(p_targets, a_targets, tv=bool(look.tv_weight))
     if anchor is not None and look.anchor:
         terms.append(AnchorTerm(anchor, look.anchor))
+    for t in guides.temporal if guides is not None else ():
+        if t.weight > 0:
+            terms.append(TemporalTerm(t.target, t.mask, t.weight))
     terms.append(RangeTerm())
     return Objective(net, tuple(terms), {"content": 1.0, "style": ratio, "tv": look.tv_weight},
                      resolve_precision(look.precision, dev))

@@ -14,11 +14,14 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from impasto.objective.losses import content_layer_loss, style_layer_loss, tv_loss
+from impasto.objective.losses import content_layer_loss, gram, style_layer_loss, tv_loss
 
 # The anchor's unit: an RMS departure of 0.1 (in 0-1 pixels) from the coarsest level's picture, downsampled to
 # its size, costs `weight` times the level's starting loss (the objective is divided by that loss).
 ANCHOR_RMS = 0.1
+# The temporal term's unit, the same: an RMS departure of 0.1 from the warped frame over the trusted pixels costs
+# `weight` times the starting loss, whatever u and size are.
+TEMPORAL_RMS = 0.1
 OUT_OF_RANGE_WEIGHT = 1.0
 
 
@@ -74,6 +77,51 @@ class StyleTerm(LayerTerm):
         f = x.features[self.layer]
         _, _, fh, fw = f.shape
         return self.weight * style_layer_loss(f, self.target * (fh * fw))
+
+
+@dataclass(frozen=True, eq=False)
+class WeightedContentTerm(LayerTerm):
+    """weight × ½ Σ w(p)‖F(p) − P(p)‖²: a content term whose weight varies per position (regions' own u)."""
+
+    pixel_weight: torch.Tensor | None = None  # 1×1×h×w at the layer's size
+    group: ClassVar[str] = "content"
+
+    def __call__(self, x: Scored) -> torch.Tensor:
+        d = x.features[self.layer].float() - self.target.float()
+        return self.weight * 0.5 * (d.pow(2) * self.pixel_weight).sum()
+
+
+@dataclass(frozen=True, eq=False)
+class GuidedStyleTerm(LayerTerm):
+    """A region's style term (Gatys et al. 2017): the Gram of the features weighted by the region's guide g,
+    per guided position (Σg²), against its own per-position target; weighed by the region's share of the frame.
+
+    With g ≡ 1 this is StyleTerm."""
+
+    guide: torch.Tensor | None = None  # 1×1×h×w at the layer's size
+    share: float = 1.0  # the region's mean share of the frame's pixels
+    mass: float = 1.0  # Σg²: the guided positions
+    group: ClassVar[str] = "style"
+
+    def __call__(self, x: Scored) -> torch.Tensor:
+        f = x.features[self.layer]
+        n = f.shape[1]
+        diff = gram(f * self.guide.to(f.dtype)) / self.mass - self.target
+        return self.weight * self.share * diff.pow(2).sum() / (4.0 * n * n)
+
+
+@dataclass(frozen=True, eq=False)
+class TemporalTerm(Term):
+    """How far the picture is from a warped painted frame over the trusted pixels (Ruder et al. 2016's short-term
+    term: Σ c·(x − w)² over all D values), in units of TEMPORAL_RMS; a constraint, added after normalisation."""
+
+    target: torch.Tensor  # 1×3×h×w
+    mask: torch.Tensor  # 1×1×h×w
+    weight: float
+    group: ClassVar[str] = "temporal"
+
+    def __call__(self, x: Scored) -> torch.Tensor:
+        return self.weight * ((x.image - self.target).pow(2) * self.mask).mean() / TEMPORAL_RMS**2
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,6 +16,7 @@ from impasto.io import colour_transfer
 from impasto.io.tensors import fit_size, load_rgb, resize, to_array, to_tensor
 from impasto.look import Look
 from impasto.objective.controls import style_ratio
+from impasto.objective.guides import Guides, GuidesAt
 from impasto.objective.objective import build_objective
 from impasto.optim.progress import Progress, ProgressCallback, Recorder
 from impasto.optim.solve import solve
@@ -28,7 +29,15 @@ class Sources:
     content: np.ndarray
     styles: Sequence[np.ndarray]
     blend: Sequence[float]  # normalised weights of the style images
-    init: np.ndarray | None = None  # an init image, when the look names one
+    init: np.ndarray | None = None  # an init image, when the look names one (or the caller gives a start)
+    guides: Guides = field(default_factory=Guides)  # regions and temporal targets, at the content's size
+
+    def guides_at(self, look: Look, hw: tuple[int, int], dev: torch.device, *,
+                  crop: tuple[int, int, int, int] | None = None) -> GuidesAt | None:
+        """The guides at one level's size `hw` (cropped to a tile of it if given); None when there are none."""
+        if not self.guides:
+            return None
+        return self.guides.at(hw, dev, look.u, crop=crop, k=look.k, raw_ratio=look.raw_ratio)
 
 
 @dataclass
@@ -86,11 +95,13 @@ def finish(x: torch.Tensor, content: torch.Tensor, look: Look) -> np.ndarray:
 
 def _start(look: Look, src: Sources, hw: tuple[int, int], content: torch.Tensor, gen: torch.Generator,
            dev: torch.device) -> torch.Tensor:
+    if src.init is not None:
+        return resize(to_tensor(src.init, dev), hw)
     if look.init == "content":
         return content.clone()
     if look.init == "noise":
         return torch.rand((1, 3, *hw), generator=gen).to(dev)
-    return resize(to_tensor(src.init, dev), hw)
+    raise UsageError(f"The look's init '{look.init}' was not loaded; give it as an image path.")
 
 
 def paint(look: Look, dev: torch.device, src: Sources, hw: tuple[int, int], progress: ProgressCallback | None = None,
@@ -117,7 +128,7 @@ def paint(look: Look, dev: torch.device, src: Sources, hw: tuple[int, int], prog
         # Once bf16 has stalled, the finer levels would stall too: they start in fp32.
         level_look = look if fp32_from is None else look.model_copy(update={"precision": "fp32"})
         objective = build_objective(level_look, dev, src.content, src.styles, src.blend, level_hw, content=content,
-                                    anchor=anchor)
+                                    anchor=anchor, guides=src.guides_at(look, level_hw, dev))
         recorder.groups = objective.groups()
         x0 = resize(x, level_hw) if x is not None else _start(look, src, level_hw, content, gen, dev)
 
@@ -199,7 +210,8 @@ def paint_tiled(look: Look, dev: torch.device, src: Sources, hw: tuple[int, int]
         tile_look = look if not stalls else look.model_copy(update={"precision": "fp32"})  # as for levels
         objective = build_objective(tile_look, dev, src.content, src.styles, src.blend, (th, tw),
                                     style_edge=style_edge, ratio=ratio * (th * tw) / (h * w),
-                                    content=content[crop].contiguous())
+                                    content=content[crop].contiguous(),
+                                    guides=src.guides_at(look, hw, dev, crop=(y, x0, th, tw)))
         recorder.groups = objective.groups()
         solved = solve(objective, x_init[crop].contiguous(), look.iterations, optimizer=look.optimizer, lr=look.lr,
                        report=lambda i, terms, _x, k=k: recorder.add_spread(k, n_tiles, i, terms))
