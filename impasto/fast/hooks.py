@@ -126,9 +126,9 @@ class FastPainter:
         self.u, self.device = look.u, device
         self.look_tag = f"-fast-{file_digest(model_path, 'sha1')[:12]}"
 
-    def paint(self, shown: np.ndarray, edge: int, *, init: str = "content", iterations: int | None = None,
-              on_iteration: OnIteration | None = None) -> Painted:
-        """One fast pass (init and iterations do not apply)."""
+    def paint(self, shown: np.ndarray, edge: int, *, init: str | np.ndarray = "content", iterations: int | None = None,
+              on_iteration: OnIteration | None = None, guides: object = None) -> Painted:
+        """One fast pass (init, iterations and guides do not apply)."""
         start = time.perf_counter()
         dev = str(resolve_device(self.device or "auto"))
         image = self.model.paint(np.clip(shown, 0.0, 1.0), [self.u], size=edge, device=dev)[0]

@@ -18,6 +18,7 @@ import numpy as np
 from impasto.api import render
 from impasto.io.tensors import load_rgb
 from impasto.look import Look
+from impasto.objective.guides import Guides
 
 OnIteration = Callable[[int, int], None]
 
@@ -41,10 +42,11 @@ class Painter(Protocol):
 
     look_tag: str
 
-    def paint(self, shown: np.ndarray, edge: int, *, init: str = "content", iterations: int | None = None,
-              on_iteration: OnIteration | None = None) -> Painted:
-        """`shown` painted at long edge `edge`; `init` is content, noise or an image path (painters that do not
-        optimise ignore it and `iterations`); `on_iteration(i, n)` is called as the painting goes."""
+    def paint(self, shown: np.ndarray, edge: int, *, init: str | np.ndarray = "content", iterations: int | None = None,
+              on_iteration: OnIteration | None = None, guides: Guides | None = None) -> Painted:
+        """`shown` painted at long edge `edge`; `init` is content, noise, an image path or a picture (painters that
+        do not optimise ignore it, `iterations` and `guides`); `on_iteration(i, n)` is called as the painting goes;
+        `guides` (regions, temporal targets) are at `shown`'s size."""
         ...
 
     def close(self) -> None:
@@ -62,15 +64,17 @@ class GatysPainter:
         self.styles = [s if isinstance(s, np.ndarray) else load_rgb(s, "style image") for s in styles]
         self.device = device
 
-    def paint(self, shown: np.ndarray, edge: int, *, init: str = "content", iterations: int | None = None,
-              on_iteration: OnIteration | None = None) -> Painted:
+    def paint(self, shown: np.ndarray, edge: int, *, init: str | np.ndarray = "content", iterations: int | None = None,
+              on_iteration: OnIteration | None = None, guides: Guides | None = None) -> Painted:
         start = time.perf_counter()
-        update: dict[str, object] = {"size": edge, "init": init}
+        start_picture = init if isinstance(init, np.ndarray) else None
+        update: dict[str, object] = {"size": edge, "init": "content" if start_picture is not None else init}
         if iterations is not None:
             update["iterations"] = iterations
         look = self.look.model_copy(update=update)
         progress = (lambda p: on_iteration(p.iteration, p.iterations)) if on_iteration else None
-        result = render(shown, self.styles, look, device=self.device, progress=progress)
+        result = render(shown, self.styles, look, device=self.device, progress=progress, init=start_picture,
+                        guides=guides)
         return Painted(result.image, result.device, time.perf_counter() - start)
 
     def close(self) -> None:
