@@ -12,7 +12,7 @@ from impasto.commands.render import _dur, _rel
 from impasto.errors import ImpastoError
 from impasto.io.sequence import format_frame_range as fr
 from impasto.shot.config import load_shot
-from impasto.shot.render import shot_status
+from impasto.shot.status import shot_status
 
 
 @app.command()

@@ -9,7 +9,8 @@ from fastapi.responses import Response
 
 from impasto.io.frames import read_frame
 from impasto.shot.config import Shot, load_shot
-from impasto.shot.render import ShotFrames, shot_status
+from impasto.shot.render import ShotFrames
+from impasto.shot.status import shot_status
 from impasto.studio.jobs import encode_png
 from impasto.studio.pictures import file_key, small
 from impasto.studio.state import Studio
