@@ -15,3 +15,19 @@ def style_ratio(u: float, long_edge: int, k: float = DEFAULT_K, raw: bool = Fals
     if raw:
         return ratio
     return ratio * (long_edge / REFERENCE_EDGE) ** k
+
+
+# boil -> the temporal term's weight (objective.terms.TemporalTerm, in units of the starting loss per 0.1 RMS).
+# Logarithmic, like u: each step of 1/3 in boil is a factor of 10; boil 0 has no term and no warped start.
+BOIL_WEIGHT_AT_1 = 10.0
+BOIL_DECADES = 3.0
+
+
+def temporal_weight(boil: float) -> float:
+    """The temporal term's weight for `boil` in 0-1: 0 at 0 (frames independent), BOIL_WEIGHT_AT_1 at 1."""
+    if not 0.0 <= boil <= 1.0:
+        raise ValueError("boil must lie between 0 and 1")
+    if boil == 0.0:
+        return 0.0
+    return BOIL_WEIGHT_AT_1 * 10.0 ** (BOIL_DECADES * (boil - 1.0))
+

@@ -259,6 +259,10 @@ class Shot(BaseModel):
     def output_path(self, frame: int, version: int | None = None) -> Path:
         return self.output_pattern(version).path(frame)
 
+    def flow_folder(self) -> Path:
+        """Where the plate's optical flow is cached (impasto.motion.cache), shared by every version of the shot."""
+        return self.output_folder() / ".flow"
+
     def manifest_path(self, version: int | None = None) -> Path:
         """`<output folder>/<pattern without frame number and extension>.manifest.json`, e.g. cs010_paint_v001.manifest.json."""
         seq = fileseq.FileSequence(self.output_name(version), pad_style=fileseq.PAD_STYLE_HASH1)
