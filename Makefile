@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup bench clean chromium
+.PHONY: demo test setup bench bench-setup clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ test: setup chromium
 
 bench: setup
 	$(BIN)/python bench/run.py --quick
+
+# Real footage for the temporal bench: Debian's opencv-doc ships Megamind.avi and vtest.avi (never used by tests).
+OPENCV_CLIPS := /usr/share/doc/opencv-doc/examples/data
+bench-setup: setup
+	@[ -f $(OPENCV_CLIPS)/Megamind.avi ] || \
+		{ SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq opencv-doc; } || \
+		echo "warning: could not install opencv-doc; bench/temporal.py needs its clips"
 
 clean:
 	rm -rf $(VENV) .pytest_cache
