@@ -15,10 +15,11 @@ from impasto.errors import ImpastoError
 from impasto.files import atomic_path
 from impasto.motion.flow import ALGORITHM, Motion, fit
 
-# Flows are stored as float16 (half the size of float32; 2.3 MB a pair at 720×528, compressed). Measured error:
-# at most 0.002 px on a 3 px pan, 0.03 px on a 70 px rotate-zoom-pan at 720×528 (float16's step is 1/32 px between
-# 32 and 64 px, 1/16 px up to 128), far below DIS's own error (0.03 px median on the pan). A computed flow is rounded the same way before it is returned, so a frame
-# pair gives the same Motion whether it was computed now or read back.
+# Flows are stored as float16, uncompressed: 3.4 MB a pair at 720×528 (zlib saved only 18 % on Megamind and cost
+# 250 ms a pair). Measured float16 error: at most 0.002 px on a 3 px pan, 0.004 px on Megamind at 720×528, 0.03 px
+# on a 70 px rotate-zoom-pan (its step is 1/32 px between 32 and 64 px), far below DIS's own error (0.03 px median
+# on the pan). A computed flow is rounded the same way before it is returned, so a frame pair gives the same Motion
+# whether it was computed now or read back.
 FLOW_DTYPE = np.float16
 
 
@@ -86,5 +87,5 @@ class FlowCache:
             raise ImpastoError(f"Could not make the flow cache folder '{self.folder}' ({exc.strerror or exc}).") from None
         # a file object: np.savez would append .npz to the temporary's bare path
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez_compressed(f, backward=motion.backward.astype(FLOW_DTYPE), forward=motion.forward.astype(FLOW_DTYPE),
-                                mask=(motion.mask > 0.5).astype(np.uint8))
+            np.savez(f, backward=motion.backward.astype(FLOW_DTYPE), forward=motion.forward.astype(FLOW_DTYPE),
+                     mask=(motion.mask > 0.5).astype(np.uint8))
