@@ -183,7 +183,7 @@ def compose_masks(masks: list[np.ndarray], flows: list[np.ndarray]) -> np.ndarra
     return (result > _TRUSTED).astype(np.float32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare fields with np.array_equal
 class Motion:
     """The plate's motion into frame t: `backward` (t -> t-1, on frame t), `forward` (t-1 -> t, on frame t-1) and
     `mask` (H×W float32 on frame t, 1 = trusted). `size` is (width, height)."""
