@@ -75,6 +75,26 @@ def test_channels_and_layer_channels_of_a_multichannel_exr(tmp_path: Path) -> No
     np.testing.assert_array_equal(read_matte(grey), red)
 
 
+def test_layer_channels_in_a_multipart_exr(tmp_path: Path) -> None:
+    path = tmp_path / "parts.exr"
+    rgb = oiio.ImageSpec(W, H, 3, oiio.FLOAT)
+    rgb.channelnames = ("R", "G", "B")
+    rgb.attribute("name", "rgba")
+    fg = oiio.ImageSpec(W, H, 2, oiio.FLOAT)
+    fg.channelnames = ("R", "A")  # a part 'fg' whose channels do not repeat its name
+    fg.attribute("name", "fg")
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), [rgb, fg])
+    out.write_image(np.zeros((H, W, 3), np.float32))
+    assert out.open(str(path), fg, "AppendSubimage")
+    out.write_image(np.stack([np.zeros((H, W), np.float32), half_frame()], axis=-1))
+    out.close()
+    np.testing.assert_array_equal(read_matte(path, "fg.A"), half_frame())
+    with pytest.raises(UsageError) as exc:
+        read_matte(path, "bg.A")
+    assert str(exc.value) == f"Matte '{path}' has no channel 'bg.A'; it has R, G, B, fg.R, fg.A."
+
+
 def test_a_cropped_data_window_is_placed_in_the_display_window(tmp_path: Path) -> None:
     path = write(tmp_path / "bbox.exr", np.ones((10, 20, 1), np.float32), ["A"], window=(30, 5, W, H))
     m = read_matte(path)

@@ -2,8 +2,9 @@
 
 A matte file is read through OpenImageIO (`impasto.io.images.read_pixels`), so every format a plate can be in works
 (EXR with layers, DPX, TIFF, PNG...). Its channel is the one asked for (`R`, `A`, an EXR layer channel such as
-`fg.A`), else the only one, else alpha, else red. An EXR whose data window is smaller than its display window
-(a matte cropped to its bounding box, as Nuke writes them) is placed in its display window, zero outside.
+`fg.A`, also from a later part of a multi-part EXR), else the only one, else alpha, else red. An EXR whose data
+window is smaller than its display window (a matte cropped to its bounding box, as Nuke writes them) is placed in
+its display window, zero outside.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import OpenImageIO as oiio
 import torch
 import torch.nn.functional as F
 
@@ -56,20 +58,74 @@ def read_matte(path: str | os.PathLike, channel: str | None = None, frame: int |
         raise UsageError(f"{where} does not exist.")
     pixels, spec, _ = read_pixels(file, "Matte")
     names = [str(n) for n in spec.channelnames]
-    index = _channel_index(names, channel, spec.alpha_channel, where)
-    plane = np.nan_to_num(pixels[:, :, index], nan=0.0, posinf=1.0, neginf=0.0)
+    if channel is not None and _find(names, channel) is None:
+        plane, spec = _other_part(file, channel, names, where)  # a later part of a multi-part EXR
+    else:
+        plane = pixels[:, :, _channel_index(names, channel, spec.alpha_channel, where)]
+    plane = np.nan_to_num(plane, nan=0.0, posinf=1.0, neginf=0.0)
     plane = _display_window(plane, spec)
     return np.ascontiguousarray(np.clip(plane, 0.0, 1.0), dtype=np.float32)
 
 
+def _find(names: list[str], channel: str) -> int | None:
+    """A channel's index: its exact name, else the name in any case."""
+    if channel in names:
+        return names.index(channel)
+    folded = [n.casefold() for n in names]
+    return folded.index(channel.casefold()) if channel.casefold() in folded else None
+
+
+def _parts(file: Path) -> list:
+    """The ImageSpecs of a file's subimages after the first (the later parts of a multi-part EXR)."""
+    inp = oiio.ImageInput.open(str(file))
+    if inp is None:
+        return []
+    specs, n = [], 1
+    try:
+        while inp.seek_subimage(n, 0):
+            specs.append(inp.spec())
+            n += 1
+    finally:
+        inp.close()
+    return specs
+
+
+def _part_names(spec) -> list[str]:
+    """A part's channels, named part.channel when its own names do not carry the part's name (Nuke's layers)."""
+    part = str(spec.getattribute("name") or "")
+    names = [str(n) for n in spec.channelnames]
+    return [n if not part or n.startswith(part + ".") or "." in n else f"{part}.{n}" for n in names]
+
+
+def _other_part(file: Path, channel: str, first: list[str], where: str) -> tuple[np.ndarray, object]:
+    """(plane, spec) of `channel` in a later part of a multi-part EXR; one sentence listing every channel if none
+    has it."""
+    parts = _parts(file)
+    for n, spec in enumerate(parts, start=1):
+        own = [str(c) for c in spec.channelnames]
+        i = _find(own, channel)
+        i = _find(_part_names(spec), channel) if i is None else i
+        if i is None:
+            continue
+        inp = oiio.ImageInput.open(str(file))
+        try:
+            px = inp.read_image(n, 0, i, i + 1, oiio.FLOAT) if inp is not None else None
+        finally:
+            if inp is not None:
+                inp.close()
+        if px is None:
+            raise UsageError(f"{where} is corrupt or truncated (its part '{spec.getattribute('name')}').")
+        return np.asarray(px, dtype=np.float32).reshape(spec.height, spec.width), spec
+    every = [*first, *(c for spec in parts for c in _part_names(spec))]
+    raise UsageError(f"{where} has no channel '{channel}'; it has {', '.join(every)}.")
+
+
 def _channel_index(names: list[str], channel: str | None, alpha_channel: int, where: str) -> int:
     if channel is not None:
-        if channel in names:
-            return names.index(channel)
-        folded = [n.casefold() for n in names]
-        if channel.casefold() in folded:
-            return folded.index(channel.casefold())
-        raise UsageError(f"{where} has no channel '{channel}'; it has {', '.join(names)}.")
+        i = _find(names, channel)
+        if i is None:
+            raise UsageError(f"{where} has no channel '{channel}'; it has {', '.join(names)}.")
+        return i
     if len(names) == 1:
         return 0
     upper = [n.upper() for n in names]
