@@ -282,3 +282,21 @@ def test_region_paths_follow_the_look_file(tmp_path: Path) -> None:
     assert moved.regions[0].styles == [str(tmp_path / "looks/a.png"), "/abs/b.png"]
     assert moved.regions[1].matte == "alpha" and look.regions[0].matte == "mattes/fg.####.exr"
     assert rebase_regions(Look(), tmp_path) == Look()
+
+
+def test_regions_in_a_shots_inline_look(tmp_path: Path) -> None:
+    from impasto.shot.config import load_shot, save_shot
+
+    (tmp_path / "cs010.toml").write_text(
+        'name = "cs010"\nplate = "plates/cs010.####.exr"\nframes = "1001-1002"\nstyles = ["style.png"]\n'
+        '[look]\nu = 6\n[[look.regions]]\nname = "fg"\nmatte = "mattes/cs010_fg.####.exr"\nu = 2\nfeather = 4\n')
+    shot = load_shot(tmp_path / "cs010.toml")
+    assert shot.look is not None and [(r.name, r.u, r.matte) for r in shot.look.regions] == [
+        ("fg", 2.0, "mattes/cs010_fg.####.exr")]
+    save_shot(tmp_path / "again.toml", shot)
+    assert "mattes/cs010_fg.####.exr" in (tmp_path / "again.toml").read_text()  # tomli_w may write it inline
+    assert load_shot(tmp_path / "again.toml").look == shot.look
+    (tmp_path / "bad.toml").write_text('name = "cs010"\nplate = "p.####.exr"\nframes = "1001"\nstyles = ["s.png"]\n'
+                                       '[look]\n[[look.regions]]\nu = 2\n')
+    with pytest.raises(UsageError, match="matte"):
+        load_shot(tmp_path / "bad.toml")
