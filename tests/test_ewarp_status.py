@@ -165,3 +165,23 @@ def test_review_compare_writes_plate_and_both_versions_side_by_side(shot_file: P
     assert res.exit_code != 0 and "Traceback" not in res.output
     assert "Version 3 of ew010 has no painted frames to compare with" in " ".join(res.output.split())
     assert len([s for s in res.output.strip().split(". ") if s]) == 1 and not gone.exists()
+
+
+def test_a_movie_plate_is_measured_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.media import write_movie
+
+    monkeypatch.chdir(tmp_path)
+    write_movie(tmp_path / "clip.mov", [0.3, 0.35, 0.4, 0.45])  # 64×48 flat greys
+    write_image(tmp_path / "style.png", np.full((16, 16, 3), 0.5, np.float32))
+    data = {"name": "mv010", "plate": "clip.mov", "frames": "1001-1004", "styles": ["style.png"],
+            "look": {"iterations": 1, "size": 32, "seed": 3}, "render": {"scale": 0.5, "device": "cpu"}}
+    path = tmp_path / "mv010.toml"
+    path.write_text(tomli_w.dumps(data))
+    rng = np.random.default_rng(1)
+    _write_version(path, 1, {n: rng.uniform(0.2, 0.6, (H, W, 3)) for n in range(1001, 1005)}, boil=0.0)
+    res = runner.invoke(app, ["status", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    ew = json.loads(res.output)["ewarp"]
+    assert ew["size"] == [32, 24]  # measured at the paint size (scale 0.5), not the plate's 64×48
+    (v1,) = ew["versions"]
+    assert v1["pairs"] == 3 and v1["plate"] > 1.0 and v1["excess"] > 2.0  # the plate fades up: it has E_warp too
