@@ -14,7 +14,7 @@ import torch
 from impasto.errors import UsageError
 from impasto.io.mattes import alpha_matte, feather, fit_matte, matte_digest, read_matte
 from impasto.look import Look, LookFile, load_look, save_look
-from impasto.lookdev.regions import load_regions
+from impasto.lookdev.regions import load_regions, matte_digests, missing_mattes
 from impasto.objective.guides import Guides
 
 H, W = 48, 64
@@ -300,3 +300,16 @@ def test_regions_in_a_shots_inline_look(tmp_path: Path) -> None:
                                        '[look]\n[[look.regions]]\nu = 2\n')
     with pytest.raises(UsageError, match="matte"):
         load_shot(tmp_path / "bad.toml")
+
+
+def test_matte_digests_and_missing_frames_for_a_shot(tmp_path: Path) -> None:
+    write(tmp_path / "fg.1001.exr", half_frame()[..., None], ["A"])
+    write(tmp_path / "fg.1002.exr", 1 - half_frame()[..., None], ["A"])
+    write(tmp_path / "sky.exr", half_frame()[..., None], ["A"])
+    look = Look(regions=[{"name": "fg", "matte": "fg.####.exr"}, {"name": "sky", "matte": "sky.exr"},
+                         {"name": "plate", "matte": "alpha"}])
+    one, two = matte_digests(look, 1001, tmp_path), matte_digests(look, 1002, tmp_path)
+    assert set(one) == {"fg", "sky"} and one["fg"] != two["fg"] and one["sky"] == two["sky"]
+    assert missing_mattes(look, [1001, 1002, 1003, 1005], tmp_path) == {"fg": [1003, 1005]}
+    (tmp_path / "sky.exr").unlink()
+    assert missing_mattes(look, [1001], tmp_path) == {"sky": [1001]}

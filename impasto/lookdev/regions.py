@@ -17,7 +17,7 @@ import numpy as np
 
 from impasto.errors import UsageError
 from impasto.io.images import read_image
-from impasto.io.mattes import alpha_matte, feather, fit_matte, is_pattern, read_matte
+from impasto.io.mattes import alpha_matte, feather, fit_matte, is_pattern, matte_digest, matte_path, read_matte
 from impasto.look import Look, RegionSpec
 from impasto.objective.guides import Region
 from impasto.objective.objective import blend_weights
@@ -98,4 +98,25 @@ def region_warnings(regions: Sequence[Region]) -> list[str]:
     return warnings
 
 
-__all__ = ["MIN_COVERAGE", "load_regions", "region_matte", "region_warnings", "resolve"]
+def matte_digests(look: Look, frame: int | None = None, root: Path = Path(".")) -> dict[str, str]:
+    """Region name -> digest of its matte file for `frame`, for a manifest (as plates and styles are hashed); a
+    region on the content's alpha is covered by the plate's digest and left out. One sentence for a missing frame."""
+    return {r.name: matte_digest(resolve(root, r.matte), frame) for r in look.regions if r.matte != "alpha"}
+
+
+def missing_mattes(look: Look, frames: Sequence[int], root: Path = Path(".")) -> dict[str, list[int]]:
+    """Region name -> the frames of `frames` whose matte file is missing (only regions that have some), so a shot
+    can say so before it starts painting. A single-image matte is missing for every frame or none."""
+    missing: dict[str, list[int]] = {}
+    for r in look.regions:
+        if r.matte == "alpha":
+            continue
+        path = resolve(root, r.matte)
+        gone = [n for n in frames if not matte_path(path, n if is_pattern(r.matte) else None).is_file()]
+        if gone:
+            missing[r.name] = gone
+    return missing
+
+
+__all__ = ["MIN_COVERAGE", "load_regions", "matte_digests", "missing_mattes", "region_matte", "region_warnings",
+           "resolve"]
