@@ -129,15 +129,17 @@ def test_status_ranks_a_boiling_version_above_a_steady_one(shot_file: Path) -> N
     assert res.exit_code != 0 and "Traceback" not in res.output and "--versions 'latest'" in res.output
 
 
-def test_ewarp_for_a_range_and_what_it_leaves_out(shot_file: Path) -> None:
+def test_ewarp_for_a_range_and_what_it_leaves_out_without_a_flow_cache(shot_file: Path) -> None:
     shot = load_shot(shot_file)
     shot.output_path(1004, 1).write_bytes(b"not an exr")  # damaged behind impasto's back
+    shot.flow_folder().write_text("in the way")  # the flow cache cannot be made: measured all the same
     out = ewarp_for_range(shot, 1, [1002, 1003, 1004, 1005, 1006])
     assert out["version"] == 1 and out["size"] == [W, H]
     assert [p["frames"] for p in out["per_pair"]] == [[1002, 1003], [1005, 1006]]
     assert out["pairs"] == 2 and out["left_out"] == {"damaged": [1004]}
     assert out["painted"] == pytest.approx(np.mean([p["painted"] for p in out["per_pair"]]))
     assert out["excess"] > 5.0 and out["worst"][0]["excess"] >= out["worst"][1]["excess"]
+    assert shot.flow_folder().read_text() == "in the way"
 
 
 def _decoded(path: Path) -> list[np.ndarray]:

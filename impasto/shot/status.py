@@ -20,7 +20,7 @@ from impasto.io.sequence import existing_frames
 from impasto.io.tensors import fit_size
 from impasto.motion.cache import FlowCache
 from impasto.motion.ewarp import warp_error
-from impasto.motion.flow import fit
+from impasto.motion.flow import Motion, fit
 from impasto.shot.config import Shot
 from impasto.shot.identity import look_hash
 from impasto.shot.manifest import FrameEntry, read_manifest
@@ -332,7 +332,11 @@ def _measure_pairs(shot: Shot, renderer: ShotFrames, report: Ewarp, good: dict[i
         pa, pb = pictures.get("plate", a, plate_out), pictures.get("plate", b, plate_out)
         if pa is None or pb is None:
             continue
-        motion = cache.get_or_compute(renderer.input_hash(a), renderer.input_hash(b), size, lambda pa=pa: pa, lambda pb=pb: pb)
+        try:
+            motion = cache.get_or_compute(renderer.input_hash(a), renderer.input_hash(b), size,
+                                          lambda pa=pa: pa, lambda pb=pb: pb)
+        except ImpastoError:  # the cache cannot be written (a read-only output folder): measure all the same
+            motion = Motion.from_pictures(pa, pb)
         plate = warp_error(pa, pb, motion)
         if math.isnan(plate):
             continue
