@@ -1,0 +1,466 @@
+"""Issue 16's temporal figures on real footage: how steady boil 0, 0.5, 1 and --from-previous paint a shot.
+
+    python bench/temporal.py [--frames 24] [--edge 256] [--iterations 256] [--u 4] [--chunk 12] [--quick]
+
+For each clip of Debian's opencv-doc (Megamind.avi, vtest.avi; `make bench-setup` installs them) a shot of its
+first N frames is made with `impasto.shot.config.init_shot`, painted at `--edge` px long edge (render.scale =
+edge / the plate's long edge) in the style of ../shared/data/images/starry_night.jpg, and rendered through the
+product path (`load_shot` + `render_frames`) as four versions of one shot (one name, so one seed):
+
+    v1 boil 0 (every frame on its own), v2 boil 0.5, v3 boil 1, v4 --from-previous (boil 0)
+
+Figures per setting: E_warp (Lai et al. 2018, 0-255 over the pixels the plate's flow trusts) of the painted frames
+and the plate's own over the same pairs, from `impasto.shot.status.ewarp_for_range` (the cached flows); its
+excess (painted - plate); the style loss of each painted frame at paint size (`impasto.evaluate_loss`, mean);
+time per frame (the manifest's seconds); for boil > 0 E_warp at chunk seams (pairs K-1, K for keyframes K)
+against the median inside chunks. Then, with the core API: a boil 0 painting of frame t-1 warped to frame t along
+the plate's flow, frame t painted from it with the temporal term of boil 1, and the iteration at which its loss
+(content + style + tv, the term left out) reaches boil 0's final loss on frame t.
+
+Writes bench/results/temporal_<tag>.json (every figure, the settings, the machine) and contact strips of 6
+consecutive frames per setting (spanning the first seam) under bench/out/temporal/. The renders are kept under
+bench/out/temporal/<clip>_<settings>/ and a rerun with the same settings resumes them (--fresh starts over).
+Wall times are only as good as the machine's quiet: the load average is recorded beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import impasto
+from impasto.errors import ImpastoError
+from impasto.files import atomic_write_text
+from impasto.io.frames import read_frame
+from impasto.io.images import write_image
+from impasto.io.sequence import movie_frames, movie_info
+from impasto.look import Look
+from impasto.motion import FlowCache, warp
+from impasto.motion.flow import fit
+from impasto.objective.controls import temporal_weight
+from impasto.shot.config import init_shot, load_shot, save_shot
+from impasto.shot.manifest import read_manifest
+from impasto.shot.render import ShotFrames, render_frames
+from impasto.shot.status import BLACK, ewarp_for_range, paint_size
+
+REPO = Path(__file__).resolve().parents[1]
+CLIPS = Path("/usr/share/doc/opencv-doc/examples/data")
+CLIP_NAMES = ("Megamind.avi", "vtest.avi")
+STYLE = REPO.parent / "shared" / "data" / "images" / "starry_night.jpg"
+OUT = REPO / "bench" / "out" / "temporal"
+RESULTS = REPO / "bench" / "results"
+FIRST = 1001
+STRIP = 6  # consecutive frames in a contact strip
+
+# (name, output version, temporal.boil, render.from_previous)
+SETTINGS = (("boil0", 1, 0.0, False), ("boil0.5", 2, 0.5, False), ("boil1", 3, 1.0, False),
+            ("from_previous", 4, 0.0, True))
+
+TARGETS = {
+    "boil1_excess_fraction": 0.30,  # boil 1's E_warp excess at most 30 % of boil 0's
+    "boil1_style_within": 0.15,  # its style loss within 15 % of boil 0's
+    "boil1_time_ratio": 1.3,  # time per frame at most 1.3x boil 0's
+    "seam_ratio": 1.5,  # E_warp at a seam at most 1.5x the median inside chunks
+}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "impasto": impasto.__version__ if hasattr(impasto, "__version__") else "", "python": platform.python_version(),
+            "loadavg_start": list(os.getloadavg())}
+
+
+# ------------------------------------------------------------------------------------------------ shots
+def make_shots(clip: Path, work: Path, a: argparse.Namespace) -> dict[str, Path]:
+    """One shot file per setting in `work` (one shot name and output folder, a version each); their paths."""
+    name = clip.stem.lower()
+    base = work / f"{name}.toml"
+    info = movie_info(str(clip))
+    scale = a.edge / max(info.width, info.height)
+    first = FIRST + lead_in(clip)
+    _, shot = init_shot(name, str(clip), f"{first}-{first + a.frames - 1}", shot_file=base, styles=[str(STYLE)],
+                        scale=scale, output_folder=str(work / "render"), overwrite=True)
+    shot = load_shot(base)
+    shot.look = Look(u=a.u, iterations=a.iterations)
+    save_shot(base, shot)
+    paths = {}
+    for setting, version, boil, from_previous in SETTINGS:
+        s = load_shot(base)
+        s.output.version = version
+        s.temporal.boil = boil
+        s.temporal.chunk = a.chunk
+        if a.pull is not None:
+            s.temporal.pull = a.pull
+        s.render.from_previous = from_previous
+        paths[setting] = save_shot(work / f"{name}_{setting}.toml", s)
+    return paths
+
+
+def lead_in(clip: Path, most: int = 48) -> int:
+    """How many black frames the clip opens with (Megamind.avi: one): the shot starts after them, since E_warp
+    leaves black plate frames out and a painted black keyframe would start its chunk from nothing."""
+    for i, (_, rgb) in enumerate(movie_frames(str(clip), 0)):
+        if i >= most or float(np.percentile(rgb, 99)) >= BLACK:
+            return i
+    return 0
+
+
+def render_setting(path: Path, setting: str) -> dict:
+    """Render one setting's version through the product path (resumes a killed run); wall time and load."""
+    shot = load_shot(path)
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+
+    def progress(ev) -> None:
+        if ev.kind in ("done", "failed"):
+            extra = f" ({ev.error})" if ev.error else ""
+            print(f"    {setting} frame {ev.frame} {ev.kind} in {ev.seconds:.1f} s [{ev.done}/{ev.total}]{extra}",
+                  flush=True)
+
+    report = render_frames(shot, progress=progress)
+    if report.failed:
+        raise ImpastoError(f"{setting}: frames {sorted(report.failed)} failed: {next(iter(report.failed.values()))}")
+    return {"wall_s": round(time.perf_counter() - t0, 1), "rendered": len(report.rendered),
+            "skipped": len(report.skipped), "loadavg_before": round(load0, 2), "loadavg_after": round(os.getloadavg()[0], 2)}
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def times(path: Path) -> dict:
+    """Time per frame from the manifest: median over all frames, over keyframes and over the others."""
+    shot = load_shot(path)
+    frames = read_manifest(shot.manifest_path()).done()
+    secs = [e.seconds for e in frames.values()]
+    keys = [e.seconds for e in frames.values() if getattr(e, "keyframe", False)]
+    rest = [e.seconds for e in frames.values() if not getattr(e, "keyframe", False)]
+    starts = sorted({str(getattr(e, "start", None) or e.init) for e in frames.values()})
+    med = lambda xs: round(statistics.median(xs), 3) if xs else None
+    return {"median_s": med(secs), "mean_s": round(statistics.fmean(secs), 3) if secs else None,
+            "keyframes_median_s": med(keys) if keys else None, "others_median_s": med(rest), "frames": len(secs),
+            "starts": starts[:6]}
+
+
+def ewarp(path: Path, chunk: int, boil: float) -> dict:
+    shot = load_shot(path)
+    frames = shot.frame_list()
+    got = ewarp_for_range(shot, shot.output.version, frames)
+    out = {k: got.get(k) for k in ("painted", "plate", "excess", "pairs", "size", "left_out")}
+    out["per_pair"] = [[p["frames"][0], p["frames"][1], round(p["painted"], 3), round(p["plate"], 3)]
+                       for p in got["per_pair"]]
+    if boil > 0:
+        out["seams"] = seam_figures(got["per_pair"], frames[chunk::chunk])
+    return out
+
+
+def seam_figures(per_pair: list[dict], keyframes: list[int]) -> dict | None:
+    """E_warp at chunk seams (pairs whose second frame is a keyframe after the first) against the median of the
+    pairs inside chunks, painted and excess; None when either kind is missing."""
+    keys = set(keyframes)
+    seam = [p for p in per_pair if p["frames"][1] in keys]
+    inside = [p for p in per_pair if p["frames"][1] not in keys]
+    if not seam or not inside:
+        return None
+    seam_mean = statistics.fmean(p["painted"] for p in seam)
+    seam_x = statistics.fmean(p["excess"] for p in seam)
+    med_in = statistics.median(p["painted"] for p in inside)
+    med_in_x = statistics.median(p["excess"] for p in inside)
+    return {"pairs": [[p["frames"][0], p["frames"][1], round(p["painted"], 3), round(p["excess"], 3)] for p in seam],
+            "seam_painted_mean": seam_mean, "inside_painted_median": med_in,
+            "ratio": seam_mean / med_in if med_in > 0 else None,
+            "seam_excess_mean": seam_x, "inside_excess_median": med_in_x,
+            "excess_ratio": seam_x / med_in_x if med_in_x > 0 else None}
+
+
+def style_losses(paths: dict[str, Path], edge: int, device: str) -> dict[str, dict]:
+    """Mean loss groups (evaluate_loss at paint size) of each setting's painted frames against their plate frame."""
+    shots = {s: load_shot(p) for s, p in paths.items()}
+    first = next(iter(shots.values()))
+    look, styles = first.resolved_look()
+    look = look.model_copy(update={"size": edge})
+    sums: dict[str, dict[str, list[float]]] = {s: {} for s in shots}
+    with ShotFrames(first) as r:
+        for n in first.frame_list():
+            plate = r.display(r.read_plate(n))
+            for s, shot in shots.items():
+                painted = r.display(read_frame(shot.output_path(n)))
+                loss = impasto.evaluate_loss(painted, plate, styles, look, device=device)
+                for g, v in loss.items():
+                    sums[s].setdefault(g, []).append(v)
+    return {s: {g: statistics.fmean(v) for g, v in groups.items()} for s, groups in sums.items()}
+
+
+def warped_start(path: Path, edge: int, index: int, device: str) -> dict:
+    """Iterations a warped start (boil 1's start and temporal term) needs to reach boil 0's final loss on frame t."""
+    shot = load_shot(path)
+    look, styles = shot.resolved_look()
+    look = look.model_copy(update={"size": edge})
+    frames = shot.frame_list()
+    t, prev = frames[index], frames[index - 1]
+    with ShotFrames(shot) as r:
+        shown_prev = r.display(r.read_plate(prev))
+        shown_t = r.display(r.read_plate(t))
+        a = impasto.render(shown_prev, styles, look, device=device)  # boil 0's frame t-1, as its painter paints it
+        b = impasto.render(shown_t, styles, look, device=device)  # boil 0's frame t: the loss to reach
+        h, w = a.image.shape[:2]
+        size = (w, h)
+        motion = FlowCache(shot.flow_folder()).get_or_compute(
+            r.input_hash(prev), r.input_hash(t), size, lambda: fit(shown_prev, size), lambda: fit(shown_t, size))
+    target = warp(a.image, motion.backward)
+    mask = motion.mask
+    init = np.where(mask[..., None] > 0.5, target, fit(shown_t, size)).astype(np.float32)
+    guides = impasto.Guides(temporal=(impasto.Temporal(target, mask, temporal_weight(1.0)),))
+    c = impasto.render(shown_t, styles, look, device=device, init=init, guides=guides)
+    final0 = b.history[-1].loss
+    curve = [p.loss for p in c.history]
+
+    def reach(factor: float) -> int | None:
+        return next((p.iteration for p in c.history if p.loss <= factor * final0), None)
+
+    ref_curve = [p.loss for p in b.history]
+    return {
+        "frame": t, "from": prev, "iterations": look.iterations, "mask_trusted": float(mask.mean()),
+        "boil0_final_loss": final0, "boil0_start_loss": ref_curve[0],
+        "warped_start_loss": curve[0], "warped_final_loss": curve[-1],
+        "warped_final_over_boil0": curve[-1] / final0,
+        "iterations_to_boil0_final": reach(1.0), "iterations_to_1.05x": reach(1.05), "iterations_to_1.15x": reach(1.15),
+        "boil0_iterations_to_1.05x": next((p.iteration for p in b.history if p.loss <= 1.05 * final0), None),
+        "boil0_seconds": round(b.seconds, 2), "warped_seconds": round(c.seconds, 2),
+        "paired_time_ratio": c.seconds / b.seconds if b.seconds else None,
+        "warped_curve": [round(x, 2) for x in curve[:: max(1, len(curve) // 32)]],
+        "boil0_curve": [round(x, 2) for x in ref_curve[:: max(1, len(ref_curve) // 32)]],
+    }
+
+
+def strips(paths: dict[str, Path], name: str, chunk: int, frames: int) -> dict[str, str]:
+    """A contact strip (PNG) of 6 consecutive painted frames per setting, spanning the first seam, and one sheet
+    with the plate on top and every setting below it."""
+    start = max(0, min(chunk - STRIP // 2, frames - STRIP))
+    rows, written = {}, {}
+    first = load_shot(next(iter(paths.values())))
+    chosen = first.frame_list()[start:start + STRIP]
+    with ShotFrames(first) as r:
+        plate = [r.display(r.read_plate(n)) for n in chosen]
+        size = paint_size(first, (plate[0].shape[1], plate[0].shape[0]))
+        rows["plate"] = _row([fit(p, size) for p in plate])
+        for s, p in paths.items():
+            shot = load_shot(p)
+            rows[s] = _row([fit(r.display(read_frame(shot.output_path(n))), size) for n in chosen])
+    OUT.mkdir(parents=True, exist_ok=True)
+    for s, row in rows.items():
+        if s != "plate":
+            written[s] = str(write_image(OUT / f"{name}_{s}_strip.png", row))
+    gap = np.ones((4, rows["plate"].shape[1], 3), np.float32)
+    sheet = np.concatenate([x for row in rows.values() for x in (row, gap)][:-1], axis=0)
+    written["sheet"] = str(write_image(OUT / f"{name}_strips.png", sheet))
+    written["frames"] = chosen
+    written["rows"] = list(rows)
+    return written
+
+
+def _row(pictures: list[np.ndarray]) -> np.ndarray:
+    gap = np.ones((pictures[0].shape[0], 2, 3), np.float32)
+    return np.concatenate([x for p in pictures for x in (np.clip(p, 0, 1), gap)][:-1], axis=1)
+
+
+# ------------------------------------------------------------------------------------------------ targets
+def targets(clip: dict) -> dict:
+    """Issue 16's targets against this clip's figures: each with its figure, its limit and whether it is met."""
+    s = clip["settings"]
+    b0, b5, b1 = s.get("boil0", {}), s.get("boil0.5", {}), s.get("boil1", {})
+    out: dict[str, dict] = {}
+    x0, x5, x1 = (d.get("ewarp", {}).get("excess") for d in (b0, b5, b1))
+    if x0 and x1 is not None:
+        out["boil1_excess_fraction"] = _target(x1 / x0, "<=", TARGETS["boil1_excess_fraction"])
+    l0, l5, l1 = (d.get("loss", {}).get("style") for d in (b0, b5, b1))
+    if l0 and l1 is not None:
+        out["boil1_style_change"] = _target(abs(l1 / l0 - 1.0), "<=", TARGETS["boil1_style_within"])
+        out["boil1_style_change"]["signed"] = l1 / l0 - 1.0
+    if None not in (x0, x5, x1) and None not in (l0, l5, l1):
+        between = min(x0, x1) <= x5 <= max(x0, x1) and min(l0, l1) <= l5 <= max(l0, l1)
+        out["boil05_between"] = {"figure": {"excess": x5, "style": l5}, "met": between}
+    t0, t1 = (d.get("time", {}).get("median_s") for d in (b0, b1))
+    if t0 and t1:
+        out["boil1_time_ratio"] = _target(t1 / t0, "<=", TARGETS["boil1_time_ratio"])
+    seams = b1.get("ewarp", {}).get("seams")
+    if seams and seams.get("ratio") is not None:
+        out["seam_ratio"] = _target(seams["ratio"], "<=", TARGETS["seam_ratio"])
+    return out
+
+
+def _target(figure: float, op: str, limit: float) -> dict:
+    return {"figure": figure, "limit": f"{op} {limit:g}", "met": bool(figure <= limit)}
+
+
+def print_clip(name: str, clip: dict) -> None:
+    st = clip["settings"]
+    size = next((d["ewarp"].get("size") for d in st.values() if d.get("ewarp")), None)
+    print(f"\n{name}: frames {clip.get('shot_frames')} at {size[0] if size else '?'}×{size[1] if size else '?'}, "
+          f"{clip['iterations']} iterations, u {clip['u']}, chunk {clip['chunk']}")
+    print(f"  {'setting':<14}{'E_warp':>8}{'plate':>8}{'excess':>8}{'×b0':>7}{'style':>11}{'×b0':>7}"
+          f"{'s/frame':>9}{'×b0':>7}   seams/inside")
+    b0 = st.get("boil0", {})
+    for s, d in st.items():
+        e, loss, t = d.get("ewarp", {}), d.get("loss", {}), d.get("time", {})
+        rel = lambda a, b: f"{a / b:7.2f}" if a is not None and b else "      -"
+        seams = e.get("seams")
+        seam = (f"{seams['seam_painted_mean']:.2f}/{seams['inside_painted_median']:.2f} = {_f(seams['ratio'])}"
+                if seams else "")
+        print(f"  {s:<14}{_f(e.get('painted')):>8}{_f(e.get('plate')):>8}{_f(e.get('excess')):>8}"
+              f"{rel(e.get('excess'), b0.get('ewarp', {}).get('excess'))}{_f(loss.get('style'), 1):>11}"
+              f"{rel(loss.get('style'), b0.get('loss', {}).get('style'))}{_f(t.get('median_s'), 1):>9}"
+              f"{rel(t.get('median_s'), b0.get('time', {}).get('median_s'))}   {seam}")
+    w = clip.get("warped_start")
+    if w:
+        print(f"  warped start (frame {w['frame']} from boil 0's {w['from']} warped, boil 1's term): loss "
+              f"{w['warped_start_loss']:.3e} at iteration 1 vs boil 0's {w['boil0_start_loss']:.3e}; boil 0's final "
+              f"{w['boil0_final_loss']:.3e} reached at iteration {w['iterations_to_boil0_final']} "
+              f"(1.05×: {w['iterations_to_1.05x']}, 1.15×: {w['iterations_to_1.15x']}; boil 0 itself reaches 1.05× at "
+              f"{w['boil0_iterations_to_1.05x']}) of {w['iterations']}; final {w['warped_final_over_boil0']:.2f}× boil 0's; "
+              f"paired time ratio {w['paired_time_ratio']:.2f}")
+    names = {"boil1_excess_fraction": "boil 1 excess / boil 0's excess",
+             "boil1_style_change": "boil 1 style loss change vs boil 0",
+             "boil05_between": "boil 0.5 between boil 0 and 1 (excess and style)",
+             "boil1_time_ratio": "time per frame, boil 1 / boil 0",
+             "seam_ratio": "boil 1 seam E_warp / median inside chunks"}
+    for k, t in clip.get("targets", {}).items():
+        fig = t["figure"] if not isinstance(t["figure"], float) else (
+            f"{100 * t['figure']:.0f} %" if k in ("boil1_excess_fraction", "boil1_style_change") else f"{t['figure']:.2f}")
+        if k == "boil1_style_change":
+            fig = f"{100 * t['signed']:+.0f} %"
+        lim = t.get("limit", "")
+        print(f"  target {names.get(k, k)}: {fig} {lim} -> {'met' if t['met'] else 'MISSED'}")
+
+
+def _e(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3e}"
+
+
+def _f(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+# ------------------------------------------------------------------------------------------------ main
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, default=None, help="frames of each clip (default 24; --quick 12)")
+    p.add_argument("--edge", type=int, default=None, help="paint long edge in px (default 256; --quick 128)")
+    p.add_argument("--iterations", type=int, default=None, help="iterations per frame (default 256; --quick 128)")
+    p.add_argument("--u", type=float, default=4.0, help="unrealness u (default 4)")
+    p.add_argument("--chunk", type=int, default=None, help="frames per chunk at boil > 0 (default 12; --quick 6)")
+    p.add_argument("--pull", type=int, default=None, help="temporal.pull (default: the shot file's)")
+    p.add_argument("--quick", action="store_true", help="12 frames, 128 px, 128 iterations, chunk 6")
+    p.add_argument("--clips", default=",".join(CLIP_NAMES), help="comma-separated clips of opencv-doc's examples")
+    p.add_argument("--settings", default=",".join(s[0] for s in SETTINGS),
+                   help="which settings to render now (the figures use every version rendered so far)")
+    p.add_argument("--no-warped-start", action="store_true", help="leave out the warped-start iterations figure")
+    p.add_argument("--fresh", action="store_true", help="delete earlier renders of these settings first")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", type=Path, default=None, help="default bench/results/temporal_<device>_<settings>.json")
+    a = p.parse_args(argv)
+    quick = {"frames": 12, "edge": 128, "iterations": 128, "chunk": 6}
+    full = {"frames": 24, "edge": 256, "iterations": 256, "chunk": 12}
+    for k, v in (quick if a.quick else full).items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    if a.frames < STRIP or a.chunk < 2:
+        p.error(f"--frames must be at least {STRIP} and --chunk at least 2")
+    return a
+
+
+def run_clip(clip: Path, a: argparse.Namespace, tag: str) -> dict:
+    name = clip.stem.lower()
+    work = OUT / f"{name}_{tag}"
+    if a.fresh and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    paths = make_shots(clip, work, a)
+    wanted = set(a.settings.split(","))
+    out: dict = {"clip": str(clip), "frames": a.frames, "shot_frames": load_shot(paths["boil0"]).frames, "edge": a.edge, "iterations": a.iterations, "u": a.u,
+                 "chunk": a.chunk, "shots": {s: str(p) for s, p in paths.items()}, "settings": {}}
+    for setting, _, boil, _ in SETTINGS:
+        d: dict = {}
+        if setting in wanted:
+            print(f"  rendering {name} {setting} ...", flush=True)
+            d["run"] = render_setting(paths[setting], setting)
+        done = read_manifest(load_shot(paths[setting]).manifest_path()).done()
+        if len(done) < a.frames:
+            print(f"  {name} {setting}: {len(done)} of {a.frames} frames painted; left out of the figures", flush=True)
+            continue
+        d["time"] = times(paths[setting])
+        d["ewarp"] = ewarp(paths[setting], a.chunk, boil)
+        out["settings"][setting] = d
+    complete = {s: paths[s] for s in out["settings"]}
+    if complete:
+        for s, loss in style_losses(complete, a.edge, a.device).items():
+            out["settings"][s]["loss"] = loss
+        out["strips"] = strips(complete, f"{name}_{tag}", a.chunk, a.frames)
+    if not a.no_warped_start and "boil0" in complete:
+        out["warped_start"] = warped_start(paths["boil0"], a.edge, min(a.chunk // 2, a.frames - 1) or 1, a.device)
+    out["targets"] = targets(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse(argv)
+    if not STYLE.is_file():
+        print(f"The style image {STYLE} is missing; this bench paints in its style, so put it there.", file=sys.stderr)
+        return 1
+    clips = [CLIPS / c for c in a.clips.split(",") if c]
+    absent = [c for c in clips if not c.is_file()]
+    if absent:
+        print(f"{absent[0]} is missing; run 'make bench-setup' (it installs Debian's opencv-doc).", file=sys.stderr)
+        return 1
+    tag = f"f{a.frames}_e{a.edge}_i{a.iterations}_u{a.u:g}_c{a.chunk}" + (f"_p{a.pull}" if a.pull is not None else "")
+    results = {"bench": "temporal", "issue": 16, "settings": {k: getattr(a, k) for k in
+               ("frames", "edge", "iterations", "u", "chunk", "pull", "quick", "device")},
+               "reduced_from": {"frames": 24, "edge": 256, "iterations": 256, "u": 4}, "targets": TARGETS,
+               "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "clips": {}}
+    t0 = time.perf_counter()
+    try:
+        for clip in clips:
+            print(f"{clip.name}:", flush=True)
+            results["clips"][clip.name] = run_clip(clip, a, tag)
+    except ImpastoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    results["wall_s"] = round(time.perf_counter() - t0, 1)
+    results["machine"]["loadavg_end"] = list(os.getloadavg())
+    results["machine"]["loaded"] = max(results["machine"]["loadavg_start"][0], results["machine"]["loadavg_end"][0]) \
+        > 0.5 * (os.cpu_count() or 1)
+    for name, clip in results["clips"].items():
+        print_clip(name, clip)
+    path = a.json or RESULTS / f"temporal_{a.device}_{tag}.json"
+    atomic_write_text(path, json.dumps(results, indent=1, default=_jsonable) + "\n")
+    print(f"\nwrote {path}")
+    return 0
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(type(x).__name__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
