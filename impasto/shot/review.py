@@ -301,7 +301,8 @@ class ShotReview:
     painted: list[int] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)  # held as "not painted" slates
     damaged: list[int] = field(default_factory=list)  # painted files that could not be read: held as slates
-    compare: int | None = None  # the version shown beside this one (plate | this version | compare)
+    version: int | None = None  # the version reviewed
+    compare: int | None = None  # the version shown beside it (plate | version | compare)
     compare_missing: list[int] = field(default_factory=list)  # frames the compared version has no painting of
 
 
@@ -335,7 +336,7 @@ def review_shot(shot: Shot, path: str | os.PathLike, display: Callable[[Frame], 
     wanted = shot.frame_list()
     rate, rate_from = shot_rate(shot, fps)
     frames = list(range(min(wanted), max(wanted) + 1))
-    report = ShotReview(Path(path), rate, rate_from, frames, compare=compare)
+    report = ShotReview(Path(path), rate, rate_from, frames, version=v, compare=compare)
     report.painted = [n for n in wanted if pattern.path(n).is_file()]
     if not report.painted:
         raise UsageError(f"Version {v} of {shot.name} has no painted frames yet; run impasto render first.")
@@ -433,7 +434,8 @@ def describe_review(report: ShotReview) -> str:
     """The sentence after 'wrote MOVIE:' that says what a review holds."""
     held = []
     if report.missing:
-        held.append(f"{_frames(report.missing)} not painted")
+        mine = f" in v{report.version:03d}" if report.compare is not None and report.version is not None else ""
+        held.append(f"{_frames(report.missing)} not painted{mine}")
     if report.damaged:
         held.append(f"{_frames(report.damaged)} damaged (unreadable)")
     if report.compare is not None and report.compare_missing:
