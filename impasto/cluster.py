@@ -38,6 +38,7 @@ from impasto.errors import ImpastoError, UsageError
 from impasto.shot.config import Shot
 from impasto.shot.locks import FrameLock
 from impasto.shot.render import FrameEvent, Plan, RunReport, ShotRenderer
+from impasto.shot.temporal import farm_tasks
 from impasto.version import __version__
 
 INSTALL_HINT = "Rendering on a cluster needs Ray, which is not installed; install it with pip install 'impasto[cluster]'."
@@ -227,6 +228,10 @@ class FrameWorker:
             got = r.claim(n, run_started, run=f"ray:{run_started!r}")
             if not isinstance(got, FrameLock):
                 out["skipped"].append(n)
+                if got is not None and r.boil is not None:
+                    # At boil > 0 a chunk's frames depend on each other: the render that holds one paints the rest.
+                    out["skipped"].extend(m for m in frames[frames.index(n) + 1:] if m not in out["entries"])
+                    break
                 continue
             self._post({"kind": "start", "frame": n})
 
@@ -303,7 +308,8 @@ def check_cluster(shot: Shot, options: ClusterOptions, from_previous: bool | Non
         raise UsageError("--gpus-per-frame must be 0 (CPU workers) or more.")
     if (shot.render.from_previous if from_previous is None else from_previous):
         raise UsageError("Frames that start from the previous painted frame depend on each other, so they cannot be "
-                         "spread over a cluster; render with --from-content, or without --cluster.")
+                         "spread over a cluster; render with --from-content, or set temporal.boil (--boil 1), whose "
+                         "chunks render in parallel, or render without --cluster.")
     return ray
 
 
@@ -375,6 +381,10 @@ class _Driver:
         self.ray, self.opts, self.force, self.progress, self.report = ray, opts, force, progress, report
         self.todo = list(plan.todo)
         self.chunks = _chunks(self.todo, opts.chunk)
+        self.needs: list[set[int]] = [set() for _ in self.chunks]  # keyframes a chunk waits for (boil > 0)
+        if shot.temporal.boil > 0:
+            # Keyframes first, one task each; then each chunk's frames in order once its keyframes are done.
+            self.chunks, self.needs = farm_tasks(self.todo, shot.frame_list(), shot.temporal.chunk)
         n_workers, gpus, cpus = plan_workers(ray.cluster_resources(), opts, len(self.chunks))
         device = "cuda" if gpus > 0 else "cpu"
         box_name = f"impasto-progress-{uuid.uuid4().hex[:12]}"
@@ -389,7 +399,8 @@ class _Driver:
         for _ in range(n_workers):
             self.pool.start()
         self.max_started = n_workers + max(1, opts.max_retries) * n_workers  # replacements for workers lost for good
-        self.queue: deque[int] = deque(range(len(self.chunks)))
+        self.queue: deque[int] = deque(c for c in range(len(self.chunks)) if not self.needs[c])
+        self.waiting: list[int] = [c for c in range(len(self.chunks)) if self.needs[c]]
         self.attempts = [0] * len(self.chunks)
         self.finished: dict[int, str] = {}  # frame -> done/failed, as announced
         self.seconds: dict[str, list[float]] = {}  # per worker
@@ -404,7 +415,8 @@ class _Driver:
         pool = self.pool
         self.emit("ready", 0)
         try:
-            while self.queue or pool.busy:
+            while self.queue or pool.busy or self.waiting:
+                self.release()
                 self.dispatch(run_started)
                 ready, _ = self.ray.wait(list(pool.busy), num_returns=len(pool.busy), timeout=0.5)
                 self.drain()
@@ -423,9 +435,11 @@ class _Driver:
                         continue
                     self.collect(result)
                     pool.idle.append(actor)
-                if not self.queue:
+                if not self.queue and not self.waiting:
                     pool.kill_idle()  # frees their slots, so a worker Ray restarts elsewhere finds room
                 elif pool.alive == 0:
+                    self.queue.extend(self.waiting)
+                    self.waiting.clear()
                     while self.queue:  # every worker was lost and no more may be started
                         self.give_up(self.queue.popleft(), "no worker was left to paint it")
             self.drain()
@@ -439,6 +453,15 @@ class _Driver:
             self.report.elapsed = time.perf_counter() - t0
         self.report.rendered.sort()
         return self.report
+
+    def release(self) -> None:
+        """Queue the chunks whose keyframes are finished (done or failed: a failed one is left out of the pull);
+        all of them when nothing is left that could finish one."""
+        stuck = not self.queue and not self.pool.busy
+        for c in list(self.waiting):
+            if stuck or self.needs[c] <= self.finished.keys():
+                self.waiting.remove(c)
+                self.queue.append(c)
 
     def dispatch(self, run_started: float) -> None:
         """Give queued chunks to idle workers."""

@@ -17,7 +17,7 @@ from impasto.commands.look_options import MAX_MEMORY_OPT, apply_memory_cap
 from impasto.errors import ImpastoError, UsageError
 from impasto.fast.hooks import FastShotRenderer
 from impasto.io.sequence import format_frame_range, parse_frame_range
-from impasto.shot.config import load_shot
+from impasto.shot.config import load_shot, with_overrides
 from impasto.shot.render import ShotRenderer, render_frames
 from impasto.shot.render import estimate as estimate_shot
 
@@ -81,12 +81,13 @@ def render(
     force: bool = typer.Option(False, "--force", help="Re-render frames painted with an older look in place, in this version."),
     estimate: bool = typer.Option(False, "--estimate", help="Time a short probe and print the predicted time and frames per hour; render nothing."),
     from_previous: Optional[bool] = typer.Option(None, "--from-previous/--from-content", help="Start each frame from the previous painted frame (steadier) or from the plate. (default: the shot file's render.from_previous)"),
+    boil: Optional[float] = typer.Option(None, "--boil", min=0.0, max=1.0, help="How much the strokes may re-arrange from frame to frame: 0 paints every frame on its own (they boil), 1 holds each frame to the previous painted one warped along the plate's motion, as steady as the motion allows. Above 0, the keyframe of every chunk of the shot file's temporal.chunk frames is painted first, then the chunks in order, in parallel across renders and Ray workers. Another boil is another look (version-up). (default: the shot file's temporal.boil, 0 without one)"),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps. (default: the shot file's render.device)"),
     probe_iterations: int = typer.Option(4, help="Iterations timed by --estimate (the first two search a step size, the rest set the pace)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Render on a Ray cluster: auto ($RAY_ADDRESS, a cluster started here with ray start --head, else a local Ray), local, or an address such as ray://head:10001. Needs pip install 'impasto[cluster]'."),
     gpus_per_frame: Optional[float] = typer.Option(None, "--gpus-per-frame", help="With --cluster: GPUs per worker; 0 paints on CPUs. (default: 1 where the cluster has GPUs, else 0)"),
     cpus_per_frame: int = typer.Option(1, "--cpus-per-frame", help="With --cluster: CPUs (torch threads) per worker."),
-    chunk: int = typer.Option(1, "--chunk", help="With --cluster: frames per Ray task."),
+    chunk: int = typer.Option(1, "--chunk", help="With --cluster: frames per Ray task; at boil above 0 each keyframe is a task and each chunk of temporal.chunk frames another."),
     workers: Optional[int] = typer.Option(None, "--workers", help="With --cluster: at most this many worker processes. (default: as many as the cluster holds)"),
     max_retries: int = typer.Option(3, "--max-retries", help="With --cluster: restarts of a lost worker, and retries of its chunk."),
     fast: Optional[Path] = typer.Option(None, "--fast", help="Paint with this fast model (impasto fast train) instead of the optimisation: about a second per frame. Fast frames count as another look, so they never mix into a version of optimised frames."),
@@ -99,13 +100,17 @@ exits 1 naming them. Renders of one shot started at once (two terminals, a farm)
 is locked while it is painted, and a lock left by a killed render is taken over."""
     try:
         apply_memory_cap(max_memory)
-        shot = load_shot(shot_file)
+        shot = with_overrides(load_shot(shot_file), from_previous=from_previous, boil=boil)
         wanted = parse_frame_range(frames) if frames else None
         if estimate:
             _estimate(shot, wanted, device, from_previous, probe_iterations, force)
             return
         if cluster and fast:
             raise UsageError("--fast renders on this machine; drop --cluster (a fast model paints a frame in about a second).")
+        if fast and shot.temporal.boil > 0:
+            err.print(f"[yellow]warning:[/] the fast model ignores boil (temporal.boil {shot.temporal.boil:g}): it paints "
+                      "every frame on its own, as at boil 0.", highlight=False, soft_wrap=True)
+            shot = with_overrides(shot, boil=0.0)
         if cluster:
             opts = ClusterOptions(address=cluster, chunk=chunk, gpus_per_frame=gpus_per_frame,
                                   cpus_per_frame=cpus_per_frame, workers=workers, max_retries=max_retries)
@@ -165,7 +170,7 @@ def _render(shot, wanted, device, from_previous, force, fast: Path | None = None
                 why.setdefault(r, []).append(n)
             reasons = "; ".join(f"{r}: {format_frame_range(ns)}" for r, ns in why.items())
             if plan.todo:
-                err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames ({reasons}) -> "
+                err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames ({reasons}){_boil_note(renderer.shot)} -> "
                           f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
             with ShotProgress(label, len(plan.todo)) as progress:
                 report = render_frames(renderer.shot, plan=plan, renderer=renderer, progress=progress)
@@ -185,6 +190,13 @@ def _render(shot, wanted, device, from_previous, force, fast: Path | None = None
     err.print(f"{label}: rendered {_count(done, 'frame')} ({_dur(mean)} per frame), {len(report.skipped)} already done"
               f"{others}, {len(report.failed)} failed{gone} -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
     _raise_unfinished(shot, report, len(plan.frames))
+
+
+def _boil_note(shot) -> str:
+    t = shot.temporal
+    if t.boil <= 0:
+        return ""
+    return f" at boil {t.boil:g}: keyframes first, then chunks of {t.chunk}"
 
 
 def _count(n: int, what: str) -> str:
@@ -260,7 +272,7 @@ def _render_cluster(shot, wanted, from_previous, force, opts) -> None:
             why.setdefault(r, []).append(n)
         reasons = "; ".join(f"{r}: {format_frame_range(ns)}" for r, ns in why.items())
         with connect(opts.address):  # before saying anything: an unreachable cluster is one sentence
-            err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames on Ray ({reasons}) -> "
+            err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames on Ray ({reasons}){_boil_note(shot)} -> "
                       f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
             with ClusterShotProgress(label, len(plan.todo)) as progress:
                 report = render_on_cluster(shot, wanted, options=opts, force=force, from_previous=from_previous,

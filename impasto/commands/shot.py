@@ -37,6 +37,8 @@ def init(
     head: Optional[str] = typer.Option(None, help="Dissolve in from the plate over these frames, e.g. 1001-1012."),
     tail: Optional[str] = typer.Option(None, help="Dissolve out to the plate over these frames, e.g. 1089-1100."),
     curve: str = typer.Option("linear", help="Dissolve curve: linear or smoothstep."),
+    boil: float = typer.Option(0.0, "--boil", min=0.0, max=1.0, help="temporal.boil: 0 paints every frame on its own (the strokes boil), 1 holds each frame to the previous painted one along the plate's motion (steady)."),
+    chunk: Optional[int] = typer.Option(None, "--chunk", min=1, help="temporal.chunk: frames per chunk at boil above 0; each chunk's first frame is a keyframe painted first, and chunks render in parallel. (default: 12)"),
     shot_file: Optional[Path] = typer.Option(None, "-o", "--output", help="Shot file to write. (default: NAME.toml here)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing shot file."),
 ) -> None:
@@ -44,6 +46,7 @@ def init(
     options = {"shot_file": shot_file, "styles": [str(s) for s in style] if style else None, "input_space": colourspace,
                "display": display, "view": view, "scale": scale, "output_folder": output_dir, "denoise": denoise,
                "strength": strength, "head": head, "tail": tail, "curve": curve, "first_frame": first_frame,
+               "boil": boil, "chunk": chunk,
                "overwrite": overwrite}
     try:
         try:
@@ -59,7 +62,9 @@ def init(
         err.print(f"[yellow]warning:[/] {warning}.", highlight=False, soft_wrap=True)
     err.print(
         f"wrote {path}: {shot.name} frames {shot.frames} ({_count(shot)}), {names['colour_space']} through "
-        f"{names['display']} / {names['view']}, version {shot.output.version:03d} -> {_rel(shot.output_pattern())}",
+        f"{names['display']} / {names['view']}, version {shot.output.version:03d}"
+        f"{f', boil {shot.temporal.boil:g} in chunks of {shot.temporal.chunk}' if shot.temporal.boil else ''}"
+        f" -> {_rel(shot.output_pattern())}",
         highlight=False, soft_wrap=True,
     )
 

@@ -75,6 +75,25 @@ class RenderSettings(BaseModel):
     from_previous: bool = Field(False, description="start each frame from the previous painted frame (steadier, frames depend on each other)")
 
 
+class TemporalSettings(BaseModel):
+    """How much the strokes may re-arrange from frame to frame (issue 16): boil 0 paints every frame on its own
+    (the boil), boil 1 holds each frame to the previous painted one warped along the plate's motion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    boil: float = Field(0.0, ge=0, le=1, description="0 = every frame painted on its own (strokes boil); 1 = as steady as the plate's motion allows")
+    chunk: int = Field(12, ge=1, le=10000, description="frames per chunk: keyframes are the shot's frames 0, chunk, 2·chunk…, painted first; chunks then render in parallel")
+    pull: int = Field(3, ge=0, description="the last `pull` frames of a chunk are also pulled toward the next keyframe, so the seam does not show")
+    iterations: int | None = Field(None, ge=1, description="iterations for frames that start from the warped previous frame (default: the look's)")
+
+    def key(self) -> str:
+        """What the look hash gains at boil > 0, so a version never mixes boils: '' at boil 0."""
+        if self.boil == 0:
+            return ""
+        its = f"i{self.iterations}" if self.iterations is not None else ""
+        return f"+boil{self.boil:g}c{self.chunk}p{self.pull}{its}"
+
+
 class OutputSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -150,6 +169,7 @@ class Shot(BaseModel):
     styles: list[str] = Field(default_factory=list, description="style images; default: the look file's")
     colour: ColourSettings = Field(default_factory=ColourSettings)
     render: RenderSettings = Field(default_factory=RenderSettings)
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     post: PostSettings = Field(default_factory=PostSettings)
     dissolve: DissolveSettings = Field(default_factory=DissolveSettings)
@@ -189,6 +209,9 @@ class Shot(BaseModel):
             raise ValueError("an inline [look] needs styles = [...]")
         if self.first_frame is not None and not is_movie(self.plate):
             raise ValueError("first_frame numbers a movie plate's pictures; a sequence's frames are numbered by its files")
+        if self.temporal.boil > 0 and self.render.from_previous:
+            raise ValueError("boil already starts each frame from the previous painted one, so set render.from_previous "
+                             "false or temporal.boil 0")
         return self
 
     # ------------------------------------------------------------------------------------------- paths
@@ -301,6 +324,33 @@ class Shot(BaseModel):
         return dissolve_weight(frame, self.dissolve.span("head"), self.dissolve.span("tail"), self.dissolve.curve)
 
 
+def check_temporal(shot: Shot) -> None:
+    """boil > 0 and from_previous are two ways to start from the previous frame: refuse both at once (one sentence)."""
+    if shot.temporal.boil > 0 and shot.render.from_previous:
+        raise UsageError(f"Shot {shot.name} asks for boil {shot.temporal.boil:g} and from_previous together; boil already "
+                         "starts each frame from the previous painted one, so drop from_previous (--from-content) or set boil 0.")
+
+
+def with_overrides(shot: Shot, *, from_previous: bool | None = None, boil: float | None = None) -> Shot:
+    """`shot` with render.from_previous and temporal.boil overridden (a command line's --from-previous, --boil);
+    `shot` itself when nothing changes. UsageError when the two are asked together, or boil is out of 0-1."""
+    update: dict[str, BaseModel] = {}
+    if from_previous is not None and from_previous != shot.render.from_previous:
+        update["render"] = shot.render.model_copy(update={"from_previous": from_previous})
+    if boil is not None and boil != shot.temporal.boil:
+        if not 0.0 <= boil <= 1.0:
+            raise UsageError(f"--boil must lie between 0 and 1, not {boil:g}.")
+        update["temporal"] = shot.temporal.model_copy(update={"boil": float(boil)})
+    if not update:
+        check_temporal(shot)
+        return shot
+    root, source = shot.root, shot.source
+    copy = shot.model_copy(update=update)
+    copy._root, copy._source = root, source
+    check_temporal(copy)
+    return copy
+
+
 def _near(folder: Path, name: str) -> Path:
     """A path from a look file: relative to the look file's folder, else to the working folder."""
     p = Path(os.path.expanduser(name))
@@ -338,6 +388,8 @@ def save_shot(path: str | os.PathLike, shot: Shot) -> Path:
     """Write a shot file atomically (temporary name beside it, then rename)."""
     path = Path(path)
     data = shot.model_dump(mode="json", exclude_none=True)
+    if shot.temporal == TemporalSettings():
+        data.pop("temporal", None)  # a shot that never asked for boil keeps its file as it was
     if data.get("look"):
         data["look"] = {k: v for k, v in data["look"].items() if v is not None}
     # Settings first, tables after: TOML needs plain keys before [tables].
@@ -489,6 +541,8 @@ def init_shot(
     tail: str | None = None,
     curve: str = "linear",
     first_frame: int | None = None,
+    boil: float = 0.0,
+    chunk: int | None = None,
     overwrite: bool = False,
 ) -> tuple[Path, Shot]:
     """Write `<name>.toml` (or `shot_file`) for a plate; paths given relative to the working folder.
@@ -518,6 +572,8 @@ def init_shot(
         "post": {"denoise": denoise, "strength": strength},
         "dissolve": {"head": head, "tail": tail, "curve": curve},
     }
+    if boil or chunk is not None:
+        data["temporal"] = {"boil": boil, **({"chunk": chunk} if chunk is not None else {})}
     if look_file is not None:
         data["look_file"] = _relative(look_file, folder)
     else:

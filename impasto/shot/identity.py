@@ -30,7 +30,9 @@ def cached_digest(path: str | os.PathLike) -> str:
 
 def look_hash(shot: Shot) -> str:
     """Digest of everything that changes how a frame is painted: look fields (not where the look was developed),
-    style image contents, colour transforms, render scale, post steps and the previous-frame start."""
+    style image contents, colour transforms, render scale, post steps and the previous-frame start. At boil > 0
+    the temporal settings follow as a readable suffix (`+boil0.5c12p3`), so a version never mixes boils; boil 0
+    adds nothing, so a shot without [temporal] keeps its hash."""
     look, styles = shot.resolved_look()
     # Defaults left out: a new look setting in a later impasto does not turn every finished version stale.
     fields = look.model_dump(mode="json", exclude={"size", "compile"}, exclude_defaults=True)
@@ -44,4 +46,4 @@ def look_hash(shot: Shot) -> str:
         "scale": shot.render.scale,
         "post": shot.post.model_dump(mode="json", exclude_defaults=True),
     }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16] + shot.temporal.key()

@@ -41,6 +41,12 @@ class FrameEntry(BaseModel):
     dissolve: float = Field(1.0, description="weight of the painting in the dissolve with the plate (1 = all painting)")
     seed: int | None = None
     init: str = Field("content", description="what the optimisation started from: content or previous:<frame>")
+    boil: float = Field(0.0, description="the shot's temporal.boil when the frame was painted (0: painted on its own)")
+    chunk: int | None = Field(None, description="at boil > 0: frames per chunk (temporal.chunk)")
+    keyframe: bool = Field(False, description="at boil > 0: the frame is its chunk's keyframe, painted from the plate first")
+    start: str | None = Field(None, description="at boil > 0: content, warped:<previous frame>, or content (<frame> not painted)")
+    pulled_to: int | None = Field(None, description="at boil > 0: the next keyframe this frame was also pulled toward")
+    note: str | None = Field(None, description="at boil > 0: why a pull toward the next keyframe was left out")
     impasto: str = ""
     torch: str = ""
     device: str = ""

@@ -37,7 +37,8 @@ from impasto.io.images import write_image
 from impasto.io.ocio import get_config
 from impasto.io.sequence import existing_frames, format_frame_range, movie_frame_count, movie_frames, movie_info
 from impasto.io.tensors import fit_size
-from impasto.shot.config import Shot, colour_names
+from impasto.motion.flow import fit
+from impasto.shot.config import Shot, colour_names, with_overrides
 from impasto.shot.identity import cached_digest, look_hash
 from impasto.shot.locks import FrameLock, Holder, claim, make_folder
 from impasto.shot.manifest import (
@@ -47,8 +48,10 @@ from impasto.shot.manifest import (
     read_manifest,
     update_manifest,
 )
+from impasto.objective.guides import Guides
 from impasto.shot.painter import GatysPainter, Painted, Painter
 from impasto.shot.post import denoise, mix, upscale
+from impasto.shot.temporal import Boil, Start, chunk_of, load_painted, painted_path, render_order, save_painted
 from impasto.version import __version__
 
 # elsewhere: another render of the shot holds the frame (or painted it meanwhile); missing: no plate frame.
@@ -252,11 +255,13 @@ class ShotRenderer(ShotFrames):
     """
 
     def __init__(self, shot: Shot, *, painter: Painter | None = None, device: str | None = None,
-                 from_previous: bool | None = None) -> None:
-        if from_previous is not None and from_previous != shot.render.from_previous:
-            root, source = shot.root, shot.source
-            shot = shot.model_copy(update={"render": shot.render.model_copy(update={"from_previous": from_previous})})
-            shot._root, shot._source = root, source
+                 from_previous: bool | None = None, boil: float | None = None) -> None:
+        shot = with_overrides(shot, from_previous=from_previous, boil=boil)
+        # A painter that does not optimise (a fast model) takes no start and no temporal term: it paints at boil 0
+        # (the command warns), and its look hash says so.
+        self.ignored_boil = shot.temporal.boil if painter is not None and painter.look_tag else 0.0
+        if self.ignored_boil:
+            shot = with_overrides(shot, boil=0.0)
         super().__init__(shot)
         self.device = device or shot.render.device
         self.look, self.style_paths = shot.resolved_look()
@@ -264,6 +269,10 @@ class ShotRenderer(ShotFrames):
         # A painter of another kind (a fast model) makes another look: a version never mixes the two silently.
         self.look_hash = look_hash(shot) + self.painter.look_tag
         self._frame_bytes = 1 << 20  # about what one written frame needs; set from the plate
+        self.boil: Boil | None = None
+        if shot.temporal.boil > 0:
+            self.boil = Boil(shot, self.input_hash, lambda n: self.display(self.read_plate(n)), self.painted,
+                             self.manifest, self.look.iterations)
 
     def close(self) -> None:
         self.painter.close()
@@ -391,6 +400,34 @@ class ShotRenderer(ShotFrames):
     def paint_edge(self, width: int, height: int) -> int:
         return max(32, round(self.shot.render.scale * max(width, height)))
 
+    def paint_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) a plate of width×height is painted at: the flow cache's and the saved pictures' size."""
+        ph, pw = fit_size(height, width, self.paint_edge(width, height))
+        return pw, ph
+
+    def painted(self, frame: int, size: tuple[int, int]) -> np.ndarray | None:
+        """Frame `frame`'s painted display picture at `size` (width, height) when it is painted with this look:
+        the picture saved beside the version, else the written frame back to display and paint size; else None."""
+        entry = self.manifest().frames.get(frame)
+        out = self.shot.output_path(frame)
+        if entry is None or entry.status != "done" or entry.look_hash != self.look_hash or not out.is_file():
+            return None
+        picture = load_painted(painted_path(self.shot, frame), size)
+        if picture is not None:
+            return picture
+        try:
+            written = read_frame(out)
+        except ImpastoError:
+            return None
+        return fit(np.clip(self.display(written), 0.0, 1.0), size)
+
+    def _start_for(self, frame: int, plate) -> tuple[Start, tuple[int, int]]:
+        """At boil > 0: where frame `frame` starts and its temporal guides (impasto.shot.temporal)."""
+        assert self.boil is not None
+        size = self.paint_size(plate.width, plate.height)
+        self.boil.remember(frame, self.display(plate), size)
+        return self.boil.start(frame, size), size
+
     def _init_for(self, frame: int, manifest: Manifest | None) -> tuple[str, str]:
         """(Look.init, label) for a frame: the previous painted frame when asked for and available."""
         if not self.shot.render.from_previous:
@@ -414,8 +451,9 @@ class ShotRenderer(ShotFrames):
             return str(path), f"previous:{prev}"
         return "content", "content"
 
-    def paint(self, frame: int, plate, *, init: str = "content",
-              iterations: int | None = None, on_iteration: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, Painted]:
+    def paint(self, frame: int, plate, *, init: str | np.ndarray = "content", iterations: int | None = None,
+              on_iteration: Callable[[int, int], None] | None = None,
+              guides: Guides | None = None) -> tuple[np.ndarray, np.ndarray, Painted]:
         """Paint one plate frame: (frame values to write, painted display picture at paint size, the painter's `Painted`)."""
         c = self.shot.colour
         h, w = plate.rgb.shape[:2]
@@ -424,8 +462,10 @@ class ShotRenderer(ShotFrames):
         if premult:
             straight = unpremultiply(plate.rgb, plate.alpha)
         shown = self.colour.to_display(straight, c.input_space, c.display, c.view)
+        # Guides go only when there are some: a painter written before them (a plug-in) keeps working at boil 0.
+        extra = {"guides": guides} if guides is not None else {}
         result = self.painter.paint(shown, self.paint_edge(w, h), init=init, iterations=iterations,
-                                    on_iteration=on_iteration)
+                                    on_iteration=on_iteration, **extra)
         image = painted = result.image
         if painted.shape[:2] != (h, w):
             painted = upscale(painted, size=(w, h))
@@ -466,7 +506,16 @@ class ShotRenderer(ShotFrames):
             if self.plate_size is not None and (plate.width, plate.height) != self.plate_size:
                 raise UsageError(f"Plate frame {frame} is {plate.width}×{plate.height}, not the shot's {self.plate_size[0]}×{self.plate_size[1]}.")
             init, label = self._init_for(frame, None)
-            out, shown, result = self.paint(frame, plate, init=init, on_iteration=on_iteration)
+            start_at, size = Start(), None
+            if self.boil is not None:
+                start_at, size = self._start_for(frame, plate)
+                if start_at.init is not None:
+                    init = start_at.init
+                label = start_at.label
+                base.update(boil=self.shot.temporal.boil, chunk=self.shot.temporal.chunk, keyframe=start_at.keyframe,
+                            start=start_at.label, pulled_to=start_at.pulled_to, note=start_at.note)
+            out, shown, result = self.paint(frame, plate, init=init, on_iteration=on_iteration,
+                                            iterations=start_at.iterations, guides=start_at.guides)
             spec = plate.spec
             attrs = dict(spec.attributes)
             types = dict(spec.attribute_types)
@@ -474,6 +523,8 @@ class ShotRenderer(ShotFrames):
                          "impasto:look_hash": self.look_hash, "impasto:frame": str(frame)}.items():
                 attrs[k], types[k] = v, "string"
             like = replace(spec, attributes=attrs, attribute_types=types)
+            if size is not None:  # saved before the frame and its entry: the next frame starts from it
+                save_painted(painted_path(self.shot, frame), fit(shown, size))
             write_frame(out_path, Frame(rgb=out, alpha=plate.alpha, spec=like), like=like)
             entry = FrameEntry(status="done", init=label, device=result.device, bytes=out_path.stat().st_size,
                                seconds=round(time.perf_counter() - start, 3), finished=time.time(), **base)
@@ -547,11 +598,21 @@ def render_frames(
         r.record_missing(plan.missing)
         total = len(plan.todo)
         times: list[float] = []
-        for i, n in enumerate(plan.todo):
+        order, given = plan.todo, set()  # given: keyframes of chunks another render is painting (boil > 0)
+        if r.boil is not None:
+            order = render_order(plan.todo, r.frames, r.shot.temporal.chunk)
+        for i, n in enumerate(order):
             per = _typical(times)
-            got = r.claim(n, plan.started)
+            key = chunk_of(r.frames, r.shot.temporal.chunk, n)[0] if r.boil is not None else n
+            got = r.claim(n, plan.started) if key == n or key not in given else Holder(0, "", 0.0)
             if not isinstance(got, FrameLock):
-                report.elsewhere[n] = f"held by {got.describe()}" if got is not None else "painted by another render"
+                if key != n and isinstance(got, Holder):
+                    # Its frames depend on each other: the render painting one of them paints the rest.
+                    report.elsewhere[n] = (f"held by {got.describe()}; the rest of its chunk is left to it"
+                                           if key not in given else f"chunk {key} is with another render")
+                    given.add(key)
+                else:
+                    report.elsewhere[n] = f"held by {got.describe()}" if got is not None else "painted by another render"
                 if progress:
                     progress(FrameEvent("elsewhere", n, i + 1, total, per_frame=per, error=report.elsewhere[n]))
                 continue

@@ -1,0 +1,216 @@
+"""Boil (issue 16): how far a shot's frames are held to each other, and the order that keeps them parallel.
+
+At boil 0 every frame is painted on its own from the plate (the strokes re-arrange: the boil). At boil > 0 the
+shot's frames fall into chunks of `temporal.chunk` consecutive frames, counted on the shot's whole frame list so
+every farm task and Ray worker agrees. The first frame of each chunk is its keyframe, painted from the plate
+exactly as at boil 0, all keyframes first; then each chunk's other frames in order, each starting from the
+previous painted frame warped along the plate's motion (Ruder et al. 2016) with a temporal term toward it where
+the warp is trusted, the last `pull` of them also pulled toward the next chunk's keyframe so the seam does not
+show. Chunks depend only on their own and the next keyframe, so they render in parallel.
+
+A painted frame's display picture at paint size is kept under `<output folder>/.painted/v001/` (float32 .npy,
+written atomically before the frame's manifest entry): the next frame always starts from that file, never from a
+copy in memory, so a killed chunk resumes from its last finished frame and paints what an unbroken run would.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from impasto.files import atomic_path
+from impasto.lru import LRU
+from impasto.motion import FlowCache, Motion, compose, compose_masks, consistency_mask, warp
+from impasto.motion.flow import fit
+from impasto.objective.controls import temporal_weight
+from impasto.objective.guides import Guides, Temporal
+from impasto.shot.config import Shot
+from impasto.shot.locks import is_stale, lock_path, read_holder
+from impasto.shot.manifest import Manifest
+
+WAIT_POLL = 2.0  # seconds between looks at a keyframe another render is painting
+
+
+def keyframes(frames: list[int], chunk: int) -> list[int]:
+    """The shot's keyframes: its frames 0, chunk, 2·chunk… (of the whole frame list, whatever a task renders)."""
+    return frames[::chunk]
+
+
+def chunks(frames: list[int], chunk: int) -> list[list[int]]:
+    return [frames[i:i + chunk] for i in range(0, len(frames), chunk)]
+
+
+def chunk_of(frames: list[int], chunk: int, frame: int) -> list[int]:
+    """The chunk of the shot's `frames` that `frame` belongs to (its keyframe first)."""
+    i = frames.index(frame)
+    first = i - i % chunk
+    return frames[first:first + chunk]
+
+
+def next_keyframe(frames: list[int], chunk: int, frame: int) -> int | None:
+    """The keyframe of the chunk after `frame`'s; None in the last chunk."""
+    j = (frames.index(frame) // chunk + 1) * chunk
+    return frames[j] if j < len(frames) else None
+
+
+def render_order(todo: list[int], frames: list[int], chunk: int) -> list[int]:
+    """`todo` as a boil render paints it: every keyframe first, then each chunk's other frames in order."""
+    keys = set(keyframes(frames, chunk))
+    todo = sorted(todo, key=frames.index)
+    return [n for n in todo if n in keys] + [n for n in todo if n not in keys]
+
+
+def painted_path(shot: Shot, frame: int, version: int | None = None) -> Path:
+    """Where frame `frame`'s painted display picture (paint size, float32) is kept for the frame after it."""
+    v = shot.output.version if version is None else version
+    return shot.output_folder() / ".painted" / f"v{v:03d}" / f"{frame}.npy"
+
+
+def save_painted(path: Path, picture: np.ndarray) -> None:
+    """Write a painted display picture atomically (a temporary name, then a rename): never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:  # a file object: np.save would append .npy to a bare path
+            np.save(f, np.ascontiguousarray(picture, dtype=np.float32), allow_pickle=False)
+
+
+def load_painted(path: Path, size: tuple[int, int]) -> np.ndarray | None:
+    """A saved painted picture of `size` (width, height); None when it is not there or cannot be read whole."""
+    try:
+        picture = np.load(path, allow_pickle=False)
+    except Exception:  # noqa: BLE001 - missing, truncated or foreign: the caller falls back to the written frame
+        return None
+    w, h = size
+    if picture.shape != (h, w, 3) or not np.isfinite(picture).all():
+        return None
+    return picture.astype(np.float32)
+
+
+@dataclass
+class Start:
+    """Where a frame's optimisation starts and what holds it, as the manifest records it."""
+
+    init: np.ndarray | None = None  # None: the look's init, as at boil 0
+    guides: Guides | None = None
+    iterations: int | None = None  # None: the look's
+    label: str = "content"  # content, warped:<frame>, content (<frame> not painted)
+    keyframe: bool = False
+    pulled_to: int | None = None
+    note: str | None = None  # why a pull was left out
+
+
+class Boil:
+    """The temporal half of a shot render at boil > 0: keyframes, the plate's motion (cached), starts and guides.
+
+    `plate(n)` gives plate frame n's display picture (any size of the paint aspect); `painted(n, size)` the painted
+    display picture of frame n at `size` when it is painted with this look, else None; `manifest()` the manifest."""
+
+    def __init__(self, shot: Shot, input_hash: Callable[[int], str], plate: Callable[[int], np.ndarray],
+                 painted: Callable[[int, tuple[int, int]], np.ndarray | None], manifest: Callable[[], Manifest],
+                 look_iterations: int) -> None:
+        self.shot = shot
+        self.settings = shot.temporal
+        self.frames = shot.frame_list()
+        self.chunk = self.settings.chunk
+        self.keys = set(keyframes(self.frames, self.chunk))
+        self.weight = temporal_weight(self.settings.boil)
+        self.flows = FlowCache(shot.flow_folder())
+        self.input_hash, self._plate, self.painted, self.manifest = input_hash, plate, painted, manifest
+        self.iterations = self.settings.iterations or look_iterations
+        self._small: LRU[tuple[int, tuple[int, int]], np.ndarray] = LRU(2 * self.settings.pull + 4)
+
+    def plate_at(self, frame: int, size: tuple[int, int]) -> np.ndarray:
+        """Plate frame `frame`'s display picture at `size` (width, height), kept for the next few frames."""
+        return self._small.get_or_make((frame, size), lambda: fit(self._plate(frame), size))
+
+    def remember(self, frame: int, shown: np.ndarray, size: tuple[int, int]) -> None:
+        """The display picture of a plate frame just read, so its motion needs no second read."""
+        self._small.get_or_make((frame, size), lambda: fit(shown, size))
+
+    def motion(self, frame: int, size: tuple[int, int]) -> Motion:
+        """The plate's motion into `frame` from the frame before it in the shot, at `size`; cached on disk."""
+        prev = self.frames[self.frames.index(frame) - 1]
+        return self.flows.get_or_compute(self.input_hash(prev), self.input_hash(frame), size,
+                                         lambda: self.plate_at(prev, size), lambda: self.plate_at(frame, size))
+
+    def start(self, frame: int, size: tuple[int, int], wait: bool = True) -> Start:
+        """Where `frame` starts at paint size `size` (width, height), and its temporal guides."""
+        if frame in self.keys:
+            return Start(keyframe=True)  # painted from the plate exactly as at boil 0
+        i = self.frames.index(frame)
+        prev = self.frames[i - 1]
+        previous = self.painted(prev, size)
+        if previous is None:
+            return Start(label=f"content ({prev} not painted)", iterations=None)
+        motion = self.motion(frame, size)
+        target = warp(previous, motion.backward)
+        mask = motion.mask
+        # Occluded pixels (and those on motion boundaries or pulled in from outside the frame) have no trusted
+        # painted pixel to carry: the warp drags a neighbour's strokes there. They start from the plate instead,
+        # exactly as every pixel does at boil 0, and the temporal term leaves them free.
+        init = np.where(mask[..., None] > 0.5, target, self.plate_at(frame, size)).astype(np.float32)
+        temporal = [Temporal(target, mask, self.weight, "previous")]
+        pulled, note = self._pull(frame, size, wait)
+        if pulled is not None:
+            temporal.append(pulled[1])
+        return Start(init=init, guides=Guides(temporal=tuple(temporal)), iterations=self.iterations,
+                     label=f"warped:{prev}", pulled_to=pulled[0] if pulled else None, note=note)
+
+    def _pull(self, frame: int, size: tuple[int, int], wait: bool) -> tuple[tuple[int, Temporal] | None, str | None]:
+        """The second temporal term of the last `pull` frames before the next keyframe K: K's painted picture
+        carried back along the composed motion frame -> … -> K, weighted down with the distance."""
+        pull = self.settings.pull
+        key = next_keyframe(self.frames, self.chunk, frame)
+        if key is None or pull <= 0:
+            return None, None
+        d = self.frames.index(key) - self.frames.index(frame)
+        if d > pull:
+            return None, None
+        painted = self.painted(key, size)
+        if painted is None and wait and self._held_elsewhere(key):
+            while painted is None and self._held_elsewhere(key):
+                time.sleep(WAIT_POLL)
+                painted = self.painted(key, size)
+        if painted is None:
+            return None, f"keyframe {key} not painted"
+        steps = self.frames[self.frames.index(frame) + 1:self.frames.index(key) + 1]
+        motions = [self.motion(m, size) for m in steps]
+        # Motion m holds m-1 -> m (forward, on m-1) and m -> m-1 (backward, on m): the forward flows compose from
+        # `frame` to K; each one's mask is the consistency of that pair seen from its starting frame.
+        flows = [m.forward for m in motions]
+        masks = [consistency_mask(m.backward, m.forward) for m in motions]
+        flow = compose(flows)
+        mask = compose_masks(masks, flows)
+        target = warp(painted, flow)
+        return (key, Temporal(target, mask, self.weight * (pull - d + 1) / pull, "keyframe")), None
+
+    def _held_elsewhere(self, frame: int) -> bool:
+        """Another live render holds `frame`'s lock (it is painting it now)."""
+        got = read_holder(lock_path(self.shot.output_path(frame)))
+        if got is None:
+            return False
+        holder, touched = got
+        if holder.pid == os.getpid() and holder.host == socket.gethostname():
+            return False
+        return not is_stale(holder, touched)
+
+
+def farm_tasks(todo: list[int], frames: list[int], chunk: int) -> tuple[list[list[int]], list[set[int]]]:
+    """`todo` split for a farm at boil > 0: one task per keyframe, then one per chunk (its other frames, in order),
+    with the keyframes each chunk task waits for (its own, and the next one its last frames are pulled toward)."""
+    wanted = set(todo)
+    tasks: list[list[int]] = [[k] for k in keyframes(frames, chunk) if k in wanted]
+    needs: list[set[int]] = [set() for _ in tasks]
+    for i, part in enumerate(chunks(frames, chunk)):
+        rest = [n for n in part[1:] if n in wanted]
+        if rest:
+            nxt = frames[(i + 1) * chunk] if (i + 1) * chunk < len(frames) else None
+            tasks.append(rest)
+            needs.append({k for k in (part[0], nxt) if k is not None and k in wanted})
+    return tasks, needs
