@@ -32,6 +32,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,6 +74,17 @@ TARGETS = {
     "boil1_time_ratio": 1.3,  # time per frame at most 1.3x boil 0's
     "seam_ratio": 1.5,  # E_warp at a seam at most 1.5x the median inside chunks
 }
+
+
+def code_state() -> dict:
+    """The commit the bench ran at and which of the files it measures were edited beyond it (other work in progress)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], check=False, cwd=REPO, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    dirty = git("status", "--porcelain", "--", "impasto").splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": [line[3:] for line in dirty]}
 
 
 def machine() -> dict:
@@ -140,7 +152,7 @@ def render_setting(path: Path, setting: str) -> dict:
     report = render_frames(shot, progress=progress)
     if report.failed:
         raise ImpastoError(f"{setting}: frames {sorted(report.failed)} failed: {next(iter(report.failed.values()))}")
-    return {"wall_s": round(time.perf_counter() - t0, 1), "rendered": len(report.rendered),
+    return {"at": time.strftime("%H:%M:%SZ", time.gmtime()), "wall_s": round(time.perf_counter() - t0, 1), "rendered": len(report.rendered),
             "skipped": len(report.skipped), "loadavg_before": round(load0, 2), "loadavg_after": round(os.getloadavg()[0], 2)}
 
 
@@ -325,7 +337,7 @@ def print_clip(name: str, clip: dict) -> None:
         seam = (f"{seams['seam_painted_mean']:.2f}/{seams['inside_painted_median']:.2f} = {_f(seams['ratio'])}"
                 if seams else "")
         print(f"  {s:<14}{_f(e.get('painted')):>8}{_f(e.get('plate')):>8}{_f(e.get('excess')):>8}"
-              f"{rel(e.get('excess'), b0.get('ewarp', {}).get('excess'))}{_f(loss.get('style'), 1):>11}"
+              f"{rel(e.get('excess'), b0.get('ewarp', {}).get('excess'))}{_e(loss.get('style')):>11}"
               f"{rel(loss.get('style'), b0.get('loss', {}).get('style'))}{_f(t.get('median_s'), 1):>9}"
               f"{rel(t.get('median_s'), b0.get('time', {}).get('median_s'))}   {seam}")
     w = clip.get("warped_start")
@@ -342,8 +354,12 @@ def print_clip(name: str, clip: dict) -> None:
              "boil1_time_ratio": "time per frame, boil 1 / boil 0",
              "seam_ratio": "boil 1 seam E_warp / median inside chunks"}
     for k, t in clip.get("targets", {}).items():
-        fig = t["figure"] if not isinstance(t["figure"], float) else (
-            f"{100 * t['figure']:.0f} %" if k in ("boil1_excess_fraction", "boil1_style_change") else f"{t['figure']:.2f}")
+        if isinstance(t["figure"], dict):
+            fig = f"excess {_f(t['figure']['excess'])}, style {_e(t['figure']['style'])}"
+        elif k == "boil1_excess_fraction":
+            fig = f"{100 * t['figure']:.0f} %"
+        else:
+            fig = f"{t['figure']:.2f}"
         if k == "boil1_style_change":
             fig = f"{100 * t['signed']:+.0f} %"
         lim = t.get("limit", "")
@@ -433,25 +449,28 @@ def main(argv: list[str] | None = None) -> int:
     results = {"bench": "temporal", "issue": 16, "settings": {k: getattr(a, k) for k in
                ("frames", "edge", "iterations", "u", "chunk", "pull", "quick", "device")},
                "reduced_from": {"frames": 24, "edge": 256, "iterations": 256, "u": 4}, "targets": TARGETS,
-               "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "clips": {}}
+               "machine": machine(), "code": code_state(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "clips": {}}
     t0 = time.perf_counter()
+    path = a.json or RESULTS / f"temporal_{a.device}_{tag}.json"
     try:
         for clip in clips:
             print(f"{clip.name}:", flush=True)
             results["clips"][clip.name] = run_clip(clip, a, tag)
+            save(results, path, t0)  # after each clip: a run cut short keeps the clips it finished
+            print_clip(clip.name, results["clips"][clip.name])
     except ImpastoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    print(f"\nwrote {path}")
+    return 0
+
+
+def save(results: dict, path: Path, t0: float) -> None:
     results["wall_s"] = round(time.perf_counter() - t0, 1)
     results["machine"]["loadavg_end"] = list(os.getloadavg())
     results["machine"]["loaded"] = max(results["machine"]["loadavg_start"][0], results["machine"]["loadavg_end"][0]) \
         > 0.5 * (os.cpu_count() or 1)
-    for name, clip in results["clips"].items():
-        print_clip(name, clip)
-    path = a.json or RESULTS / f"temporal_{a.device}_{tag}.json"
     atomic_write_text(path, json.dumps(results, indent=1, default=_jsonable) + "\n")
-    print(f"\nwrote {path}")
-    return 0
 
 
 def _jsonable(x):
