@@ -318,3 +318,37 @@ def test_two_renders_split_a_boil_shot(project: Path) -> None:
     assert m[1003].pulled_to == 1004 and m[1006].pulled_to == 1007  # the keyframes were painted first
     rendered = " ".join(outs)
     assert all(rendered.count(f"frame {n} done") == 1 for n in FRAMES)  # each frame painted once
+
+
+def test_a_keyframe_another_render_is_painting_is_waited_for(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import socket
+    import subprocess
+    import threading
+    import time
+
+    import impasto.shot.temporal as temporal
+    from impasto.shot.locks import lock_path
+
+    monkeypatch.setattr(temporal, "WAIT_POLL", 0.05)
+    shot = load_shot(_shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1}))
+    shot.make_output_folder()
+    other = subprocess.Popen(["sleep", "60"])  # stands in for a render painting keyframe 1004
+    try:
+        lock_path(shot.output_path(1004)).write_text(json.dumps(
+            {"pid": other.pid, "host": socket.gethostname(), "started": time.time() - 1, "run": ""}))
+        reports = []
+        thread = threading.Thread(target=lambda: reports.append(render_frames(shot, [1001, 1002, 1003])))
+        thread.start()
+        while thread.is_alive() and 1002 not in read_manifest(shot.manifest_path()).done():
+            time.sleep(0.05)
+        thread.join(timeout=3)
+        assert thread.is_alive()  # frame 1003 waits for keyframe 1004 while its render lives
+        assert 1003 not in read_manifest(shot.manifest_path()).frames
+    finally:
+        other.kill()
+        other.wait()
+    thread.join(timeout=300)
+    assert reports and reports[0].rendered == [1001, 1002, 1003]
+    e = read_manifest(shot.manifest_path()).frames[1003]
+    assert e.start == "warped:1002" and e.pulled_to is None and e.note == "keyframe 1004 not painted"
