@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1] / "impasto"
 # model -> the shells (CLI, studio, cluster).
 LAYERS: list[tuple[str, ...]] = [
     ("impasto.version", "impasto.errors", "impasto.files", "impasto.lru", "impasto.devices"),
-    ("impasto.io",),
+    ("impasto.io", "impasto.motion"),
     ("impasto.features",),
     ("impasto.objective", "impasto.look"),
     ("impasto.optim",),
