@@ -5,22 +5,25 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from pydantic import ValidationError
 
 from impasto.devices import resolve_device
-from impasto.errors import OutOfMemory, UsageError, validation_sentence
+from impasto.errors import ImpastoError, OutOfMemory, UsageError, validation_sentence
 from impasto.features.precision import (
     explain_precision,
     precision_mode,
     resolve_precision,
 )
+from impasto.io.mattes import read_matte
 from impasto.io.tensors import ImageLike, fit_size, load_rgb, resize, to_tensor
 from impasto.look import Look
 from impasto.objective.guides import Guides, Region, Temporal
 from impasto.objective.objective import blend_weights, build_objective
+from impasto.objective.regions import load_regions
 from impasto.optim.memory import plan_tile
 from impasto.optim.progress import Progress
 from impasto.optim.strategies import Sources, paint, paint_tiled
@@ -41,6 +44,7 @@ class Result:
     fp32_from: int | None = None  # bf16 only: where its line search first stalled; fp32 from there on
     precision: str = "fp32"  # what the render ran in ('auto' resolved)
     precision_reason: str = ""  # one line: why
+    warnings: list[str] = field(default_factory=list)  # about the look's regions (small or overlapping mattes)
 
 
 def _styles(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
@@ -78,7 +82,7 @@ def render(
     if look.seed is None:
         look.seed = random.randrange(2**31)
     content_rgb = load_rgb(content, "content image")
-    guides = guides or Guides()
+    guides, warnings = _with_regions(look, content, content_rgb, guides or Guides())
     guides.check(content_rgb.shape[:2])
     if init is not None:
         start = load_rgb(init, "init image")
@@ -102,7 +106,29 @@ def render(
             raise OutOfMemory(oom) from None
         raise
     return Result(painted.image, look, painted.ratio, painted.weights_origin, str(dev), painted.seconds,
-                  painted.history, painted.snapshots, painted.fp32_from, resolve_precision(look.precision, dev), why)
+                  painted.history, painted.snapshots, painted.fp32_from, resolve_precision(look.precision, dev), why,
+                  warnings)
+
+
+def _content_alpha(content: ImageLike) -> np.ndarray | None:
+    """The content picture's alpha (for a region whose matte is 'alpha'), when it has one."""
+    if isinstance(content, np.ndarray):
+        return content[..., 3] if content.ndim == 3 and content.shape[2] == 4 else None
+    if isinstance(content, str) and "@" in content and not Path(content).exists():
+        return None  # a movie frame (MOVIE@N): movies carry no alpha
+    try:
+        return read_matte(content, channel="A")
+    except ImpastoError:
+        return None
+
+
+def _with_regions(look: Look, content: ImageLike, content_rgb: np.ndarray, guides: Guides) -> tuple[Guides, list[str]]:
+    """The guides with the look's own regions read in (unless the caller gave regions): mattes at the content's size."""
+    if not look.regions or guides.regions:
+        return guides, []
+    alpha = _content_alpha(content) if any(r.matte == "alpha" for r in look.regions) else None
+    regions, warnings = load_regions(look, content_rgb.shape[:2], content_alpha=alpha)
+    return Guides(tuple(regions), guides.temporal), warnings
 
 
 def evaluate_loss(image: ImageLike, content: ImageLike, style: ImageLike | Sequence[ImageLike],
@@ -118,7 +144,7 @@ def evaluate_loss(image: ImageLike, content: ImageLike, style: ImageLike | Seque
     dev = resolve_device(device)
     content_rgb = load_rgb(content, "content image")
     hw = fit_size(*content_rgb.shape[:2], look.size)
-    guides = guides or Guides()
+    guides, _ = _with_regions(look, content, content_rgb, guides or Guides())
     guides.check(content_rgb.shape[:2])
     at = guides.at(hw, dev, look.u, k=look.k, raw_ratio=look.raw_ratio) if guides else None
     objective = build_objective(look, dev, content_rgb, [load_rgb(s, "style image") for s in styles], blend, hw,

@@ -40,7 +40,7 @@ class RegionSpec(BaseModel):
 
     Pixels outside every matte keep the look's settings; matte values between 0 and 1 blend. Where mattes overlap,
     later regions win: region r gets m_r × Π_{later s}(1 − m_s) of a pixel, the look's settings what is left.
-    `impasto.lookdev.regions.load_regions` turns these into the engine's per-pixel regions.
+    `impasto.objective.regions.load_regions` turns these into the engine's per-pixel regions.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)

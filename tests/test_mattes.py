@@ -14,7 +14,7 @@ import torch
 from impasto.errors import UsageError
 from impasto.io.mattes import alpha_matte, feather, fit_matte, matte_digest, read_matte
 from impasto.look import Look, LookFile, load_look, save_look
-from impasto.lookdev.regions import load_regions, matte_digests, missing_mattes
+from impasto.objective.regions import load_regions, matte_digests, missing_mattes
 from impasto.objective.guides import Guides
 
 H, W = 48, 64
