@@ -9,10 +9,17 @@ import tomli_w
 import typer
 
 from impasto.commands.common import app, command_errors, err
-from impasto.commands.look_options import STYLE_OPTIONS, explicit_values, look_options, resolve_look
+from impasto.commands.look_options import (
+    MATTE_OPTIONS,
+    STYLE_OPTIONS,
+    explicit_values,
+    look_options,
+    resolve_look,
+    with_matte,
+)
 from impasto.errors import ImpastoError, UsageError
 from impasto.features.weights import load_weights
-from impasto.look import load_look, save_look
+from impasto.look import Look, load_look, save_look
 from impasto.objective.controls import style_ratio
 
 look_app = typer.Typer(help="Save and inspect look files (TOML).", no_args_is_help=True)
@@ -20,7 +27,8 @@ app.add_typer(look_app, name="look")
 
 
 @look_app.command("save")
-@look_options("look", "u", "iterations", "size", "style_weights", "network", "weights", "seed", *STYLE_OPTIONS)
+@look_options("look", "u", "iterations", "size", "style_weights", "network", "weights", "seed", *STYLE_OPTIONS,
+              *MATTE_OPTIONS)
 def save(
     path: Path = typer.Argument(..., help="Look file to write (.toml).", show_default=False),
     content: Optional[Path] = typer.Argument(None, help="Content frame the look is developed on.", show_default=False),
@@ -35,14 +43,15 @@ def save(
         for name in ("content", "styles"):
             if name in explicit:
                 explicit[name] = _absolute(explicit[name])
-        record = resolve_look(options["look"], explicit)
+        record = with_matte(resolve_look(options["look"], explicit), options)
         if record.weights_origin is None or {"network", "weights"} & set(explicit):
             try:
                 record.weights_origin = load_weights(record.look.network, record.look.weights).origin
             except ImpastoError:
                 record.weights_origin = None  # a look can be written on a machine without the weights
         save_look(path, record)
-    err.print(f"wrote {path} (u {record.look.u:g}, k {record.look.k:g}, {record.look.iterations} iterations, "
+    regions = "".join(f", {r.name} u {record.look.u if r.u is None else r.u:g}" for r in record.look.regions)
+    err.print(f"wrote {path} (u {record.look.u:g}{regions}, k {record.look.k:g}, {record.look.iterations} iterations, "
               f"{record.look.size} px)", highlight=False)
 
 
@@ -56,8 +65,24 @@ def show(path: Path = typer.Argument(..., help="Look file to read.", show_defaul
     typer.echo(f"styles: {', '.join(record.styles) or '-'}")
     typer.echo(f"weights origin: {record.weights_origin or '-'}")
     for name, value in lk.model_dump(mode="json").items():
-        typer.echo(f"{name}: {toml_value(value)}")
+        if name != "regions":
+            typer.echo(f"{name}: {toml_value(value)}")
     typer.echo(f"ratio at {lk.size} px: {style_ratio(lk.u, lk.size, lk.k, lk.raw_ratio):.4g}")
+    for line in region_lines(lk):
+        typer.echo(line)
+
+
+def region_lines(look: Look) -> list[str]:
+    """One line per region, as written in the look file (paths relative to it): name, matte, channel, u, styles,
+    feather (and invert, style weights when set)."""
+    lines = []
+    for r in look.regions:
+        u = f"{r.u:g}" if r.u is not None else f"{look.u:g} (the look's)"
+        styles = ", ".join(r.styles) if r.styles else "the look's"
+        weights = f" (weights {toml_value(r.style_weights)})" if r.style_weights else ""
+        lines.append(f"region {r.name}: matte {r.matte}{' (inverted)' if r.invert else ''}, channel "
+                     f"{r.channel or 'auto'}, u {u}, styles {styles}{weights}, feather {r.feather:g} px")
+    return lines
 
 
 def toml_value(value: Any) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import typer
+from pydantic import ValidationError
 
 from impasto.commands.common import (
     _F,
@@ -20,9 +21,9 @@ from impasto.commands.common import (
     shared_options,
 )
 from impasto.devices import MAX_MEMORY_ENV, parse_bytes
-from impasto.errors import UsageError
+from impasto.errors import UsageError, validation_sentence
 from impasto.io.images import write_image
-from impasto.look import Look, LookFile, load_look, save_look
+from impasto.look import Look, LookFile, RegionSpec, load_look, rebase_regions, save_look
 from impasto.version import __version__
 
 # Shared option declarations: stylize, preview, look save and sweep offer the same names, help and defaults.
@@ -55,6 +56,19 @@ PREVIEW_OPT = typer.Option(None, "--preview", help=_help("preview"))
 TILE_OPT = typer.Option(_F["tile"].default, help=_help("tile"))
 TILE_OVERLAP_OPT = typer.Option(_F["tile_overlap"].default, help=_help("tile_overlap"))
 COMPILE_OPT = typer.Option(_F["compile"].default, "--compile", help=_help("compile"))
+MATTE_OPT = typer.Option(
+    None, "--matte", help="A matte image (1 = inside) painted with its own --matte-u and --matte-style; the rest keeps "
+    "the look's u and styles. It becomes the look's region 'matte', so the look file written beside the output "
+    "records it.")
+MATTE_U_OPT = typer.Option(None, "--matte-u", help="u inside the --matte. (default: the look's u)")
+MATTE_STYLE_OPT = typer.Option(None, "--matte-style", help="Style image inside the --matte; repeat for a blend. "
+                               "(default: the look's styles)")
+MATTE_CHANNEL_OPT = typer.Option(None, "--matte-channel", help="The --matte's channel: R, G, B, A or an EXR layer "
+                                 "channel such as fg.A. (default: the only channel, else A, else R)")
+MATTE_FEATHER_OPT = typer.Option(None, "--matte-feather", help="Soften the --matte's edge over about this many px "
+                                 "at the output size. (default: 0)")
+MATTE_INVERT_OPT = typer.Option(False, "--matte-invert", help="Use 1 − matte: the --matte's settings paint what lies "
+                                "outside it.")
 
 # Every shared option with its type, in the order commands list them (each command offers a subset).
 LOOK_OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -67,9 +81,15 @@ LOOK_OPTIONS: dict[str, tuple[Any, Any]] = {
     "preserve_color": (str, PRESERVE_COLOR_OPT), "precision": (str, PRECISION_OPT), "levels": (int, LEVELS_OPT),
     "anchor": (float, ANCHOR_OPT), "preview": (Optional[Path], PREVIEW_OPT), "tile": (int, TILE_OPT),
     "tile_overlap": (int, TILE_OVERLAP_OPT), "compile": (bool, COMPILE_OPT), "max_memory": (Optional[str], MAX_MEMORY_OPT),
+    "matte": (Optional[Path], MATTE_OPT), "matte_u": (Optional[float], MATTE_U_OPT),
+    "matte_style": (Optional[list[Path]], MATTE_STYLE_OPT), "matte_channel": (Optional[str], MATTE_CHANNEL_OPT),
+    "matte_feather": (Optional[float], MATTE_FEATHER_OPT), "matte_invert": (bool, MATTE_INVERT_OPT),
 }
 # The optimisation and style options every look command offers, after the command's own.
 STYLE_OPTIONS = ("optimizer", "lr", "init", "pooling", "style_scale", "k", "raw_ratio", "tv_weight", "preserve_color")
+# The one-matte shortcut (a region named MATTE_REGION) stylize, preview and look save offer.
+MATTE_OPTIONS = ("matte", "matte_u", "matte_style", "matte_channel", "matte_feather", "matte_invert")
+MATTE_REGION = "matte"
 
 def look_options(*names: str, after: str | None = None) -> Callable[[Command], Command]:
     """Declare the shared look options `names` (in LOOK_OPTIONS order) on a typer command, after its parameter
@@ -131,6 +151,7 @@ def resolve_look(look_file: Path | None, explicit: Mapping[str, Any]) -> LookFil
     base = load_look(look_file) if look_file is not None else LookFile()
     if look_file is not None:
         folder = Path(look_file).parent
+        base.look = rebase_regions(base.look, folder)  # a look file's mattes, like its content, are relative to it
         base.content = _relative_to(folder, base.content)
         base.styles = [p for p in (_relative_to(folder, s) for s in base.styles) if p is not None]
     fields = {k: v for k, v in explicit.items() if k in Look.model_fields}
@@ -159,8 +180,40 @@ def look_inputs(look_path: Path | None, params: Mapping[str, Any], rename: Mappi
                 ) -> tuple[LookFile, Path, list[Path]]:
     """The look a rendering command asked for (`--look` with the typed options on top) and its content and style
     paths; call it inside the command with the command's arguments."""
-    look_file = resolve_look(look_path, explicit_values(params, rename=rename))
+    look_file = with_matte(resolve_look(look_path, explicit_values(params, rename=rename)), params)
     return (look_file, *require_inputs(look_file))
+
+
+def with_matte(look_file: LookFile, params: Mapping[str, Any]) -> LookFile:
+    """The look file with the --matte shortcut of `params` (MATTE_OPTIONS) as its region 'matte' (replacing one of
+    that name, e.g. from --look); one sentence when a --matte-* option comes without --matte."""
+    matte = params.get("matte")
+    given = [n for n in MATTE_OPTIONS[1:] if params.get(n) not in (None, False, [])]
+    if matte is None:
+        if given:
+            raise UsageError(f"--{given[0].replace('_', '-')} sets how the --matte is painted; give --matte too.")
+        return look_file
+    fields: dict[str, Any] = {"name": MATTE_REGION, "matte": str(Path(matte).resolve()), "u": params.get("matte_u"),
+                              "channel": params.get("matte_channel"), "feather": params.get("matte_feather") or 0.0,
+                              "invert": bool(params.get("matte_invert"))}
+    if params.get("matte_style"):
+        fields["styles"] = [str(Path(s).resolve()) for s in params["matte_style"]]
+    try:
+        region = RegionSpec(**fields)
+    except ValidationError as exc:
+        field = str((exc.errors()[0].get("loc") or ("matte",))[0])
+        option = "--matte" if field == "matte" else f"--matte-{'style' if field == 'styles' else field}"
+        raise UsageError(validation_sentence(exc, f"Invalid {option}:", whole="")
+                         .replace(f"{option}: {field}:", f"{option}:")) from None
+    regions = [r for r in look_file.look.regions if r.name != MATTE_REGION] + [region]
+    look = make_look(**{**look_file.look.model_dump(), "regions": [r.model_dump() for r in regions]})
+    return look_file.model_copy(update={"look": look})
+
+
+def print_warnings(warnings: list[str]) -> None:
+    """A render's warnings (regions: small or overlapping mattes), one 'warning: ...' line each."""
+    for w in warnings:
+        err.print(f"warning: {w}", highlight=False)
 
 
 def require_inputs(look_file: LookFile) -> tuple[Path, list[Path]]:
@@ -181,7 +234,7 @@ def write_sidecar(output: Path, look: Look, content: Path | str | None, styles: 
                   weights_origin: str | None, precision_used: str | None = None) -> Path:
     """Write the look a command used beside its output (absolute paths, so it works from any folder)."""
     record = LookFile(
-        look=look,
+        look=rebase_regions(look, Path.cwd()),
         content=None if content is None else str(Path(content).resolve()),
         styles=[str(Path(s).resolve()) for s in styles],
         weights_origin=weights_origin,

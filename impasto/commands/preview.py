@@ -17,9 +17,11 @@ from impasto.commands.common import (
     parse_floats,
 )
 from impasto.commands.look_options import (
+    MATTE_OPTIONS,
     STYLE_OPTIONS,
     look_inputs,
     look_options,
+    print_warnings,
     warn_origin,
     write_painting,
     write_sidecar,
@@ -34,7 +36,7 @@ from impasto.lookdev.preview import preview as run_preview
 
 
 @app.command()
-@look_options("look", "u", "style_weights", "network", "weights", "seed", "device", *STYLE_OPTIONS)
+@look_options("look", "u", "style_weights", "network", "weights", "seed", "device", *STYLE_OPTIONS, *MATTE_OPTIONS)
 def preview(
     content: Optional[Path] = typer.Argument(None, help="Content image (the plate frame), or a movie frame as MOVIE@N (N counted from 1001; @0 is refused); may come from --look.", show_default=False),
     styles: Optional[list[Path]] = typer.Argument(None, help="One or more style images (paintings); may come from --look.", show_default=False),
@@ -74,6 +76,7 @@ def preview(
         sidecar = write_painting(out, res.image, record, final_look, content_path, style_paths, res.weights_origin,
                                  res.precision_reason)
     warn_origin(look_file.weights_origin, res.weights_origin)
+    print_warnings(res.warnings)
     fh, fw = pr.final_shape
     what = f"crop {','.join(map(str, pr.crop))} at full size" if pr.crop else f"{pr.scale:g} × the final"
     err.print(f"wrote {out} and {sidecar.name} ({res.image.shape[1]}×{res.image.shape[0]}, {what}, u {pr.final_look.u:g}, "

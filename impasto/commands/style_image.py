@@ -8,10 +8,12 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from impasto.commands.common import app, command_errors, err
-from impasto.errors import UsageError
+from impasto.commands.look_options import resolve_look
+from impasto.errors import ImpastoError, UsageError
 from impasto.look import Look
 
 style_image_app = typer.Typer(
@@ -46,9 +48,9 @@ _LABELS = {"clipped_highlights": "clipped highlights", "crushed_shadows": "crush
            "colour_cast": "colour cast (Lab)", "jpeg_blocking": "JPEG blocking (8×8)"}
 
 
-def _print_check(report, console: Console) -> None:
-    table = Table(title=f"{report.image}  {report.width}×{report.height}  for a {report.final_size} px render",
-                  title_justify="left")
+def _print_check(report, console: Console, owner: str | None = None) -> None:
+    table = Table(title=f"{owner + ': ' if owner else ''}{report.image}  {report.width}×{report.height}  for a "
+                  f"{report.final_size} px render", title_justify="left")
     table.add_column("check")
     table.add_column("value", justify="right")
     table.add_column("limit", justify="right")
@@ -108,7 +110,8 @@ def build(
 
 @style_image_app.command("check")
 def check(
-    image: Path = typer.Argument(..., help="Style image to check.", show_default=False),
+    image: Optional[Path] = typer.Argument(None, help="Style image to check (or give --look).", show_default=False),
+    look: Optional[Path] = typer.Option(None, "--look", help="Check every style image of this look file instead: its own and each region's, each said to belong to the look or to its region, for the look's size and style scale (each report written beside its image)."),
     final_size: Optional[int] = typer.Option(None, "--final-size", help=_FINAL_HELP),
     style_scale: float = typer.Option(Look.model_fields["style_scale"].default, "--style-scale", help=_SCALE_HELP),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when there is any warning."),
@@ -123,7 +126,15 @@ def check(
         write_json,
     )
 
+    if look is not None:
+        with command_errors():
+            if image is not None or report is not None:
+                raise UsageError(f"Give a style image or --look, not both{' (and no --report: each image gets its own)' if report else ''}.")
+        _check_look(look, final_size, strict, as_json)
+        return
     with command_errors():
+        if image is None:
+            raise UsageError("Give a style image to check, or --look with a look file.")
         if not image.is_file() and image.exists():
             raise UsageError(f"'{image}' is a folder, not an image.")
         final = final_size if final_size is not None else Look.model_fields["size"].default
@@ -148,4 +159,47 @@ def check(
         _print_warnings(result.warnings, console)
         err.print(f"wrote {target}", highlight=False)
     if strict and result.warnings:
+        raise typer.Exit(1)
+
+
+def _check_look(path: Path, final_size: Optional[int], strict: bool, as_json: bool) -> None:
+    """`check --look`: every style image of a look (its own, then each region's), each named with its owner."""
+    from impasto.lookdev.style_image import (  # deferred: it pulls in scipy, slow to import for every command
+        check_style_image,
+        look_style_images,
+        report_path,
+        write_json,
+    )
+
+    with command_errors():
+        record = resolve_look(path, {})  # paths relative to the look file, as every command reads them
+        owned = look_style_images(record)
+        if not owned:
+            raise UsageError(f"The look file '{path}' names no style images (neither its own nor a region's).")
+        final = final_size if final_size is not None else record.look.size
+    console = Console()
+    reports, failed, warned = [], 0, False
+    for owner, image in owned:
+        try:
+            result = check_style_image(image, final, record.look.style_scale)
+            write_json(report_path(image), {"check": result.as_json()})
+        except ImpastoError as exc:  # one image unreadable: say which, check the others
+            failed += 1
+            err.print(f"[bold red]error:[/] {owner} style image '{escape(image)}': {escape(str(exc))}", highlight=False)
+            continue
+        reports.append({"belongs_to": owner, **result.as_json()})
+        warned = warned or bool(result.warnings)
+        if not as_json:
+            _print_check(result, console, owner)
+            for w in result.warnings:
+                console.print(f"[bold yellow]warning:[/] {owner} style image '{escape(image)}': {escape(w)}",
+                              highlight=False, soft_wrap=True)
+    if as_json:
+        typer.echo(json.dumps(reports, indent=2, ensure_ascii=False))
+    else:
+        err.print(f"checked {len(reports)} of {len(owned)} style images of {path}; each report is beside its image",
+                  highlight=False)
+    if failed:
+        raise typer.Exit(2)
+    if strict and warned:
         raise typer.Exit(1)

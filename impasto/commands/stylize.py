@@ -14,10 +14,12 @@ from impasto.commands.look_options import (
     apply_memory_cap,
     look_inputs,
     look_options,
+    print_warnings,
     warn_origin,
     write_painting,
 )
 from impasto.io.images import check_writable
+from impasto.look import Look
 
 
 @app.command()
@@ -28,7 +30,7 @@ def stylize(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output image (.png, .jpg, .tif, .exr); the look used is written beside it as <stem>.look.toml. (default: <content stem>_impasto.png in the current folder)"),
     **options: Any,
 ) -> None:
-    """Paint CONTENT in the style of STYLES (several styles are blended)."""
+    """Paint CONTENT in the style of STYLES (several styles are blended); --matte paints part of it with its own u and style."""
     with command_errors(interrupted="Interrupted; nothing written."):
         apply_memory_cap(options["max_memory"])
         look_file, content_path, style_paths = look_inputs(options["look"], {"content": content, "styles": styles, **options})
@@ -40,9 +42,15 @@ def stylize(
                                  result.look, content_path, style_paths, result.weights_origin,
                                  result.precision_reason)
     warn_origin(look_file.weights_origin, result.weights_origin)
+    print_warnings(result.warnings)
     err.print(f"precision {result.precision_reason}", highlight=False)
     if result.fp32_from is not None:
         err.print(f"bf16 stopped improving at iteration {result.fp32_from}; the render went on in fp32 from there.",
                   highlight=False)
     err.print(f"wrote {out} and {sidecar.name} ({result.image.shape[1]}×{result.image.shape[0]}, u {result.look.u:g}, "
-              f"ratio {result.ratio:.3g}, seed {result.look.seed}, {result.seconds:.1f} s on {result.device})", highlight=False)
+              f"ratio {result.ratio:.3g}{_regions(result.look)}, seed {result.look.seed}, {result.seconds:.1f} s on {result.device})", highlight=False)
+
+
+def _regions(look: Look) -> str:
+    """', matte u 2' for each region: what the painting's parts were painted with."""
+    return "".join(f", {r.name} u {look.u if r.u is None else r.u:g}" for r in look.regions)

@@ -22,7 +22,9 @@ optimisation finds another arrangement of strokes at every size. bench/preview_p
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,8 +32,9 @@ import numpy as np
 import torch
 
 from impasto.api import Progress, Result, blend_weights, render
-from impasto.errors import UsageError
+from impasto.errors import ImpastoError, UsageError
 from impasto.io.images import MIN_SIDE
+from impasto.io.mattes import read_matte
 from impasto.io.tensors import (
     ImageLike,
     fit_size,
@@ -43,6 +46,8 @@ from impasto.io.tensors import (
 from impasto.look import Look
 from impasto.lookdev.saturation import Saturation, measure, preview_warning
 from impasto.objective.controls import style_ratio
+from impasto.objective.guides import Guides
+from impasto.objective.regions import load_regions
 from impasto.optim.strategies import level_iterations, level_sizes
 
 Box = tuple[int, int, int, int]
@@ -134,7 +139,7 @@ def preview(
         edge = max(32, round(look.size * scale))
         if round(min(final_hw) * edge / max(final_hw)) < 16:  # VGG's deepest style layer needs 16 px
             raise UsageError(f"A {scale:g} preview of a {final_hw[1]}×{final_hw[0]} final is under 16 px on its short side; use a larger --scale.")
-        p_look = look.model_copy(update={"size": edge, "iterations": its})
+        p_look = look.model_copy(update={"size": edge, "iterations": its, "regions": scaled_regions(look, edge)})
         result = render(content_rgb, style, p_look, device=device, progress=progress)
         ratio = result.ratio
         mode = "scale"
@@ -153,7 +158,9 @@ def preview(
             "size": max(piece.shape[:2]), "iterations": its, "raw_ratio": True, "u": math.log10(ratio),
             "style_scale": look.style_scale * max(final_hw) / max(piece.shape[:2]),
         })
-        result = render(piece, style, p_look, device=device, progress=progress)
+        guides, warnings = crop_regions(content, look, final_hw, (x0, y0, x1, y1), p_look.u)
+        result = render(piece, style, p_look, device=device, progress=progress, guides=guides)
+        result.warnings = warnings
         mode = "crop"
         saturation = None  # a crop has the final's pixel scale: it saturates as the final does
     final_look = look.model_copy(update={"seed": result.look.seed})
@@ -178,6 +185,32 @@ def preview(
         seconds_per_iteration=spi, predicted_final_seconds=predicted, levels=levels,
         saturation=saturation, warning=preview_warning(saturation, look.u),
     )
+
+
+def scaled_regions(look: Look, edge: int) -> list:
+    """The look's regions for a render at long edge `edge`: feathers (px at the look's size) scaled with it. A
+    region's u needs no change: its ratio over the look's, 10**(u_region − u), does not depend on the size."""
+    return [r.model_copy(update={"feather": r.feather * edge / look.size}) for r in look.regions]
+
+
+def crop_regions(content: ImageLike, look: Look, final_hw: tuple[int, int], box: Box, crop_u: float
+                 ) -> tuple[Guides | None, list[str]]:
+    """The look's regions for a full-size crop `box` of the final: mattes read at the final's size (feathered as
+    there), then cropped; each region's u moved with the crop's raw u (`crop_u`) so that its ratio over the
+    crop's stays 10**(u_region − u) as in the final. Warnings are about the whole frame."""
+    if not look.regions:
+        return None, []
+    alpha = None
+    if any(r.matte == "alpha" for r in look.regions) and isinstance(content, (str, os.PathLike)):
+        try:
+            alpha = read_matte(content, channel="A")
+        except ImpastoError:
+            alpha = None  # load_regions says that the content has no alpha
+    regions, warnings = load_regions(look, final_hw, content_alpha=alpha)
+    x0, y0, x1, y1 = box
+    cropped = tuple(dataclasses.replace(r, matte=np.ascontiguousarray(r.matte[y0:y1, x0:x1]),
+                                        u=crop_u + (r.u - look.u)) for r in regions)
+    return Guides(cropped), warnings
 
 
 def preview_levels(scale: float, final_hw: tuple[int, int]) -> int | None:

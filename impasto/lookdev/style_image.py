@@ -24,6 +24,7 @@ from scipy.ndimage import gaussian_filter
 from impasto.errors import ImpastoError, UsageError
 from impasto.files import atomic_write_text, file_digest
 from impasto.io.images import check_writable, read_image, write_image
+from impasto.look import LookFile
 from impasto.version import __version__
 
 # --- thresholds (the numbers behind every warning) ---------------------------------------------------------
@@ -295,6 +296,15 @@ def check_style_image(path: str | os.PathLike, final_size: int = 512, style_scal
     """Read a style image and diagnose it for a render whose long edge is `final_size`."""
     rgb = read_image(path)
     return check_array(rgb, final_size, style_scale, name=str(path))
+
+
+def look_style_images(look_file: LookFile) -> list[tuple[str, str]]:
+    """Every style image a look paints with, with what it belongs to: ('look', path) for the look's own, then
+    ("region 'fg'", path) for each region's own, in order; an image used twice is listed once per owner."""
+    owned = [("look", s) for s in look_file.styles]
+    for r in look_file.look.regions:
+        owned += [(f"region '{r.name}'", s) for s in r.styles or ()]
+    return owned
 
 
 # --- the build ------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ each style image's targets are computed once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -32,13 +33,14 @@ from pydantic import ValidationError
 
 from impasto.api import render
 from impasto.devices import available_memory, resolve_device
-from impasto.errors import UsageError, validation_sentence
+from impasto.errors import ImpastoError, UsageError, validation_sentence
 from impasto.features.net import feature_net
 from impasto.files import atomic_write_text, file_digest
 from impasto.io.images import write_image
+from impasto.io.mattes import read_matte
 from impasto.io.sequence import split_movie_frame
 from impasto.io.tensors import fit_size, load_rgb
-from impasto.look import Look, LookFile, load_look, save_look
+from impasto.look import Look, LookFile, load_look, rebase_regions, save_look
 from impasto.lookdev.contact_sheet import (
     SheetCell,
     SheetGrid,
@@ -47,6 +49,8 @@ from impasto.lookdev.contact_sheet import (
     write_index,
 )
 from impasto.lookdev.saturation import SATURATES_BELOW, Saturation, measure, sweep_warning
+from impasto.objective.guides import Guides, Region
+from impasto.objective.regions import load_regions
 from impasto.optim.memory import estimate_memory
 from impasto.version import __version__
 
@@ -149,6 +153,7 @@ class Cell:
     u: float
     iterations: int
     look: Look
+    region: str | None = None  # the region whose u varies across the sweep (None: the look's u)
 
     @property
     def image(self) -> str:
@@ -161,7 +166,7 @@ class Cell:
     @property
     def lines(self) -> list[str]:
         """The parameters printed under the cell."""
-        return [f"u {self.u:g}, {self.iterations} it", self.variant.label]
+        return [f"{u_label(self.u, self.region)}, {self.iterations} it", self.variant.label]
 
 
 @dataclass(eq=False)
@@ -194,6 +199,15 @@ class SweepPlan:
     digests: dict[str, str] = field(repr=False)  # file path -> sha1 of its bytes
     saturation: list[Saturation | None] | None = field(default=None, repr=False)  # per style; check_saturation
     warning: str | None = None  # one line when some u values lie where more u changes little (check_saturation)
+    region: str | None = None  # the region whose u is the u axis (None: the look's u)
+    warnings: list[str] = field(default_factory=list)  # about the look's regions (small or overlapping mattes)
+    regions: list[Region] = field(default_factory=list, repr=False)  # the look's, read at the content's size
+
+    def guides(self, u: float) -> Guides | None:
+        """The regions a run at u paints with (`region`'s u set to u), or None without regions."""
+        if not self.regions:
+            return None
+        return Guides(tuple(dataclasses.replace(r, u=u) if r.name == self.region else r for r in self.regions))
 
     @property
     def rows(self) -> int:
@@ -207,7 +221,7 @@ class SweepPlan:
         return [f"{v.label}\n{its} it" for v in self.variants for its in self.iterations]
 
     def col_labels(self) -> list[str]:
-        return [f"u {u:g}" for u in self.us]
+        return [u_label(u, self.region) for u in self.us]
 
     def runs(self, cells: Sequence[Cell] | None = None) -> list[Run]:
         """The optimisations that produce `cells` (default: all), style by style so style targets are reused."""
@@ -233,9 +247,17 @@ def plan_sweep(
     us: Sequence[float] | None = None,
     iterations: Sequence[int] | None = None,
     seeds: Sequence[int] | None = None,
+    region: str | None = None,
 ) -> SweepPlan:
-    """Check every input and every cell's look, and lay out the grid; reads the images, writes nothing."""
-    base = (look or Look()).model_copy()
+    """Check every input and every cell's look, and lay out the grid; reads the images, writes nothing.
+
+    `region`: the u axis is that region's u (the look's own u and other regions stay as they are)."""
+    # Matte paths made absolute: a cell's look file reproduces it from any folder.
+    base = rebase_regions((look or Look()).model_copy(), Path.cwd())
+    if region is not None and region not in {r.name for r in base.regions}:
+        names = ", ".join(f"'{r.name}'" for r in base.regions)
+        raise UsageError(f"The look has no region '{region}'; " + (f"its regions are {names}." if names else
+                         "it has none (add [[look.regions]] to the look file, or use --matte)."))
     content = Path(content)
     styles = [Path(s) for s in styles]
     folder = Path(folder)
@@ -245,7 +267,7 @@ def plan_sweep(
         raise UsageError("A style image is given twice; each style image is one row of the sweep.")
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"Output '{folder}' is a file; -o names a folder for the sweep.")
-    us = list(us) if us else [base.u]
+    us = list(us) if us else [region_u(base, region)]
     its = sorted(set(iterations)) if iterations else [base.iterations]
     if seeds:
         seed_list = list(dict.fromkeys(seeds))
@@ -262,6 +284,9 @@ def plan_sweep(
     style_rgbs = [load_rgb(s, "style image") for s in styles]
     digests = {str(p): _file_sha1(p) for p in [content, *styles]}
     hw = fit_size(*content_rgb.shape[:2], base.size)
+    # Mattes read now: a missing or misshapen matte is one sentence before anything renders.
+    alpha = _alpha(content) if any(r.matte == "alpha" for r in base.regions) else None
+    regions, warnings = load_regions(base, content_rgb.shape[:2], content_alpha=alpha)
 
     variants: list[Variant] = []
     stems: dict[str, int] = {}
@@ -277,22 +302,54 @@ def plan_sweep(
     for v in variants:
         for r, n_its in enumerate(its):
             for c, u in enumerate(us):
-                try:
-                    cell_look = Look(**{**fields, "u": u, "iterations": n_its, "seed": v.seed})
-                except ValidationError as exc:
-                    raise UsageError(validation_sentence(exc)) from None
-                name = f"{v.key}__u{u:g}__it{n_its}"
-                cells.append(Cell(name, v.index * len(its) + r, c, v, u, n_its, cell_look))
+                cell_look = _cell_look(fields, region, u, n_its, v.seed)
+                name = f"{v.key}__{_safe(region) + '-' if region else ''}u{u:g}__it{n_its}"
+                cells.append(Cell(name, v.index * len(its) + r, c, v, u, n_its, cell_look, region))
     return SweepPlan(content, styles, us, its, [int(s) for s in seed_list], base, folder, variants, cells, hw,
-                     content_rgb, style_rgbs, digests)
+                     content_rgb, style_rgbs, digests, region=region, regions=regions, warnings=warnings)
+
+
+def _cell_look(fields: dict, region: str | None, u: float, iterations: int, seed: int) -> Look:
+    """A cell's look: the base's fields with u (the look's, or `region`'s), iterations and seed set."""
+    update: dict = {"iterations": iterations, "seed": seed}
+    if region is None:
+        update["u"] = u
+    else:
+        update["regions"] = [{**r, "u": u} if r["name"] == region else r for r in fields["regions"]]
+    try:
+        return Look(**{**fields, **update})
+    except ValidationError as exc:
+        what = f"Invalid u of region '{region}':" if region is not None else "Invalid"
+        raise UsageError(validation_sentence(exc, what).replace(": regions.", ": ")) from None
+
+
+def region_u(look: Look, region: str | None) -> float:
+    """The u a sweep varies: the look's, or that of its region `region` (the look's u when the region has none)."""
+    spec = next((r for r in look.regions if r.name == region), None)
+    return look.u if spec is None or spec.u is None else spec.u
+
+
+def u_label(u: float, region: str | None) -> str:
+    """'u 3', or 'fg u 3' when the sweep varies the region fg's u."""
+    return f"{region} u {u:g}" if region else f"u {u:g}"
+
+
+def _alpha(content: Path) -> np.ndarray | None:
+    """The content file's alpha, for a region whose matte is 'alpha' (None when it has none)."""
+    try:
+        return read_matte(content, channel="A")
+    except ImpastoError:
+        return None
 
 
 def check_saturation(plan: SweepPlan, device: str = "auto") -> str | None:
     """Measure, once per plan, where u stops changing the picture at the sweep's size for each style image
     (`impasto.lookdev.saturation`: a few forward passes, no renders); sets and returns `plan.warning`, the one
     line to print when some of the sweep's u values lie there."""
-    if max(plan.hw) > SATURATES_BELOW:
-        return None  # above it u keeps changing the picture over the whole useful range: nothing to measure
+    if max(plan.hw) > SATURATES_BELOW or plan.region is not None:
+        # Above the size u keeps changing the picture over the whole useful range: nothing to measure; and the
+        # measure is of the whole frame at the look's u, which says nothing of a region's u.
+        return None
     if plan.saturation is None:
         plan.saturation = [measure(plan.content_rgb, [rgb], plan.base, device=device) for rgb in plan.style_rgbs]
         plan.warning = sweep_warning(plan.saturation, plan.us)
@@ -413,7 +470,7 @@ def run_sweep(
     manifest.setdefault("cells", {})
     manifest.update(
         impasto_sweep=MANIFEST_VERSION, layout=LAYOUT, content=str(plan.content), styles=[str(s) for s in plan.styles],
-        axes={"u": plan.us, "iterations": plan.iterations, "seeds": plan.seeds,
+        axes={"u": plan.us, "region": plan.region, "iterations": plan.iterations, "seeds": plan.seeds,
               "styles": [str(s) for s in plan.styles]},
         base_look=plan.base.model_dump(mode="json"), size=[plan.hw[1], plan.hw[0]], weights_origin=origin,
     )
@@ -440,7 +497,7 @@ def run_sweep(
         vi = plan.styles.index(run.variant.style)
         hook = (lambda p: on_iteration(run, p)) if on_iteration is not None else None
         result = render(plan.content_rgb, plan.style_rgbs[vi], look, device=str(dev), progress=hook,
-                        snapshots=[c.iterations for c in run.cells])
+                        snapshots=[c.iterations for c in run.cells], guides=plan.guides(run.u))
         last = result.history[-1].iteration
         for cell in sorted(run.cells, key=lambda c: c.iterations):
             # A run that stopped early (divergence) hands back its last good image, as a separate run would.
