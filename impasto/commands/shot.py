@@ -39,6 +39,11 @@ def init(
     curve: str = typer.Option("linear", help="Dissolve curve: linear or smoothstep."),
     boil: float = typer.Option(0.0, "--boil", min=0.0, max=1.0, help="temporal.boil: 0 paints every frame on its own (the strokes boil), 1 holds each frame to the previous painted one along the plate's motion (steady)."),
     chunk: Optional[int] = typer.Option(None, "--chunk", min=1, help="temporal.chunk: frames per chunk at boil above 0; each chunk's first frame is a keyframe painted first, and chunks render in parallel. (default: 12)"),
+    matte: Optional[str] = typer.Option(None, "--matte", help="A region painted with its own u: a matte image, a frame pattern following the plate's frame numbers (e.g. 'mattes/cs010_fg.####.exr'), or 'alpha' for the plate's own alpha; written into the shot file as [[regions]] (the look file is left as it is).", show_default=False),
+    matte_u: Optional[float] = typer.Option(None, "--matte-u", help="u inside the matte. (default: the look's u)", show_default=False),
+    matte_style: Optional[list[Path]] = typer.Option(None, "--matte-style", help="Style image inside the matte (repeat for several). (default: the look's)", show_default=False),
+    matte_channel: Optional[str] = typer.Option(None, "--matte-channel", help="The matte's channel, e.g. A, R or an EXR layer's fg.A. (default: the only channel, else A, else R)", show_default=False),
+    matte_feather: float = typer.Option(0.0, "--matte-feather", min=0.0, help="Soften the matte's edge over about this many px of the painted frame."),
     shot_file: Optional[Path] = typer.Option(None, "-o", "--output", help="Shot file to write. (default: NAME.toml here)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing shot file."),
 ) -> None:
@@ -46,7 +51,9 @@ def init(
     options = {"shot_file": shot_file, "styles": [str(s) for s in style] if style else None, "input_space": colourspace,
                "display": display, "view": view, "scale": scale, "output_folder": output_dir, "denoise": denoise,
                "strength": strength, "head": head, "tail": tail, "curve": curve, "first_frame": first_frame,
-               "boil": boil, "chunk": chunk,
+               "boil": boil, "chunk": chunk, "matte": matte, "matte_u": matte_u,
+               "matte_styles": [str(s) for s in matte_style] if matte_style else None, "matte_channel": matte_channel,
+               "matte_feather": matte_feather,
                "overwrite": overwrite}
     try:
         try:
@@ -64,9 +71,20 @@ def init(
         f"wrote {path}: {shot.name} frames {shot.frames} ({_count(shot)}), {names['colour_space']} through "
         f"{names['display']} / {names['view']}, version {shot.output.version:03d}"
         f"{f', boil {shot.temporal.boil:g} in chunks of {shot.temporal.chunk}' if shot.temporal.boil else ''}"
+        f"{_regions(shot)}"
         f" -> {_rel(shot.output_pattern())}",
         highlight=False, soft_wrap=True,
     )
+
+
+def _regions(shot: Shot) -> str:
+    """', matte mattes/fg.####.exr at u 2' for each of the shot's own regions."""
+    parts = []
+    for r in shot.regions:
+        u = f"u {r.u:g}" if r.u is not None else "the look's u"
+        styles = f" with {', '.join(Path(s).name for s in r.styles)}" if r.styles else ""
+        parts.append(f", region '{r.name}' ({r.matte}) at {u}{styles}")
+    return "".join(parts)
 
 
 def _count(shot: Shot) -> str:

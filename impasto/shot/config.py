@@ -28,6 +28,7 @@ from pydantic import (
 from impasto.errors import UsageError, validation_sentence
 from impasto.files import atomic_write_text, read_toml
 from impasto.io.images import read_pixels, to_rgb
+from impasto.io.mattes import fit_matte, is_pattern, matte_path, read_matte
 from impasto.io.ocio import get_config
 from impasto.io.sequence import (
     DEFAULT_FIRST_FRAME,
@@ -42,8 +43,9 @@ from impasto.io.sequence import (
     parse_frame_range,
     single_frame_file,
 )
-from impasto.look import Look, load_look
+from impasto.look import Look, RegionSpec, load_look
 from impasto.objective.objective import blend_weights
+from impasto.objective.regions import missing_mattes
 from impasto.shot.post import dissolve_weight
 
 SHOT_SCHEMA_VERSION = 1
@@ -174,6 +176,9 @@ class Shot(BaseModel):
     post: PostSettings = Field(default_factory=PostSettings)
     dissolve: DissolveSettings = Field(default_factory=DissolveSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    regions: list[RegionSpec] = Field(default_factory=list, description="mattes painted with their own u and styles "
+                                      "([[regions]]), after the look's own; paths relative to the shot file, a pattern's "
+                                      "frames follow the plate's frame numbers")
 
     _root: Path = PrivateAttr(default_factory=Path)
     _source: Path | None = PrivateAttr(default=None)
@@ -309,6 +314,7 @@ class Shot(BaseModel):
             assert self.look is not None
             look = self.look
             styles = [self.resolve(s) for s in self.styles]
+        look = self._with_regions(look)
         if look.preview:
             # A preview belongs to the frame it was made from; every frame grows from its own coarsest level.
             look = look.model_copy(update={"preview": None})
@@ -319,6 +325,29 @@ class Shot(BaseModel):
             if not s.is_file():
                 raise UsageError(f"Style image '{s}' does not exist.")
         return look, styles
+
+    def _with_regions(self, look: Look) -> Look:
+        """The look's regions (paths relative to its look file, or to the shot file for an inline look) then the
+        shot's [[regions]] (relative to the shot file), with absolute matte and style paths: whoever reads them
+        (a shot render, a preview of one frame) finds the files from any working folder."""
+        if not look.regions and not self.regions:
+            return look
+        base = self.resolve(self.look_file).parent if self.look_file is not None else self._root
+
+        def absolute(r: RegionSpec, folder: Path) -> RegionSpec:
+            def at(path: str) -> str:
+                p = Path(os.path.expandvars(os.path.expanduser(path)))
+                return str(p if p.is_absolute() else folder / p)
+            return r.model_copy(update={"matte": r.matte if r.matte == "alpha" else at(r.matte),
+                                        "styles": None if r.styles is None else [at(s) for s in r.styles]})
+
+        combined = [absolute(r, base) for r in look.regions] + [absolute(r, self._root) for r in self.regions]
+        try:
+            return look.model_copy(update={"regions": Look.model_validate({"regions": [
+                r.model_dump(mode="json") for r in combined]}).regions})
+        except ValidationError as exc:
+            where = f"Shot file '{self._source}':" if self._source else f"Shot {self.name}:"
+            raise UsageError(validation_sentence(exc, where)) from None
 
     def dissolve_weight(self, frame: int) -> float:
         return dissolve_weight(frame, self.dissolve.span("head"), self.dissolve.span("tail"), self.dissolve.curve)
@@ -390,6 +419,8 @@ def save_shot(path: str | os.PathLike, shot: Shot) -> Path:
     data = shot.model_dump(mode="json", exclude_none=True)
     if shot.temporal == TemporalSettings():
         data.pop("temporal", None)  # a shot that never asked for boil keeps its file as it was
+    if not shot.regions:
+        data.pop("regions", None)  # nor does one without mattes
     if data.get("look"):
         data["look"] = {k: v for k, v in data["look"].items() if v is not None}
     # Settings first, tables after: TOML needs plain keys before [tables].
@@ -502,6 +533,12 @@ def check_look(shot: Shot) -> None:
         pixels, spec, _ = read_pixels(s, "Style image")
         to_rgb(pixels, list(spec.channelnames), source=f"style image '{s}'")
     blend_weights(look.style_weights, len(styles))
+    for r in look.regions:
+        for s in r.styles or []:
+            if not Path(s).is_file():
+                raise UsageError(f"Style image '{s}' of region '{r.name}' does not exist.")
+            pixels, spec, _ = read_pixels(s, "Style image")
+            to_rgb(pixels, list(spec.channelnames), source=f"style image '{s}'")
     if look.init not in ("content", "noise") and not (Path(look.init).is_file() or shot.resolve(look.init).is_file()):
         raise UsageError(f"The look's init image '{look.init}' does not exist.")
 
@@ -516,10 +553,73 @@ def init_warnings(shot: Shot) -> list[str]:
     else:
         _, missing = existing_frames(shot.plate_pattern(), frames)
         where = f"missing from '{shot.plate}'"
+    warnings = _matte_warnings(shot, frames)
     if not missing:
-        return []
-    return [f"plate frames {format_frame_range(missing)} ({len(missing)} of {count_text(len(frames))}) are {where}; "
+        return warnings
+    return warnings + [f"plate frames {format_frame_range(missing)} ({len(missing)} of {count_text(len(frames))}) are {where}; "
             "impasto render paints the others, records these as missing and exits 1 until they are there"]
+
+
+def _matte_warnings(shot: Shot, frames: list[int]) -> list[str]:
+    """Regions whose matte frames are missing in the shot's range (the render fails those frames until they are there)."""
+    look, _ = shot.resolved_look()
+    out = []
+    for name, gone in missing_mattes(look, frames).items():
+        matte = next(r.matte for r in look.regions if r.name == name)
+        shown = os.path.relpath(matte) if Path(matte).is_relative_to(Path.cwd()) else matte
+        out.append(f"matte frames {format_frame_range(gone)} ({len(gone)} of {count_text(len(frames))}) of region "
+                   f"'{name}' are missing from '{shown}'; impasto render fails those frames until they are there")
+    return out
+
+
+def check_mattes(shot: Shot) -> None:
+    """Refuse, in one sentence, a region whose matte (its first frame there) has another aspect than the plate's,
+    and a region on the plate's alpha when the plate has none. Movie plates have no alpha and are not checked here."""
+    look, _ = shot.resolved_look()
+    if not look.regions or shot.plate_is_movie:
+        return
+    pattern = shot.plate_pattern()
+    there, _ = existing_frames(pattern, shot.frame_list())
+    present = sorted(there)
+    if not present:
+        return
+    _, plate_spec, _ = read_pixels(there[present[0]], "Plate frame")
+    pw, ph = plate_spec.width, plate_spec.height
+    for r in look.regions:
+        if r.matte == "alpha":
+            if plate_spec.alpha_channel < 0 and "A" not in list(plate_spec.channelnames):
+                raise UsageError(f"Region '{r.name}' uses the plate's alpha as its matte, but plate frame {present[0]} "
+                                 "has no alpha channel; give a matte image.")
+            continue
+        frame = next((n for n in present if matte_path(r.matte, n if is_pattern(r.matte) else None).is_file()), None)
+        if frame is None:
+            continue  # every frame missing: init warns, render fails them
+        matte = read_matte(r.matte, r.channel, frame if is_pattern(r.matte) else None)
+        what = f"matte frame {frame} of region '{r.name}'" if is_pattern(r.matte) else f"matte of region '{r.name}'"
+        fit_matte(matte, (ph, pw), what)
+
+
+def region_from_options(look: Look | None, matte: str, to: Path, *, u: float | None = None,
+                        styles: list[str] | None = None, channel: str | None = None, feather: float = 0.0) -> RegionSpec:
+    """`shot init --matte ...` as one [[regions]] entry, its paths relative to the shot file's folder `to`; named
+    'matte' (matte2, ... when the look has a region of that name)."""
+    taken = {r.name for r in look.regions} if look is not None else set()
+    name, i = "matte", 1
+    while name in taken:
+        i += 1
+        name = f"matte{i}"
+    data: dict = {"name": name, "matte": matte if matte == "alpha" else _relative(matte, to), "feather": feather}
+    if u is not None:
+        data["u"] = u
+    if styles:
+        data["styles"] = [_relative(s, to) for s in styles]
+    if channel:
+        data["channel"] = channel
+    try:
+        return RegionSpec.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(validation_sentence(exc, "--matte", whole="region").replace("--matte u:", "--matte-u:")
+                         .replace("--matte feather:", "--matte-feather:")) from None
 
 
 def init_shot(
@@ -543,6 +643,11 @@ def init_shot(
     first_frame: int | None = None,
     boil: float = 0.0,
     chunk: int | None = None,
+    matte: str | None = None,
+    matte_u: float | None = None,
+    matte_styles: list[str] | None = None,
+    matte_channel: str | None = None,
+    matte_feather: float = 0.0,
     overwrite: bool = False,
 ) -> tuple[Path, Shot]:
     """Write `<name>.toml` (or `shot_file`) for a plate; paths given relative to the working folder.
@@ -550,7 +655,10 @@ def init_shot(
     Without `frames`, a sequence's range is the frames on disk and a movie's is its length from `first_frame`
     (default 1001). Checks what can be checked now: the plate exists, the look loads and its style images decode,
     the colour space is known, the output folder can be made. One numbered file (`plates/p.1001.exr`) without
-    `frames` raises `SingleFramePlate`, which asks whether the sequence was meant.
+    `frames` raises `SingleFramePlate`, which asks whether the sequence was meant. `matte` (an image, a frame
+    pattern following the plate's numbers, or 'alpha') adds a [[regions]] entry painted with `matte_u` (default:
+    the look's u) and `matte_styles`; a matte of another aspect than the plate is refused, missing matte frames
+    are warned about by `init_warnings`.
     """
     path = Path(shot_file) if shot_file else Path(f"{name}.toml")
     if path.exists() and not overwrite:
@@ -560,6 +668,8 @@ def init_shot(
         raise UsageError(f"Folder '{folder}' for the shot file does not exist.")
     if is_movie(plate) and not Path(plate).is_file():
         raise UsageError(f"Movie '{plate}' does not exist.")
+    if matte is None and (matte_u is not None or matte_styles or matte_channel or matte_feather):
+        raise UsageError("--matte-u, --matte-style, --matte-channel and --matte-feather describe a matte; give it with --matte.")
     plate, frames = _plate_and_frames(plate, frames, first_frame)
     data: dict = {
         "name": name,
@@ -587,6 +697,11 @@ def init_shot(
         fps = movie_info(plate).fps
         if 0 < fps <= 240:
             data["review"] = {"fps": round(fps, 6)}
+    if matte is not None:
+        inline = Look.model_validate(data["look"]) if "look" in data else None
+        lf_look = load_look(look_file).look if look_file is not None else inline
+        data["regions"] = [region_from_options(lf_look, matte, folder, u=matte_u, styles=matte_styles,
+                                               channel=matte_channel, feather=matte_feather).model_dump(mode="json")]
     data = {k: v for k, v in data.items() if v is not None}
     data["colour"] = {k: v for k, v in data["colour"].items() if v is not None}
     data["dissolve"] = {k: v for k, v in data["dissolve"].items() if v is not None}
@@ -602,6 +717,7 @@ def init_shot(
         if not present:
             raise UsageError(f"None of frames {frames} of '{plate}' exist; check the pattern (one # per digit) and the range.")
     check_look(shot)
+    check_mattes(shot)
     colour_names(shot)
     problem = output_folder_problem(shot.output_folder())
     if problem:

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 from impasto.files import file_digest
+from impasto.io.mattes import is_pattern, matte_digest, matte_path
+from impasto.look import Look
 from impasto.lru import LRU
 from impasto.shot.config import Shot, colour_names
 
@@ -28,6 +30,35 @@ def cached_digest(path: str | os.PathLike) -> str:
     return _DIGESTS.get_or_make(key, lambda: file_digest(path))
 
 
+def _portable(region: dict, root: Path) -> dict:
+    def rel(path: str) -> str:
+        try:
+            return os.path.relpath(path, root) if os.path.isabs(path) else path
+        except ValueError:  # another drive on Windows
+            return path
+    region = dict(region)
+    if region["matte"] != "alpha":
+        region["matte"] = rel(region["matte"])
+    if region.get("styles"):
+        region["styles"] = [rel(s) for s in region["styles"]]
+    return region
+
+
+def matte_hashes(look: Look, frame: int) -> dict[str, str]:
+    """Region name -> digest of its matte file for `frame` (a pattern's frame, or the one image), as a manifest
+    entry records them; a region on the plate's alpha is covered by the plate's digest. One sentence for a
+    missing matte frame, naming it."""
+    out = {}
+    for r in look.regions:
+        if r.matte == "alpha":
+            continue
+        file = matte_path(r.matte, frame if is_pattern(r.matte) else None)
+        if not file.is_file():
+            matte_digest(r.matte, frame)  # raises its sentence: which matte frame is not there
+        out[r.name] = cached_digest(file)
+    return out
+
+
 def look_hash(shot: Shot) -> str:
     """Digest of everything that changes how a frame is painted: look fields (not where the look was developed),
     style image contents, colour transforms, render scale, post steps and the previous-frame start. At boil > 0
@@ -39,6 +70,11 @@ def look_hash(shot: Shot) -> str:
     fields["seed"] = look.seed
     if shot.render.from_previous:
         fields["init"] = "previous"
+    if look.regions:
+        # Region settings as the shot names its files (relative to the shot file: a moved project keeps its hash),
+        # with the region style images' contents; the mattes' own contents are each frame's (FrameEntry.mattes).
+        fields["regions"] = [_portable(r.model_dump(mode="json"), shot.root) for r in look.regions]
+        fields["region_styles"] = [[cached_digest(s) for s in r.styles or []] for r in look.regions]
     data = {
         "look": fields,
         "styles": [cached_digest(s) for s in styles],

@@ -37,6 +37,8 @@ class FrameEntry(BaseModel):
     bytes: int | None = Field(None, description="size of the painted frame's file as written; status checks it cheaply")
     source_frame: int | None = Field(None, description="index in the movie of the plate frame painted (0 = its first); None for image sequences")
     input_hash: str | None = None
+    mattes: dict[str, str] | None = Field(None, description="region name -> digest of its matte file for this frame (regions on the plate's alpha are covered by input_hash)")
+    warnings: list[str] | None = Field(None, description="what the frame's regions warned about (small or overlapping mattes)")
     look_hash: str | None = None
     dissolve: float = Field(1.0, description="weight of the painting in the dissolve with the plate (1 = all painting)")
     seed: int | None = None

@@ -33,13 +33,13 @@ import torch
 from impasto.errors import ImpastoError, UsageError
 from impasto.files import disk_full
 from impasto.io.frames import Frame, premultiply, read_frame, unpremultiply, write_frame
-from impasto.io.images import write_image
+from impasto.io.images import read_image, write_image
 from impasto.io.ocio import get_config
 from impasto.io.sequence import existing_frames, format_frame_range, movie_frame_count, movie_frames, movie_info
 from impasto.io.tensors import fit_size
 from impasto.motion.flow import fit
 from impasto.shot.config import Shot, colour_names, with_overrides
-from impasto.shot.identity import cached_digest, look_hash
+from impasto.shot.identity import cached_digest, look_hash, matte_hashes
 from impasto.shot.locks import FrameLock, Holder, claim, make_folder
 from impasto.shot.manifest import (
     DiskFull,
@@ -49,6 +49,7 @@ from impasto.shot.manifest import (
     update_manifest,
 )
 from impasto.objective.guides import Guides
+from impasto.objective.regions import load_regions
 from impasto.shot.painter import GatysPainter, Painted, Painter
 from impasto.shot.post import denoise, mix, upscale
 from impasto.shot.temporal import Boil, Start, chunk_of, load_painted, painted_path, render_order, save_painted
@@ -265,10 +266,21 @@ class ShotRenderer(ShotFrames):
         super().__init__(shot)
         self.device = device or shot.render.device
         self.look, self.style_paths = shot.resolved_look()
-        self.painter: Painter = painter or GatysPainter(self.look, self.style_paths, self.device)
+        # Regions reach the painter as guides, read per frame here (matte frames, the plate's alpha), never by the
+        # painter from its look. A fast model paints whole frames: it ignores them (see `warnings`).
+        self.warnings: list[str] = []
+        self.ignored_regions = [r.name for r in self.look.regions] if painter is not None and painter.look_tag else []
+        if self.ignored_regions:
+            self.warnings.append(f"the fast model ignores the look's regions ({', '.join(self.ignored_regions)}): it "
+                                 "paints whole frames with the look's u and styles")
+        self._warned: set[str] = set()
+        self._region_styles: dict[Path, np.ndarray] = {}
+        self.painter: Painter = painter or GatysPainter(self.look.model_copy(update={"regions": []}), self.style_paths,
+                                                        self.device)
         # A painter of another kind (a fast model) makes another look: a version never mixes the two silently.
         self.look_hash = look_hash(shot) + self.painter.look_tag
         self._frame_bytes = 1 << 20  # about what one written frame needs; set from the plate
+        self._frame_warnings: list[str] = []
         self.boil: Boil | None = None
         if shot.temporal.boil > 0:
             self.boil = Boil(shot, self.input_hash, lambda n: self.display(self.read_plate(n)), self.painted,
@@ -327,6 +339,13 @@ class ShotRenderer(ShotFrames):
             return "look changed"
         if entry.input_hash != self.input_hash(n):
             return "plate changed"
+        if self._regions_painted():
+            try:
+                mattes = matte_hashes(self.look, n)
+            except UsageError:
+                mattes = entry.mattes  # a matte frame gone since: keep the painting, as for a plate frame gone
+            if (entry.mattes or {}) != mattes:
+                return "matte changed"
         if abs(entry.dissolve - self.shot.dissolve_weight(n)) > 1e-6:
             return "dissolve changed"
         if not frame_opens(out, self.plate_size):
@@ -451,10 +470,44 @@ class ShotRenderer(ShotFrames):
             return str(path), f"previous:{prev}"
         return "content", "content"
 
+    def _regions_painted(self) -> bool:
+        return bool(self.look.regions) and not self.ignored_regions
+
+    def region_guides(self, frame: int, plate, guides: Guides | None) -> tuple[Guides | None, list[str]]:
+        """`guides` (temporal targets, if any) with the look's regions for plate frame `frame` added: each matte
+        frame read (pattern frames follow the plate's numbers; 'alpha' is the plate frame's alpha), fitted to the
+        picture the painter gets, feathered at that size; and the regions' warnings for this frame."""
+        if not self._regions_painted():
+            return guides, []
+        h, w = plate.rgb.shape[:2]
+        edge = self.paint_edge(w, h)
+        look = self.look.model_copy(update={"size": edge})  # feather in px of the painted picture
+
+        def style(path: Path) -> np.ndarray:
+            if path not in self._region_styles:
+                self._region_styles[path] = read_image(path)
+            return self._region_styles[path]
+
+        regions, warnings = load_regions(look, fit_size(h, w, edge), content_alpha=plate.alpha, frame=frame,
+                                         root=self.shot.root, style_loader=style)
+        temporal = guides.temporal if guides is not None else ()
+        return Guides(regions=tuple(regions), temporal=tuple(temporal)), warnings
+
+    def _warn_once(self, warnings: list[str]) -> None:
+        """Keep each region warning once per run (the first frame's wording), not once per frame."""
+        for w in warnings:
+            key = w.split(" covers ")[0].split(" overlap ")[0]
+            if key not in self._warned:
+                self._warned.add(key)
+                self.warnings.append(w)
+
     def paint(self, frame: int, plate, *, init: str | np.ndarray = "content", iterations: int | None = None,
               on_iteration: Callable[[int, int], None] | None = None,
               guides: Guides | None = None) -> tuple[np.ndarray, np.ndarray, Painted]:
         """Paint one plate frame: (frame values to write, painted display picture at paint size, the painter's `Painted`)."""
+        guides, warnings = self.region_guides(frame, plate, guides)
+        self._warn_once(warnings)
+        self._frame_warnings = warnings
         c = self.shot.colour
         h, w = plate.rgb.shape[:2]
         straight = plate.rgb
@@ -501,6 +554,8 @@ class ShotRenderer(ShotFrames):
         try:
             out_path.parent.mkdir(parents=True, exist_ok=True)
             base["input_hash"] = self.input_hash(frame)
+            if self._regions_painted():
+                base["mattes"] = matte_hashes(self.look, frame)  # a missing matte frame fails this frame, naming it
             plate = self.read_plate(frame)
             self._frame_bytes = plate.rgb.nbytes // 2 + (plate.alpha.nbytes // 2 if plate.alpha is not None else 0)
             if self.plate_size is not None and (plate.width, plate.height) != self.plate_size:
@@ -527,6 +582,7 @@ class ShotRenderer(ShotFrames):
                 save_painted(painted_path(self.shot, frame), fit(shown, size))
             write_frame(out_path, Frame(rgb=out, alpha=plate.alpha, spec=like), like=like)
             entry = FrameEntry(status="done", init=label, device=result.device, bytes=out_path.stat().st_size,
+                               warnings=self._frame_warnings or None,
                                seconds=round(time.perf_counter() - start, 3), finished=time.time(), **base)
         except (KeyboardInterrupt, DiskFull):
             raise
