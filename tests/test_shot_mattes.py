@@ -277,3 +277,20 @@ def test_duplicate_region_names_are_one_sentence(project: Path) -> None:
     (project / "cs010.toml").write_text(text)
     with pytest.raises(UsageError, match="named 'matte'"):
         load_shot(project / "cs010.toml").resolved_look()
+
+
+def test_look_file_regions_follow_the_look_file_and_the_hash_survives_a_move(project: Path) -> None:
+    from impasto.look import Look, LookFile, save_look
+
+    (project / "looks").mkdir()
+    shutil.copy(project / "style.png", project / "looks" / "style.png")
+    shutil.copytree(project / "mattes", project / "looks" / "mattes")
+    save_look(project / "looks" / "look.toml", LookFile(look=Look(iterations=2, size=48, seed=3, regions=[
+        {"name": "fg", "matte": "mattes/fg.####.exr", "u": 2}]), styles=["style.png"]))
+    path, shot = init_shot("cs010", "plates/p.####.png", None, "looks/look.toml", matte="mattes/fg.####.exr")
+    look, _ = load_shot(path).resolved_look()
+    assert [(r.name, r.matte) for r in look.regions] == [
+        ("fg", str(project / "looks/mattes/fg.####.exr")), ("matte", str(project / "mattes/fg.####.exr"))]
+    before = look_hash(load_shot(path))
+    moved = shutil.copytree(project, project.parent / f"{project.name}-moved")
+    assert look_hash(load_shot(moved / "cs010.toml")) == before  # paths hashed relative to the shot file
