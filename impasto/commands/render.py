@@ -150,6 +150,7 @@ def _render(shot, wanted, device, from_previous, force, fast: Path | None = None
     old = signal.signal(signal.SIGTERM, _interrupt)
     label = f"{shot.name} v{shot.output.version:03d}"
     report = None
+    said: set[str] = set()
     try:
         if fast is not None:
             chosen = FastShotRenderer(shot, fast, device=device, from_previous=from_previous)
@@ -172,8 +173,10 @@ def _render(shot, wanted, device, from_previous, force, fast: Path | None = None
             if plan.todo:
                 err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames ({reasons}){_boil_note(renderer.shot)} -> "
                           f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
+            _warn(renderer, said)
             with ShotProgress(label, len(plan.todo)) as progress:
                 report = render_frames(renderer.shot, plan=plan, renderer=renderer, progress=progress)
+            _warn(renderer, said)  # region warnings of frames painted during the run
     except KeyboardInterrupt:
         err.print(f"{label}: interrupted; finished frames are kept, run impasto render {shot.source} again to resume.",
                   highlight=False, soft_wrap=True)
@@ -197,6 +200,14 @@ def _boil_note(shot) -> str:
     if t.boil <= 0:
         return ""
     return f" at boil {t.boil:g}: keyframes first, then chunks of {t.chunk}"
+
+
+def _warn(renderer: object, said: set[str]) -> None:
+    """The renderer's warnings (regions' small or overlapping mattes, a painter that ignores them), each once."""
+    for text in getattr(renderer, "warnings", []):
+        if text not in said:
+            said.add(text)
+            err.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
 
 
 def _count(n: int, what: str) -> str:
