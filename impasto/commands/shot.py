@@ -39,7 +39,7 @@ def init(
     curve: str = typer.Option("linear", help="Dissolve curve: linear or smoothstep."),
     boil: float = typer.Option(0.0, "--boil", min=0.0, max=1.0, help="temporal.boil: 0 paints every frame on its own (the strokes boil), 1 holds each frame to the previous painted one along the plate's motion (steady)."),
     chunk: Optional[int] = typer.Option(None, "--chunk", min=1, help="temporal.chunk: frames per chunk at boil above 0; each chunk's first frame is a keyframe painted first, and chunks render in parallel. (default: 12)"),
-    matte: Optional[str] = typer.Option(None, "--matte", help="A region painted with its own u: a matte image, a frame pattern following the plate's frame numbers (e.g. 'mattes/cs010_fg.####.exr'), or 'alpha' for the plate's own alpha; written into the shot file as [[regions]] (the look file is left as it is).", show_default=False),
+    matte: Optional[str] = typer.Option(None, "--matte", help="A region painted with its own u: a matte image, a frame pattern following the plate's frame numbers (e.g. 'mattes/cs010_fg.####.exr'), or 'alpha' for the plate's own alpha; written into the shot file's regions list (the look file is left as it is).", show_default=False),
     matte_u: Optional[float] = typer.Option(None, "--matte-u", help="u inside the matte. (default: the look's u)", show_default=False),
     matte_style: Optional[list[Path]] = typer.Option(None, "--matte-style", help="Style image inside the matte (repeat for several). (default: the look's)", show_default=False),
     matte_channel: Optional[str] = typer.Option(None, "--matte-channel", help="The matte's channel, e.g. A, R or an EXR layer's fg.A. (default: the only channel, else A, else R)", show_default=False),
