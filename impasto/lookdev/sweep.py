@@ -530,7 +530,8 @@ def run_sweep(
 
 
     sheet_cells = [SheetCell(c.row, c.col, c.image, c.look_file, c.lines) for c in plan.cells]
-    title = (f"{plan.content.name}: {plan.hw[1]}×{plan.hw[0]}, {plan.base.network}, k {plan.base.k:g}"
+    fixed_u = f", u {plan.base.u:g} outside {plan.region}" if plan.region else ""  # the look's u, held
+    title = (f"{plan.content.name}: {plan.hw[1]}×{plan.hw[0]}{fixed_u}, {plan.base.network}, k {plan.base.k:g}"
              f"{' (raw ratio)' if plan.base.raw_ratio else ''}, {plan.base.optimizer}")
     grid = SheetGrid(sheet_cells, plan.rows, plan.cols, plan.row_labels(), plan.col_labels(), title)
     layout = write_contact_sheet(folder / SHEET, folder, grid, thumb=thumb)
