@@ -21,11 +21,12 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from impasto.errors import ImpastoError, UsageError, validation_sentence
 from impasto.studio.paths import PathRefused
-from impasto.studio.routes import fast, looks, page, previews, project, shots, sweeps
+from impasto.studio.routes import fast, looks, page, previews, project, regions, shots, sweeps
 from impasto.studio.state import StudioState
 from impasto.studio.uploads import MAX_UPLOAD_BYTES
 
-ROUTERS = (page.router, project.router, looks.router, sweeps.router, shots.router, fast.router, previews.router)
+ROUTERS = (page.router, project.router, looks.router, regions.router, sweeps.router, shots.router, fast.router,
+           previews.router)
 
 
 def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_UPLOAD_BYTES,

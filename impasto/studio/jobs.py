@@ -29,6 +29,7 @@ from impasto.devices import resolve_device
 from impasto.errors import ImpastoError
 from impasto.files import file_digest
 from impasto.io.images import write_image
+from impasto.io.mattes import is_pattern
 from impasto.io.tensors import load_rgb
 from impasto.look import Look
 from impasto.lookdev.preview import style_fraction
@@ -77,6 +78,16 @@ class FileDigests:
 
     def __call__(self, path: Path) -> str:
         return self._known.get_or_make(file_key(path), lambda: file_digest(path))
+
+
+def region_files(look: Look) -> list[Path]:
+    """The single-file mattes and region style images of a look (their contents decide a preview's pixels too)."""
+    files: list[Path] = []
+    for r in look.regions:
+        if r.matte != "alpha" and not is_pattern(r.matte):
+            files.append(Path(r.matte))
+        files.extend(Path(s) for s in r.styles or [])
+    return files
 
 
 # ------------------------------------------------------------------------------------------------ jobs
@@ -169,6 +180,7 @@ class RenderQueue:
             "content": self.digests(request.content),
             "styles": [self.digests(s) for s in request.styles],
             "device": self.device,
+            **({"regions": [self.digests(f) for f in region_files(request.look)]} if request.look.regions else {}),
             "versions": [__version__, torch.__version__],  # the disk cache outlives an upgrade
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]

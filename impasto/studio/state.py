@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from impasto.errors import UsageError
 from impasto.fast.hooks import FastPreviewer
-from impasto.look import Look
+from impasto.io.mattes import is_pattern
+from impasto.look import Look, RegionSpec
 from impasto.studio.cache import CACHE_FOLDER
 from impasto.studio.jobs import RenderQueue
 from impasto.studio.paths import (
@@ -31,6 +32,7 @@ STUDIO_DEFAULTS = {"u": 4.0, "iterations": 96, "seed": 0}
 FAST_MODEL_EXTENSION = ".pt"  # what `impasto fast train` writes
 THUMBNAILS = 512  # encoded thumbnails kept
 PLATES = 8  # plates kept read and shrunk for the fast slider
+EWARPS = 64  # E_warp reports kept (per shot file, version and manifest modification time)
 
 
 class StudioState:
@@ -46,6 +48,7 @@ class StudioState:
         self.thumbs: SharedLRU[bytes] = SharedLRU(THUMBNAILS)  # encoded PNGs by file, mtime and edge
         self.plates: SharedLRU[np.ndarray] = SharedLRU(PLATES)  # the slider re-reads nothing
         self.fast = FastPreviewer(device=self.queue.device)
+        self.ewarps: SharedLRU[dict] = SharedLRU(EWARPS)  # measuring flows is slow: once per rendered state
 
     # ---------------------------------------------------------------------------------------- paths
     def inside(self, rel: str, *, must_exist: bool = True, kind: str = "file") -> Path:
@@ -104,7 +107,24 @@ class StudioState:
             updates["init"] = str(self.inside(look.init))
         if look.weights is not None:
             updates["weights"] = str(self.inside(look.weights))
+        if look.regions:
+            updates["regions"] = [self.region_inside(r) for r in look.regions]
         return look.model_copy(update=updates) if updates else look
+
+    def region_inside(self, region: RegionSpec) -> RegionSpec:
+        """A region whose matte and style images the page named relative to the folder, as absolute paths inside it
+        (the engine reads them relative to nothing else); 'alpha' stays the content's alpha."""
+        update: dict[str, Any] = {}
+        if region.matte != "alpha":
+            if is_pattern(region.matte):  # a frame pattern: its folder must lie inside
+                path = self.inside(region.matte, must_exist=False)
+                self.inside(self.relative(path.parent), kind="dir")
+            else:
+                path = self.image_inside(region.matte)
+            update["matte"] = str(path)
+        if region.styles is not None:
+            update["styles"] = [str(self.image_inside(s)) for s in region.styles]
+        return region.model_copy(update=update)
 
 
 def state(request: Request) -> StudioState:

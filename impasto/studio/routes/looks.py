@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from impasto.errors import UsageError
-from impasto.look import LookFile, load_look, save_look
+from impasto.io.mattes import is_pattern
+from impasto.look import LookFile, RegionSpec, load_look, save_look
 from impasto.lookdev.style_image import check_style_image
 from impasto.studio.paths import PathRefused, safe_file_name
 from impasto.studio.state import Studio, StudioState
@@ -35,8 +36,41 @@ def read_look(studio: Studio, path: str = Query(..., max_length=1000)) -> dict:
     file = studio.inside(path)
     lf = load_look(file)
     content, styles = _look_paths(studio, file, lf)
-    return {"path": studio.relative(file), "look": lf.look.model_dump(mode="json"), "content": content,
+    look = lf.look.model_copy(update={"regions": [page_region(studio, file.parent, r) for r in lf.look.regions]})
+    return {"path": studio.relative(file), "look": look.model_dump(mode="json"), "content": content,
             "styles": styles, "weights_origin": lf.weights_origin}
+
+
+def _page_path(studio: StudioState, folder: Path, p: str) -> str:
+    """A path from a look file (relative to its folder) as the page names it (relative to the project folder);
+    as written when it lies outside the folder, so the page shows it and a preview refuses it in one sentence."""
+    q = Path(p).expanduser()
+    q = q if q.is_absolute() else folder / q
+    if is_pattern(q):
+        parent = studio.rel_or_none(q.parent)
+        return p if parent is None else (f"{parent}/{q.name}" if parent != "." else q.name)
+    return studio.rel_or_none(q) or p
+
+
+def page_region(studio: StudioState, folder: Path, region: RegionSpec) -> RegionSpec:
+    """A look file's region with its matte and style paths relative to the project folder (the page's names)."""
+    update: dict[str, Any] = {}
+    if region.matte != "alpha":
+        update["matte"] = _page_path(studio, folder, region.matte)
+    if region.styles is not None:
+        update["styles"] = [_page_path(studio, folder, s) for s in region.styles]
+    return region.model_copy(update=update)
+
+
+def file_region(folder: Path, region: RegionSpec) -> RegionSpec:
+    """A region made by `StudioState.make_look` (absolute paths inside the project) as a look file in `folder`
+    writes it: paths relative to the file, as its content and styles are."""
+    update: dict[str, Any] = {}
+    if region.matte != "alpha":
+        update["matte"] = Path(os.path.relpath(region.matte, folder)).as_posix()
+    if region.styles is not None:
+        update["styles"] = [Path(os.path.relpath(s, folder)).as_posix() for s in region.styles]
+    return region.model_copy(update=update)
 
 
 def _look_paths(studio: StudioState, path: Path, lf: LookFile) -> tuple[str | None, list[str | None]]:
@@ -63,6 +97,8 @@ def write_look(body: SaveLookBody, studio: Studio) -> dict:
     content = studio.image_inside(body.content)
     styles = [studio.image_inside(s) for s in body.styles]
     look = studio.make_look(body.look)
+    if look.regions:
+        look = look.model_copy(update={"regions": [file_region(target.parent, r) for r in look.regions]})
     origin = body.weights_origin or studio.queue.origins.get((look.network, look.weights))
     target.parent.mkdir(parents=True, exist_ok=True)
     studio.inside(studio.relative(target.parent), kind="dir")  # the folder made is still inside

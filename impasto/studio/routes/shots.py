@@ -1,16 +1,20 @@
-"""A shot's frames with their state, and thumbnails of its painted frames and plates."""
+"""A shot's frames with their state, thumbnails of its painted frames and plates, its boil (set from the page)
+and the E_warp flicker of each rendered version."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from impasto.io.frames import read_frame
-from impasto.shot.config import Shot, load_shot
+from impasto.shot.config import Shot, load_shot, save_shot
+from impasto.shot.manifest import read_manifest
 from impasto.shot.render import ShotFrames
-from impasto.shot.status import shot_status
+from impasto.shot.status import ewarp_for_range, manifest_versions, shot_status
 from impasto.studio.jobs import encode_png
 from impasto.studio.pictures import file_key, small
 from impasto.studio.state import Studio
@@ -35,7 +39,77 @@ def shot(studio: Studio, path: str = Query(..., max_length=1000)) -> dict:
     return {"path": path, "name": st.shot, "version": st.version, "frames": frames,
             "counts": {"done": len(st.done), "stale": len(st.stale), "failed": len(failed), "damaged": len(damaged),
                        "plate_missing": len(plate_missing), "missing": len(st.todo)},
-            "per_frame": st.per_frame, "eta": st.eta, "look_file": s.look_file}
+            "per_frame": st.per_frame, "eta": st.eta, "look_file": s.look_file,
+            "temporal": s.temporal.model_dump(mode="json"), "versions": _versions(s),
+            "boil_note": _boil_note(s, path, len(st.stale))}
+
+
+def _versions(s: Shot) -> list[int]:
+    """The versions with a manifest, and the current one."""
+    return sorted(set(manifest_versions(s)) | {s.output.version})
+
+
+def _boil_note(s: Shot, path: str, stale: int) -> str | None:
+    """What the CLI would say when the shot's look (its boil among it) differs from the frames already painted."""
+    if not stale:
+        return None
+    name = Path(path).name
+    return (f"Version {s.output.version} holds {stale} {'frame' if stale == 1 else 'frames'} painted with another look "
+            f"(another boil is another look); run 'impasto shot version-up {name}' to paint boil "
+            f"{s.temporal.boil:g} as version {s.output.version + 1}, or 'impasto render {name} --force' to re-render "
+            f"version {s.output.version} in place.")
+
+
+class BoilBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(..., max_length=1000, description="the shot file, relative to the project folder")
+    boil: float = Field(..., ge=0, le=1, allow_inf_nan=False,
+                        description="temporal.boil: 0 paints every frame on its own, 1 as steady as the motion allows")
+
+
+@router.post("/api/shot/boil")
+def set_boil(body: BoilBody, studio: Studio) -> dict:
+    """Write the shot file's [temporal] boil (through load_shot / save_shot), and say whether a version-up is due."""
+    file = studio.inside(body.path)
+    s = load_shot(file)
+    s.temporal = s.temporal.model_copy(update={"boil": body.boil})
+    save_shot(file, s)
+    s = load_shot(file)
+    stale = len(shot_status(s, flicker=False).stale)
+    return {"path": body.path, "temporal": s.temporal.model_dump(mode="json"),
+            "boil_note": _boil_note(s, body.path, stale)}
+
+
+@router.get("/api/shot/ewarp")
+def shot_ewarp(studio: Studio, path: str = Query(..., max_length=1000),
+               version: int | None = Query(None, ge=1, le=999)) -> dict:
+    """E_warp (painted, plate, excess, worst pairs) over a version's rendered frames (default: the current
+    version), remembered per shot file and settings, version and manifest modification time."""
+    file = studio.inside(path)
+    s = load_shot(file)
+    v = s.output.version if version is None else version
+    manifest = s.manifest_path(v)
+    if not manifest.is_file():
+        return {"version": v, "pairs": 0, "painted": None, "plate": None, "excess": None, "worst": [],
+                "frames": [], "note": f"Version {v} of {s.name} has not been rendered yet."}
+    # The shot's settings but its boil (saving a boil measures nothing new), the version and its manifest's time.
+    settings = s.model_dump_json(exclude={"temporal"})
+    key = (str(file), settings, v, manifest.stat().st_mtime_ns, "ewarp")
+    return studio.ewarps.get_or_make(key, lambda: _ewarp(s, v))
+
+
+def _ewarp(s: Shot, version: int) -> dict:
+    """E_warp over the version's rendered range (its done frames on disk)."""
+    done = sorted(n for n, e in read_manifest(s.manifest_path(version)).done().items()
+                  if s.output_path(n, version).is_file())
+    if len(done) < 2:
+        return {"version": version, "pairs": 0, "painted": None, "plate": None, "excess": None, "worst": [],
+                "frames": done, "note": f"Version {version} has fewer than two painted frames to compare."}
+    out = ewarp_for_range(s, version, done)
+    out["frames"] = done
+    out["note"] = None if out["pairs"] else "No two consecutive painted frames could be compared."
+    return out
 
 
 @router.get("/api/shot/thumb")

@@ -19,7 +19,12 @@ const state = {
   fastBusy: false,
   fastUrl: null,      // object URL of the fast picture shown
   optSeq: 0,          // counts optimisation pictures shown: a fast picture asked for before one is dropped
+  lookPath: null,     // the look file opened (regions are added to it)
+  regions: [],        // its regions, paths relative to the folder; u set by the region sliders
+  shotPath: null,     // the shot file shown
 };
+// One colour per region, in order: the same as the server's overlay (impasto/studio/routes/regions.py).
+const REGION_COLOURS = ["rgb(255,115,26)", "rgb(26,204,255)", "rgb(242,51,217)", "rgb(77,242,77)", "rgb(255,230,26)", "rgb(140,102,255)"];
 
 // ---------------------------------------------------------------------------------------------- helpers
 
@@ -54,6 +59,7 @@ function currentLook() {
     size: Number($("final-size").value),
     seed: Number($("seed").value),
     preserve_color: $("preserve-color").value,
+    ...(state.regions.length ? { regions: state.regions.map((r) => ({ ...r })) } : {}),
   };
 }
 
@@ -123,6 +129,7 @@ async function loadProject(keep = {}) {
   list("sweeps", p.sweeps, (s) => s.path, (s) => openSweep(s.path));
   list("shots", p.shots, (s) => `${s.name}  ${s.frames}  v${String(s.version).padStart(3, "0")}`, (s) => openShot(s.path));
   plateSize();
+  regionChoices(p.images);
   if (!p.images.length) say("This folder has no images yet: put plate frames in plates/ and paintings in styles/ (or upload a style image).");
 }
 
@@ -388,6 +395,7 @@ function applyLook(data) {
   $("final-size").value = look.size; $("final-size").dataset.touched = "1";
   if (look.seed != null) $("seed").value = look.seed;
   $("preserve-color").value = look.preserve_color || "none";
+  setRegions(data.path, look.regions || []);
   if (data.content) $("plate").value = data.content;
   const styles = (data.styles || []).filter(Boolean);
   if (styles.length) for (const i of document.querySelectorAll("#styles input")) i.checked = styles.includes(i.value);
@@ -408,11 +416,79 @@ async function saveLook(overwrite = false) {
   try {
     const out = await api("/api/looks", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     $("save-status").textContent = `saved ${out.path}`;
+    setRegions(out.path, state.regions);  // regions are added to the look file now shown
     await loadProject();
   } catch (e) {
     if (e.status === 409 && !overwrite && window.confirm(`${e.message} Overwrite it?`)) return saveLook(true);
     $("save-status").textContent = e.message;
   }
+}
+
+// ---------------------------------------------------------------------------------------------- regions
+
+function setRegions(lookPath, regions) {
+  // A look file's regions: a u slider each beside the look's, and the form that adds one to the file.
+  state.lookPath = lookPath || null;
+  state.regions = regions.map((r) => ({ ...r }));
+  $("regions").hidden = !state.lookPath;
+  $("regions-look").textContent = state.lookPath || "";
+  $("region-sliders").replaceChildren(...state.regions.map((r, i) => {
+    const u = r.u != null ? r.u : Number($("u").value);
+    const out = el("output", {}, String(u));
+    const slider = el("input", { type: "range", min: "-1", max: "8", step: "0.25", "data-region": r.name,
+                                 "aria-label": `u of region ${r.name}` });
+    slider.value = u;
+    slider.addEventListener("input", () => {
+      state.regions[i].u = Number(slider.value);
+      out.textContent = slider.value;
+      schedulePreview();
+    });
+    return el("label", { class: "region-u", title: `matte ${r.matte}${r.feather ? `, feather ${r.feather} px` : ""}` },
+      el("span", { class: "swatch", style: `background:${REGION_COLOURS[i % REGION_COLOURS.length]}` }),
+      `${r.name} u`, slider, out);
+  }));
+  $("overlay-toggle").disabled = !state.regions.length;
+  if (!state.regions.length) $("overlay-toggle").checked = false;
+  showOverlay();
+}
+
+function regionChoices(images) {
+  const matte = $("region-matte");
+  const old = matte.value;
+  matte.replaceChildren(el("option", { value: "alpha" }, "the plate's alpha"),
+    ...images.map((im) => el("option", { value: im.path }, im.path)));
+  matte.value = images.some((im) => im.path === old) ? old : (images.length ? images[0].path : "alpha");
+  const style = $("region-style");
+  style.replaceChildren(el("option", { value: "" }, "the look's"),
+    ...images.filter((im) => im.role !== "plate").map((im) => el("option", { value: im.path }, im.path)));
+}
+
+function showOverlay() {
+  // The mattes as the engine uses them for this plate, coloured, over the picture (the toggle shows them).
+  const img = $("overlay");
+  const on = $("overlay-toggle").checked && state.lookPath && state.regions.length && $("plate").value;
+  img.dataset.shown = on ? "1" : "";
+  if (!on) { img.hidden = true; return; }
+  img.onload = () => { img.hidden = false; };
+  img.onerror = () => { img.hidden = true; say("The mattes cannot be shown for this plate.", true); };
+  img.src = `/api/regions/overlay.png?${q({ look: state.lookPath, content: $("plate").value, max: Number($("preview-size").value), v: state.regions.length })}`;
+}
+
+async function addRegion() {
+  if (!state.lookPath) { say("Open or save a look file first: regions are saved into it.", true); return; }
+  const body = { look: state.lookPath, matte: $("region-matte").value, name: $("region-name").value.trim(),
+                 u: Number($("region-u").value), feather: Number($("region-feather").value) || 0,
+                 invert: $("region-invert").checked };
+  if ($("region-style").value) body.styles = [$("region-style").value];
+  try {
+    const data = await api("/api/look/region", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    // The sliders already moved keep their u; the new region comes with the one it was given.
+    const moved = new Map(state.regions.map((r) => [r.name, r.u]));
+    setRegions(data.path, data.look.regions.map((r) => (moved.has(r.name) ? { ...r, u: moved.get(r.name) } : r)));
+    say(`Added region ${data.look.regions[data.look.regions.length - 1].name} to ${data.path}.`);
+    $("region-name").value = "";
+    schedulePreview(0);
+  } catch (e) { say(e.message, true); }
 }
 
 // ---------------------------------------------------------------------------------------------- sweeps
@@ -479,6 +555,57 @@ async function openShot(path) {
     if (f.error) tile.append(el("div", { class: "err" }, f.error));
     return tile;
   }));
+  state.shotPath = path;
+  setBoil(s.temporal ? s.temporal.boil : 0);
+  boilNote(s.boil_note);
+  showEwarp(path, s.versions || [s.version], s.version);
+}
+
+function setBoil(boil) { $("boil").value = boil; $("boil-value").value = boil; }
+
+function boilNote(note) {
+  $("boil-note").textContent = note || "";
+  $("boil-note").hidden = !note;
+}
+
+async function saveBoil() {
+  if (!state.shotPath) return;
+  const boil = Number($("boil-value").value);
+  try {
+    const out = await api("/api/shot/boil", { method: "POST", headers: { "Content-Type": "application/json" },
+                                              body: JSON.stringify({ path: state.shotPath, boil }) });
+    say(`Saved boil ${out.temporal.boil} in ${out.path}.`);
+    await openShot(state.shotPath);
+  } catch (e) { say(e.message, true); }
+}
+
+async function showEwarp(path, versions, current) {
+  // E_warp of each version's rendered range beside the plate's own; measured on request (flows take a while).
+  const box = $("shot-ewarp");
+  const rows = new Map();
+  const head = el("tr", {}, ...["version", "boil", "pairs", "painted", "plate", "excess", "worst pairs (excess)"].map((h) => el("th", {}, h)));
+  const table = el("table", { "data-ewarp": path }, head);
+  for (const v of versions) {
+    const row = el("tr", { "data-version": v }, el("td", { class: "l" }, `v${String(v).padStart(3, "0")}${v === current ? " (current)" : ""}`),
+      el("td", { colspan: "6", class: "l" }, el("span", { class: "spinner" }), " measuring E_warp…"));
+    rows.set(v, row);
+    table.append(row);
+  }
+  box.replaceChildren(el("p", { class: "dim" }, "E_warp (0-255): painted frame against the previous one warped along the plate's motion, beside the plate's own; the excess is the flicker painting adds."), table);
+  for (const v of versions) {
+    if (state.shotPath !== path) return;
+    let e;
+    try { e = await api(`/api/shot/ewarp?${q({ path, version: v })}`); }
+    catch (err) { rows.get(v).replaceChildren(rows.get(v).firstChild, el("td", { colspan: "6", class: "l warn" }, err.message)); continue; }
+    const cells = e.pairs ? [
+      e.boil ? e.boil.join("/") : "–", String(e.pairs), fmt(e.painted), fmt(e.plate), (e.excess >= 0 ? "+" : "") + fmt(e.excess),
+      e.worst.map((w) => `${w.frames[0]}→${w.frames[1]} ${(w.excess >= 0 ? "+" : "") + fmt(w.excess)}`).join(", ")]
+      : null;
+    const row = rows.get(v);
+    row.dataset.state = "done";
+    if (cells) row.replaceChildren(row.firstChild, ...cells.map((c, i) => el("td", { class: i === 5 ? "l" : "" }, c)));
+    else row.replaceChildren(row.firstChild, el("td", { colspan: "6", class: "l dim" }, e.note || "nothing to compare"));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- uploads
@@ -506,8 +633,8 @@ function wire() {
   $("fast-model").addEventListener("change", (ev) => pickFast(ev.target.value));
   for (const id of ["iterations", "seed", "preserve-color"]) $(id).addEventListener("change", () => schedulePreview(0));
   $("final-size").addEventListener("change", () => { $("final-size").dataset.touched = "1"; stylesChanged(); });
-  $("preview-size").addEventListener("change", () => { fastPreview(); schedulePreview(0); updateCompare(); });
-  $("plate").addEventListener("change", () => { plateSize(); fastPreview(); schedulePreview(0); updateCompare(); });
+  $("preview-size").addEventListener("change", () => { fastPreview(); schedulePreview(0); updateCompare(); showOverlay(); });
+  $("plate").addEventListener("change", () => { plateSize(); fastPreview(); schedulePreview(0); updateCompare(); showOverlay(); });
   $("compare").addEventListener("change", updateCompare);
   $("pin").addEventListener("click", () => {
     if (!state.current) { say("Nothing to pin yet: wait for a preview."); return; }
@@ -521,6 +648,11 @@ function wire() {
   for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => setView(t.dataset.view));
   for (const b of document.querySelectorAll("button.close")) b.addEventListener("click", () => { $(b.dataset.close).hidden = true; });
   $("save-look").addEventListener("click", () => saveLook(false));
+  $("overlay-toggle").addEventListener("change", showOverlay);
+  $("region-add").addEventListener("click", addRegion);
+  $("boil").addEventListener("input", () => { $("boil-value").value = $("boil").value; });
+  $("boil-value").addEventListener("input", () => { $("boil").value = $("boil-value").value; });
+  $("boil-save").addEventListener("click", saveBoil);
   $("upload").addEventListener("change", (ev) => { if (ev.target.files[0]) upload(ev.target.files[0]); ev.target.value = ""; });
   wireWipe();
 }
