@@ -240,3 +240,15 @@ def test_style_image_check_look_names_each_regions_images(files, tmp_path: Path)
     res = run("style-image", "check", "--look", look)
     assert res.exit_code == 2 and "error: region 'fg' style image" in said(res)
     assert "checked 1 of 2 style images" in said(res)
+
+
+def test_sweep_over_the_looks_u_moves_the_regions_without_a_u_of_their_own(files, tmp_path: Path) -> None:
+    from impasto.look import Look, RegionSpec
+    from impasto.lookdev.sweep import plan_sweep
+
+    look = Look(size=48, u=4, regions=[RegionSpec(name="fg", matte=str(files["fg"]), u=2),
+                                       RegionSpec(name="bg", matte=str(files["fg"]), invert=True)])
+    plan = plan_sweep(files["content"], [files["style"]], tmp_path / "s", look, us=[3, 5])
+    assert {r.name: r.u for r in plan.guides(5).regions} == {"fg": 2, "bg": 5}
+    plan = plan_sweep(files["content"], [files["style"]], tmp_path / "s", look, us=[3, 5], region="fg")
+    assert {r.name: r.u for r in plan.guides(3).regions} == {"fg": 3, "bg": 4}

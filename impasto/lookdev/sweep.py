@@ -204,10 +204,12 @@ class SweepPlan:
     regions: list[Region] = field(default_factory=list, repr=False)  # the look's, read at the content's size
 
     def guides(self, u: float) -> Guides | None:
-        """The regions a run at u paints with (`region`'s u set to u), or None without regions."""
+        """The regions a run at u paints with, or None without regions: `region`'s u set to u; without `region`, u
+        is the look's, which the regions that have no u of their own follow."""
         if not self.regions:
             return None
-        return Guides(tuple(dataclasses.replace(r, u=u) if r.name == self.region else r for r in self.regions))
+        varied = {self.region} if self.region is not None else {r.name for r in self.base.regions if r.u is None}
+        return Guides(tuple(dataclasses.replace(r, u=u) if r.name in varied else r for r in self.regions))
 
     @property
     def rows(self) -> int:
