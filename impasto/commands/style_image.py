@@ -115,10 +115,11 @@ def check(
     final_size: Optional[int] = typer.Option(None, "--final-size", help=_FINAL_HELP),
     style_scale: float = typer.Option(Look.model_fields["style_scale"].default, "--style-scale", help=_SCALE_HELP),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when there is any warning."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Where to write the JSON report (default: <image>.report.json)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Where to write the JSON report (default: <image>.report.json; with --look always that, for each image)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
 ) -> None:
-    """Report clipping, resolution for the final size, blur and texture, colour cast and JPEG blocking of IMAGE."""
+    """Report clipping, resolution for the final size, blur and texture, colour cast and JPEG blocking of IMAGE (or of
+    every style image of a --look, its regions' included)."""
     from impasto.lookdev.style_image import (  # deferred: it pulls in scipy, slow to import for every command
         check_style_image,
         file_sha256,
