@@ -73,6 +73,8 @@ def test_adding_a_region_saves_it_into_the_look_file(client: TestClient, project
     assert [r["name"] for r in out["look"]["regions"]] == ["fg", "region2"]
     assert out["look"]["regions"][1]["styles"] == ["styles/painting.png"]
     assert client.get("/api/look?path=looks/hero.look.toml").json()["look"]["regions"] == out["look"]["regions"]
+    roles = {im["path"]: im["role"] for im in client.get("/api/project").json()["images"]}
+    assert roles["mattes/fg.png"] == "matte"  # offered as a matte, never as a plate or a painting
     assert load_look(project / "looks" / "hero.look.toml").look.regions[1].styles == ["../styles/painting.png"]
 
 
@@ -176,7 +178,7 @@ def test_region_slider_and_overlay_in_chromium(tmp_path: Path, content_rgb: np.n
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                _drive(sync_api, browser.new_page(), url)
+                _drive(sync_api, browser.new_page(), url, root, tmp_path)
             finally:
                 browser.close()
     finally:
@@ -184,13 +186,15 @@ def test_region_slider_and_overlay_in_chromium(tmp_path: Path, content_rgb: np.n
         proc.communicate(timeout=30)
 
 
-def _drive(sync_api, page, url: str) -> None:
+def _drive(sync_api, page, url: str, root: Path, shots: Path) -> None:
     expect = sync_api.expect
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     bodies: list[dict] = []
     page.on("request", lambda req: bodies.append(json.loads(req.post_data)) if req.url.endswith("/api/preview") else None)
     page.goto(f"{url}?preview=48&look=looks/hero.look.toml")
+    expect(page.locator("#region-matte option[value='mattes/fg.png']")).to_have_count(1, timeout=30_000)
+    expect(page.locator("#styles input[value='mattes/fg.png']")).to_have_count(0)
     slider = page.locator("#region-sliders input[data-region=fg]")
     expect(slider).to_have_value("2", timeout=30_000)
     page.wait_for_selector("#preview[data-state=done]", timeout=120_000)
@@ -213,6 +217,18 @@ def _drive(sync_api, page, url: str) -> None:
     page.check("#overlay-toggle")
     expect(overlay).to_be_visible(timeout=30_000)
     assert page.evaluate("document.getElementById('overlay').naturalWidth") == 48
+    page.screenshot(path=str(shots / "regions_overlay.png"), full_page=True)
     page.uncheck("#overlay-toggle")
     expect(overlay).to_be_hidden()
+    # Add a region from the page: it is saved into the look file and gets its own slider.
+    page.click("#add-region summary")
+    page.select_option("#region-matte", "mattes/fg.png")
+    page.fill("#region-name", "bg")
+    page.fill("#region-u", "5")
+    page.check("#region-invert")
+    page.click("#region-add")
+    expect(page.locator("#region-sliders input[data-region=bg]")).to_have_value("5", timeout=30_000)
+    expect(page.locator("#region-sliders input[data-region=fg]")).to_have_value("2.5")  # moved before: kept
+    saved = load_look(root / "looks" / "hero.look.toml").look.regions
+    assert [(r.name, r.u, r.invert) for r in saved] == [("fg", 2.0, False), ("bg", 5.0, True)]
     assert not errors, errors

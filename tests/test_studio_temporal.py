@@ -182,6 +182,7 @@ def test_shot_view_boil_and_ewarp_in_chromium(project: Path) -> None:
                 page.click("#boil-save")
                 expect(page.locator("#boil-note")).to_contain_text("version-up ew010.toml", timeout=30_000)
                 assert load_shot(project / "ew010.toml").temporal.boil == 0.5
+                page.screenshot(path=str(project.parent / "shot_view.png"), full_page=True)
                 assert not errors, errors
             finally:
                 browser.close()

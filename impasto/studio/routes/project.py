@@ -1,8 +1,10 @@
 """What the project folder holds: images (plates or styles), look files, sweeps, shots and fast models.
 
 Plates and paintings are told apart by what the folder says, never by file names: an image under a folder named
-`plates/` is a plate and one under `styles/` a painting (style image); otherwise a shot file's plate frames are
-plates and its look's style images paintings, and a look file's content is a plate and its styles paintings.
+`plates/` is a plate, one under `styles/` a painting (style image) and one under `mattes/` a matte (a region's);
+otherwise a shot file's plate frames are
+plates and its look's style images paintings, and a look file's content is a plate, its styles paintings and its
+regions' mattes mattes.
 Images none of these place are offered as both, and the page picks nothing for the artist.
 """
 
@@ -36,6 +38,7 @@ router = APIRouter()
 
 PLATE_FOLDERS = {"plates"}
 STYLE_FOLDERS = {"styles"}
+MATTE_FOLDERS = {"mattes"}
 
 
 @dataclass
@@ -44,6 +47,7 @@ class _Roles:
 
     plates: dict[Path, str] = field(default_factory=dict)
     styles: dict[Path, str] = field(default_factory=dict)
+    mattes: dict[Path, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,12 +122,16 @@ def _role(studio: StudioState, rel: str, roles: _Roles) -> tuple[str | None, str
         return "plate", "in a plates/ folder"
     if any(f in STYLE_FOLDERS for f in folders):
         return "style", "in a styles/ folder"
+    if any(f in MATTE_FOLDERS for f in folders):
+        return "matte", "in a mattes/ folder"
     path = (studio.root / rel).resolve()
     if path in roles.plates:
         return "plate", f"a plate of {roles.plates[path]}"
     if path in roles.styles:
         return "style", f"a style image of {roles.styles[path]}"
-    return None, "not in plates/ or styles/ and named by no shot or look file"
+    if path in roles.mattes:
+        return "matte", f"a matte of {roles.mattes[path]}"
+    return None, "not in plates/, styles/ or mattes/ and named by no shot or look file"
 
 
 def _shot_roles(studio: StudioState, shot, rel: str, roles: _Roles) -> None:
@@ -150,6 +158,11 @@ def _look_roles(path: Path, lf, rel: str, roles: _Roles) -> None:
             roles.plates.setdefault(near(lf.content), rel)
         for s in lf.styles:
             roles.styles.setdefault(near(s), rel)
+        for r in lf.look.regions:
+            if r.matte != "alpha":
+                roles.mattes.setdefault(near(r.matte), rel)
+            for s in r.styles or []:
+                roles.styles.setdefault(near(s), rel)
     except (OSError, RuntimeError):
         pass
 

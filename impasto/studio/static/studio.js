@@ -455,12 +455,14 @@ function setRegions(lookPath, regions) {
 function regionChoices(images) {
   const matte = $("region-matte");
   const old = matte.value;
+  // Mattes (in mattes/ or named by a look's regions) first, then images no folder or file places.
+  const choices = [...byRole(images, "matte"), ...byRole(images, null)];
   matte.replaceChildren(el("option", { value: "alpha" }, "the plate's alpha"),
-    ...images.map((im) => el("option", { value: im.path }, im.path)));
-  matte.value = images.some((im) => im.path === old) ? old : (images.length ? images[0].path : "alpha");
+    ...choices.map((im) => el("option", { value: im.path, title: im.why || "" }, im.path)));
+  matte.value = choices.some((im) => im.path === old) ? old : (choices.length ? choices[0].path : "alpha");
   const style = $("region-style");
   style.replaceChildren(el("option", { value: "" }, "the look's"),
-    ...images.filter((im) => im.role !== "plate").map((im) => el("option", { value: im.path }, im.path)));
+    ...[...byRole(images, "style"), ...byRole(images, null)].map((im) => el("option", { value: im.path }, im.path)));
 }
 
 function showOverlay() {
