@@ -154,11 +154,16 @@ class Boil:
         # Occluded pixels (and those on motion boundaries or pulled in from outside the frame) have no trusted
         # painted pixel to carry: the warp drags a neighbour's strokes there. They start from the plate instead,
         # exactly as every pixel does at boil 0, and the temporal term leaves them free.
-        init = np.where(mask[..., None] > 0.5, target, self.plate_at(frame, size)).astype(np.float32)
         temporal = [Temporal(target, mask, self.weight, "previous")]
         pulled, note = self._pull(frame, size, wait)
         if pulled is not None:
             temporal.append(pulled[1])
+        # Start where the temporal terms alone would put the frame (their weighted mean where trusted): a pulled
+        # frame then starts on its way to the keyframe instead of relying on the iterations to get it there.
+        num = sum(t.weight * t.mask[..., None] * t.target for t in temporal)
+        den = sum(t.weight * t.mask[..., None] for t in temporal)
+        trusted = np.divide(num, den, out=np.zeros_like(target), where=den > 0)
+        init = np.where(mask[..., None] > 0.5, trusted, self.plate_at(frame, size)).astype(np.float32)
         return Start(init=init, guides=Guides(temporal=tuple(temporal)), iterations=self.iterations,
                      label=f"warped:{prev}", pulled_to=pulled[0] if pulled else None, note=note)
 
