@@ -121,8 +121,9 @@ def calibrate(
         nonlocal done
         if progress:
             progress(done, total, f"{size} px, ratio {ratio:.3g}")
+        # k is a property of the pair's whole-frame balance: regions (their own u, feathers in px) stay out of it.
         r_look = look.model_copy(update={"size": size, "iterations": its, "raw_ratio": True,
-                                         "u": math.log10(ratio), "seed": seed})
+                                         "u": math.log10(ratio), "seed": seed, "regions": []})
         res = render(content_rgb, style_rgbs, r_look, device=dev)
         done += 1
         return res.image, style_fraction(res)
