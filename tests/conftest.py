@@ -48,3 +48,15 @@ def images(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray) -> tu
     from impasto.io.images import write_image
 
     return write_image(tmp_path / "content.png", content_rgb), write_image(tmp_path / "style.png", style_rgb)
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """One torch thread for the test: small renders are faster so, and CPU results do not depend on the core count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+

@@ -28,13 +28,8 @@ FRAMES = [1001, 1002, 1003]
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Renders here run on one torch thread (see conftest)."""
 
 
 def write(path: Path, pixels: np.ndarray, channels: list[str]) -> Path:

@@ -45,13 +45,8 @@ def _plate(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Renders here run on one torch thread (see conftest)."""
 
 
 @pytest.fixture(scope="session")
