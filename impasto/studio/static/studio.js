@@ -452,6 +452,17 @@ function setRegions(lookPath, regions) {
   showOverlay();
 }
 
+function followLookU() {
+  // A region without its own u paints with the look's: its slider shows the look's until it is moved.
+  state.regions.forEach((r, i) => {
+    if (r.u != null) return;
+    const label = $("region-sliders").children[i];
+    if (!label) return;
+    label.querySelector("input").value = $("u").value;
+    label.querySelector("output").textContent = $("u").value;
+  });
+}
+
 function regionChoices(images) {
   const matte = $("region-matte");
   const old = matte.value;
@@ -629,6 +640,7 @@ function wire() {
   // With a fast model the slider paints instantly while it moves, and the optimisation renders when it is let go.
   $("u").addEventListener("input", () => {
     $("u-value").textContent = $("u").value;
+    followLookU();
     if (state.fast) fastPreview(); else schedulePreview();
   });
   $("u").addEventListener("change", () => { if (state.fast) schedulePreview(0); });
