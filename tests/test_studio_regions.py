@@ -232,3 +232,29 @@ def _drive(sync_api, page, url: str, root: Path, shots: Path) -> None:
     saved = load_look(root / "looks" / "hero.look.toml").look.regions
     assert [(r.name, r.u, r.invert) for r in saved] == [("fg", 2.0, False), ("bg", 5.0, True)]
     assert not errors, errors
+
+
+def test_matte_sequences_follow_the_plate_frame(client: TestClient, project: Path, content_rgb: np.ndarray) -> None:
+    """A shot's matte sequence in a look: the preview and the overlay of plate frame 1001 use matte frame 1001."""
+    write_image(project / "plates" / "cs010.1001.png", content_rgb[:64, :64])
+    matte = np.zeros((64, 64, 3), np.float32)
+    matte[:, 32:] = 1.0  # frame 1001: the right half
+    write_image(project / "mattes" / "fg.1001.png", matte)
+    region = {"name": "fg", "matte": "mattes/fg.####.png", "u": 2}
+    body = {"content": "plates/cs010.1001.png", "styles": ["styles/painting.png"], "preview_size": 48,
+            "look": {"iterations": 2, "seed": 3, "size": 48, "regions": [region]}}
+    r = client.post("/api/preview", json=body)
+    assert r.status_code == 200, r.text
+    job = client.app.state.queue.get(r.json()["id"])
+    client.app.state.queue.wait_finished(job, timeout=300)
+    done = client.get(f"/api/jobs/{job.id}").json()
+    assert done["state"] == "done", done["error"]
+    assert Path(done["result"]["look"]["regions"][0]["matte"]).name == "fg.1001.png"
+    r = client.post("/api/preview", json=body | {"content": "plates/plate.png"})
+    assert r.status_code == 422 and "numbered plate frame" in r.json()["detail"]
+    _add(client, name="fg", matte="mattes/fg.####.png", u=2)
+    r = client.get("/api/regions/overlay.png?look=looks/hero.look.toml&content=plates/cs010.1001.png&max=48")
+    assert r.status_code == 200, r.text
+    (project.parent / "seq_overlay.png").write_bytes(r.content)
+    alpha = read_matte(project.parent / "seq_overlay.png", channel="A")
+    assert alpha[:, 28:].min() > 0.4 and alpha[:, :20].max() < 0.05

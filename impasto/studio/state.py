@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from impasto.errors import UsageError
 from impasto.fast.hooks import FastPreviewer
-from impasto.io.mattes import is_pattern
+from impasto.io.mattes import is_pattern, matte_path
+from impasto.io.sequence import single_frame_file
 from impasto.look import Look, RegionSpec
 from impasto.studio.cache import CACHE_FOLDER
 from impasto.studio.jobs import RenderQueue
@@ -111,6 +112,18 @@ class StudioState:
             updates["regions"] = [self.region_inside(r) for r in look.regions]
         return look.model_copy(update=updates) if updates else look
 
+    def mattes_for(self, look: Look, content: Path) -> Look:
+        """The look (made by `make_look`) with matte sequences replaced by their frame for the plate frame `content`:
+        a shot's mattes follow the plate's frame numbers, so plates/cs010.1001.exr takes mattes/fg.1001.exr."""
+        if not any(r.matte != "alpha" and is_pattern(r.matte) for r in look.regions):
+            return look
+        regions = []
+        for r in look.regions:
+            if r.matte != "alpha" and is_pattern(r.matte):
+                r = r.model_copy(update={"matte": str(self.inside_abs(matte_path(r.matte, plate_frame(r, content))))})
+            regions.append(r)
+        return look.model_copy(update={"regions": regions})
+
     def region_inside(self, region: RegionSpec) -> RegionSpec:
         """A region whose matte and style images the page named relative to the folder, as absolute paths inside it
         (the engine reads them relative to nothing else); 'alpha' stays the content's alpha."""
@@ -125,6 +138,15 @@ class StudioState:
         if region.styles is not None:
             update["styles"] = [str(self.image_inside(s)) for s in region.styles]
         return region.model_copy(update=update)
+
+
+def plate_frame(region: RegionSpec, content: Path) -> int:
+    """The frame number of a numbered plate file, for a region whose matte is a sequence (else one sentence)."""
+    found = single_frame_file(content)
+    if found is None:
+        raise UsageError(f"Region '{region.name}' uses the matte sequence '{Path(region.matte).name}'; pick a numbered "
+                         "plate frame (like plates/cs010.1001.exr) so the studio knows which matte frame to use.")
+    return found[1]
 
 
 def state(request: Request) -> StudioState:

@@ -36,7 +36,7 @@ def preview(body: PreviewBody, studio: Studio) -> dict:
     """Queue a preview render (or answer it from the cache); the page follows it with /events."""
     content = studio.image_inside(body.content)
     styles = [studio.image_inside(s) for s in body.styles]
-    look = studio.make_look(body.look)
+    look = studio.mattes_for(studio.make_look(body.look), content)
     if body.look.get("style_weights") is not None and len(look.style_weights or []) != len(styles):
         raise UsageError(f"style_weights has {len(look.style_weights or [])} values for {len(styles)} style images.")
     job = studio.queue.submit(PreviewRequest(content, styles, look, body.preview_size), group=body.client)

@@ -17,13 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from impasto.errors import UsageError, validation_sentence
 from impasto.io.images import header_size
-from impasto.io.mattes import is_pattern, read_matte
+from impasto.io.mattes import is_pattern, matte_path, read_matte
 from impasto.look import Look, RegionSpec, load_look, save_look
 from impasto.objective.regions import region_matte
 from impasto.studio.jobs import encode_png
 from impasto.studio.pictures import file_key
 from impasto.studio.routes.looks import file_region, read_look
-from impasto.studio.state import Studio, StudioState
+from impasto.studio.state import Studio, StudioState, plate_frame
 
 # One colour per region, in order (RGB 0-1); the page shows the same ones beside each region's slider.
 COLOURS = ((1.0, 0.45, 0.1), (0.1, 0.8, 1.0), (0.95, 0.2, 0.85), (0.3, 0.95, 0.3), (1.0, 0.9, 0.1), (0.55, 0.4, 1.0))
@@ -90,13 +90,15 @@ def _overlay(studio: StudioState, look: Look, folder: Path, plate: Path, edge: i
     scale = min(1.0, edge / max(w, h))
     hw = (max(1, round(h * scale)), max(1, round(w * scale)))
     alpha = None
+    frames = {i: plate_frame(r, plate) for i, r in enumerate(look.regions) if r.matte != "alpha" and is_pattern(r.matte)}
     if any(r.matte == "alpha" for r in look.regions):
         alpha = read_matte(plate, channel="A")
     rgba = np.zeros((*hw, 4), np.float32)
     for i, spec in enumerate(look.regions):
-        if spec.matte != "alpha" and not is_pattern(spec.matte):
-            studio.inside_abs(folder / spec.matte)  # the look file's matte must lie inside the project too
-        m = region_matte(spec, hw, scale=max(hw) / look.size, content_alpha=alpha, root=folder) * OPACITY
+        if spec.matte != "alpha":  # the look file's matte must lie inside the project too
+            studio.inside_abs(matte_path(folder / spec.matte, frames.get(i)))
+        m = region_matte(spec, hw, scale=max(hw) / look.size, content_alpha=alpha, frame=frames.get(i),
+                         root=folder) * OPACITY
         colour = np.array(COLOURS[i % len(COLOURS)], np.float32)
         rgba[..., :3] = colour * m[..., None] + rgba[..., :3] * (1 - m[..., None])
         rgba[..., 3] = m + rgba[..., 3] * (1 - m)
