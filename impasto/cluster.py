@@ -383,8 +383,9 @@ class _Driver:
         self.chunks = _chunks(self.todo, opts.chunk)
         self.needs: list[set[int]] = [set() for _ in self.chunks]  # keyframes a chunk waits for (boil > 0)
         if shot.temporal.boil > 0:
-            # Keyframes first, one task each; then each chunk's frames in order once its keyframes are done.
-            self.chunks, self.needs = farm_tasks(self.todo, shot.frame_list(), shot.temporal.chunk)
+            # Keyframes first (one task each, or one task in order when chained); then each chunk's frames in order once its keyframes are done.
+            self.chunks, self.needs = farm_tasks(self.todo, shot.frame_list(), shot.temporal.chunk,
+                                              shot.temporal.keyframes == "chained")
         n_workers, gpus, cpus = plan_workers(ray.cluster_resources(), opts, len(self.chunks))
         device = "cuda" if gpus > 0 else "cpu"
         box_name = f"impasto-progress-{uuid.uuid4().hex[:12]}"

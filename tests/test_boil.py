@@ -78,6 +78,9 @@ def test_chunks_keyframes_and_farm_tasks() -> None:
     assert needs == [set(), set(), set(), {1001, 1004}, {1004, 1007}, {1007}]
     tasks, needs = farm_tasks([1005, 1006], frames, 3)  # keyframes done already: nothing to wait for
     assert tasks == [[1005, 1006]] and needs == [set()]
+    tasks, needs = farm_tasks(frames, frames, 3, chained=True)  # chained keyframes: one task, in order
+    assert tasks == [[1001, 1004, 1007], [1002, 1003], [1005, 1006], [1008]]
+    assert needs == [set(), {1001, 1004}, {1004, 1007}, {1007}]
 
 
 def test_boil_0_is_todays_render_bit_for_bit(project: Path) -> None:
@@ -104,7 +107,8 @@ def test_boil_1_paints_keyframes_first_then_warped_chunks(project: Path) -> None
     m = read_manifest(shot.manifest_path()).frames
     assert sorted(m.keys()) == FRAMES and all(e.status == "done" for e in m.values())
     assert [n for n in FRAMES if m[n].keyframe] == [1001, 1004, 1007]
-    assert all(m[k].start == "content" for k in (1001, 1004, 1007))
+    # chained keyframes: the first from the plate, each next one from the one before carried along the motion
+    assert m[1001].start == "content" and m[1004].start == "warped:1001" and m[1007].start == "warped:1004"
     assert m[1002].start == "warped:1001" and m[1003].start == "warped:1002" and m[1006].start == "warped:1005"
     # pull 1: the last frame before each next keyframe is also pulled toward it
     assert m[1003].pulled_to == 1004 and m[1006].pulled_to == 1007 and m[1002].pulled_to is None

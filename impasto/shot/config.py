@@ -87,13 +87,18 @@ class TemporalSettings(BaseModel):
     chunk: int = Field(12, ge=1, le=10000, description="frames per chunk: keyframes are the shot's frames 0, chunk, 2·chunk…, painted first; chunks then render in parallel")
     pull: int = Field(3, ge=0, description="the last `pull` frames of a chunk are also pulled toward the next keyframe, so the seam does not show")
     iterations: int | None = Field(None, ge=1, description="iterations for frames that start from the warped previous frame (default: the look's)")
+    keyframes: Literal["chained", "independent"] = Field(
+        "chained", description="chained: each keyframe starts from the one before, carried along the plate's motion "
+        "(keyframes paint one after another, and chunks meet without a seam); independent: each from the plate "
+        "(keyframes paint in parallel too)")
 
     def key(self) -> str:
         """What the look hash gains at boil > 0, so a version never mixes boils: '' at boil 0."""
         if self.boil == 0:
             return ""
         its = f"i{self.iterations}" if self.iterations is not None else ""
-        return f"+boil{self.boil:g}c{self.chunk}p{self.pull}{its}"
+        ind = "ki" if self.keyframes == "independent" else ""
+        return f"+boil{self.boil:g}c{self.chunk}p{self.pull}{its}{ind}"
 
 
 class OutputSettings(BaseModel):

@@ -3,7 +3,9 @@
 At boil 0 every frame is painted on its own from the plate (the strokes re-arrange: the boil). At boil > 0 the
 shot's frames fall into chunks of `temporal.chunk` consecutive frames, counted on the shot's whole frame list so
 every farm task and Ray worker agrees. The first frame of each chunk is its keyframe, painted from the plate
-exactly as at boil 0, all keyframes first; then each chunk's other frames in order, each starting from the
+all keyframes first (chained, the default: each from the keyframe before it carried along the plate's composed
+motion with a temporal term, so neighbouring chunks start from agreeing paintings; independent: from the plate
+exactly as at boil 0); then each chunk's other frames in order, each starting from the
 previous painted frame warped along the plate's motion (Ruder et al. 2016) with a temporal term toward it where
 the warp is trusted, the last `pull` of them also pulled toward the next chunk's keyframe so the seam does not
 show. Chunks depend only on their own and the next keyframe, so they render in parallel.
@@ -142,7 +144,7 @@ class Boil:
     def start(self, frame: int, size: tuple[int, int], wait: bool = True) -> Start:
         """Where `frame` starts at paint size `size` (width, height), and its temporal guides."""
         if frame in self.keys:
-            return Start(keyframe=True)  # painted from the plate exactly as at boil 0
+            return self._keyframe_start(frame, size, wait)
         i = self.frames.index(frame)
         prev = self.frames[i - 1]
         previous = self.painted(prev, size)
@@ -167,6 +169,35 @@ class Boil:
         return Start(init=init, guides=Guides(temporal=tuple(temporal)), iterations=self.iterations,
                      label=f"warped:{prev}", pulled_to=pulled[0] if pulled else None, note=note)
 
+    def _keyframe_start(self, frame: int, size: tuple[int, int], wait: bool) -> Start:
+        """A keyframe: from the plate on its own (independent, and the shot's first), or from the keyframe before it
+        carried along the plate's composed motion (chained), so that two chunks' chains meet without a seam."""
+        i = self.frames.index(frame)
+        if self.settings.keyframes == "independent" or i < self.chunk:
+            return Start(keyframe=True)  # painted from the plate exactly as at boil 0
+        before = self.frames[i - self.chunk]
+        previous = self._wait_painted(before, size, wait)
+        if previous is None:
+            return Start(keyframe=True, label=f"content ({before} not painted)")
+        # Frame m's motion holds its backward flow (m -> m-1) and that flow's mask, both on m: composed from the
+        # keyframe back to the one before, they carry that one's painting onto this one.
+        motions = [self.motion(m, size) for m in reversed(self.frames[i - self.chunk + 1:i + 1])]
+        flows = [m.backward for m in motions]
+        mask = compose_masks([m.mask for m in motions], flows)
+        target = warp(previous, compose(flows))
+        init = np.where(mask[..., None] > 0.5, target, self.plate_at(frame, size)).astype(np.float32)
+        return Start(init=init, guides=Guides(temporal=(Temporal(target, mask, self.weight, "keyframes"),)),
+                     keyframe=True, label=f"warped:{before}")
+
+    def _wait_painted(self, frame: int, size: tuple[int, int], wait: bool) -> np.ndarray | None:
+        """Frame `frame`'s painted picture; while another live render is painting it (and `wait`), wait for it."""
+        painted = self.painted(frame, size)
+        if painted is None and wait and self._held_elsewhere(frame):
+            while painted is None and self._held_elsewhere(frame):
+                time.sleep(WAIT_POLL)
+                painted = self.painted(frame, size)
+        return painted
+
     def _pull(self, frame: int, size: tuple[int, int], wait: bool) -> tuple[tuple[int, Temporal] | None, str | None]:
         """The second temporal term of the last `pull` frames before the next keyframe K: K's painted picture
         carried back along the composed motion frame -> … -> K, weighted down with the distance."""
@@ -177,11 +208,7 @@ class Boil:
         d = self.frames.index(key) - self.frames.index(frame)
         if d > pull:
             return None, None
-        painted = self.painted(key, size)
-        if painted is None and wait and self._held_elsewhere(key):
-            while painted is None and self._held_elsewhere(key):
-                time.sleep(WAIT_POLL)
-                painted = self.painted(key, size)
+        painted = self._wait_painted(key, size, wait)
         if painted is None:
             return None, f"keyframe {key} not painted"
         steps = self.frames[self.frames.index(frame) + 1:self.frames.index(key) + 1]
@@ -206,11 +233,14 @@ class Boil:
         return not is_stale(holder, touched)
 
 
-def farm_tasks(todo: list[int], frames: list[int], chunk: int) -> tuple[list[list[int]], list[set[int]]]:
-    """`todo` split for a farm at boil > 0: one task per keyframe, then one per chunk (its other frames, in order),
-    with the keyframes each chunk task waits for (its own, and the next one its last frames are pulled toward)."""
+def farm_tasks(todo: list[int], frames: list[int], chunk: int, chained: bool = False
+               ) -> tuple[list[list[int]], list[set[int]]]:
+    """`todo` split for a farm at boil > 0: one task per keyframe (one task for them all, in order, when they are
+    chained), then one per chunk (its other frames, in order), with the keyframes each chunk task waits for (its
+    own, and the next one its last frames are pulled toward)."""
     wanted = set(todo)
-    tasks: list[list[int]] = [[k] for k in keyframes(frames, chunk) if k in wanted]
+    keys = [k for k in keyframes(frames, chunk) if k in wanted]
+    tasks: list[list[int]] = ([keys] if keys else []) if chained else [[k] for k in keys]
     needs: list[set[int]] = [set() for _ in tasks]
     for i, part in enumerate(chunks(frames, chunk)):
         rest = [n for n in part[1:] if n in wanted]
