@@ -155,6 +155,10 @@ def test_manifest_keeps_every_writer_s_frames(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(4) as pool:
         pool.map(_writer, [(str(path), w) for w in range(4)])
+        # Let the workers finish on their own: the pool's exit terminates them with SIGTERM, and a worker killed
+        # while it holds the task queue's lock leaves another waiting for it forever (seen on a loaded machine).
+        pool.close()
+        pool.join()
     m = read_manifest(path)
     assert sorted(m.frames) == sorted(w * 100 + i for w in range(4) for i in range(15))
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
