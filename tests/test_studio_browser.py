@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,28 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="no Chromium at /usr/bin/chromium: install Debian's package (apt-get install -y chromium) to run the browser test",
 )
+
+
+@contextmanager
+def studio_in_chromium(root: Path) -> Iterator[tuple[str, object]]:
+    """`impasto studio root` in a subprocess and a headless Chromium: yields (its address, the browser)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if CHROMIUM is None:
+        pytest.skip("no Chromium at /usr/bin/chromium: install Debian's package (apt-get install -y chromium)")
+    proc = subprocess.Popen([sys.executable, "-m", "impasto", "studio", str(root), "--port", "0", "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, line
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                yield line.split(" at ")[1].split(" ")[0], browser
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
 
 
 @pytest.fixture()

@@ -6,8 +6,6 @@ toggles. 48-64 px, 2 iterations."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -161,29 +159,14 @@ def test_saving_the_page_look_keeps_regions_relative_to_the_file(client: TestCli
 
 def test_region_slider_and_overlay_in_chromium(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.test_studio_browser import ARGS, CHROMIUM
+    from tests.test_studio_browser import studio_in_chromium
 
-    if CHROMIUM is None:
-        pytest.skip("no Chromium at /usr/bin/chromium: install Debian's package (apt-get install -y chromium)")
     root = _folder(tmp_path / "cs010", content_rgb, style_rgb)
     lf = load_look(root / "looks" / "hero.look.toml")
     lf.look.regions = [{"name": "fg", "matte": "../mattes/fg.png", "u": 2.0, "feather": 2}]
     save_look(root / "looks" / "hero.look.toml", lf)
-    proc = subprocess.Popen([sys.executable, "-m", "impasto", "studio", str(root), "--port", "0", "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, line
-        url = line.split(" at ")[1].split(" ")[0]
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                _drive(sync_api, browser.new_page(), url, root, tmp_path)
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    with studio_in_chromium(root) as (url, browser):
+        _drive(sync_api, browser.new_page(), url, root, tmp_path)
 
 
 def _drive(sync_api, page, url: str, root: Path, shots: Path) -> None:

@@ -148,44 +148,27 @@ def test_ewarp_per_version_is_measured_once_per_manifest(client: TestClient, pro
 def test_shot_view_boil_and_ewarp_in_chromium(project: Path) -> None:
     """The shot view shows E_warp per version (measured on request, spinner first), and saving a boil writes the
     shot file and says a version-up is due."""
-    import subprocess
-    import sys
-
     sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.test_studio_browser import ARGS, CHROMIUM
+    from tests.test_studio_browser import studio_in_chromium
 
-    if CHROMIUM is None:
-        pytest.skip("no Chromium at /usr/bin/chromium: install Debian's package (apt-get install -y chromium)")
-    proc = subprocess.Popen([sys.executable, "-m", "impasto", "studio", str(project), "--port", "0", "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, line
-        url = line.split(" at ")[1].split(" ")[0]
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = browser.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(url)
-                expect = sync_api.expect
-                page.locator("#shots li", has_text="ew010").click()
-                expect(page.locator("#shot")).to_be_visible()
-                expect(page.locator("#boil-value")).to_have_value("0")
-                for v in (1, 2):
-                    row = page.locator(f"#shot-ewarp tr[data-version='{v}'][data-state=done]")
-                    expect(row).to_have_count(1, timeout=60_000)
-                    expect(row).to_contain_text("→")  # its worst pairs
-                page.fill("#boil-value", "0.5")
-                assert page.input_value("#boil") == "0.5"
-                page.click("#boil-save")
-                expect(page.locator("#boil-note")).to_contain_text("version-up ew010.toml", timeout=30_000)
-                assert load_shot(project / "ew010.toml").temporal.boil == 0.5
-                page.screenshot(path=str(project.parent / "shot_view.png"), full_page=True)
-                assert not errors, errors
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    with studio_in_chromium(project) as (url, browser):
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        expect = sync_api.expect
+        page.locator("#shots li", has_text="ew010").click()
+        expect(page.locator("#shot")).to_be_visible()
+        expect(page.locator("#boil-value")).to_have_value("0")
+        for v in (1, 2):
+            row = page.locator(f"#shot-ewarp tr[data-version='{v}'][data-state=done]")
+            expect(row).to_have_count(1, timeout=60_000)
+            expect(row).to_contain_text("→")  # its worst pairs
+        page.fill("#boil-value", "0.5")
+        assert page.input_value("#boil") == "0.5"
+        page.click("#boil-save")
+        expect(page.locator("#boil-note")).to_contain_text("version-up ew010.toml", timeout=30_000)
+        assert load_shot(project / "ew010.toml").temporal.boil == 0.5
+        page.screenshot(path=str(project.parent / "shot_view.png"), full_page=True)
+        assert not errors, errors
+
