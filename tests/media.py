@@ -1,9 +1,15 @@
-"""Media the tests make for themselves: movies written with PyAV."""
+"""Media the tests make for themselves: movies written with PyAV, painted versions of a shot written directly, and
+the bench scripts as modules."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from types import ModuleType
 
 import av
 import numpy as np
@@ -25,3 +31,38 @@ def write_movie(path: Path, levels: list[float], codec: str = "mpeg4", pix_fmt: 
         for p in s.encode(None):
             c.mux(p)
     return Path(path)
+
+
+def write_painted_version(shot_file: Path, version: int, pictures: dict[int, np.ndarray],
+                          boil: float | None = None) -> None:
+    """Stand-ins for painted frames of `version` and their manifest entries, as the renderer leaves them."""
+    from impasto.io.frames import Frame, write_frame
+    from impasto.shot.config import load_shot
+    from impasto.shot.identity import look_hash
+    from impasto.shot.manifest import FrameEntry, update_manifest
+
+    shot = load_shot(shot_file)
+    current = look_hash(shot)
+    extra = {} if boil is None else {"boil": boil}
+    entries = {}
+    for n, rgb in pictures.items():
+        out = shot.output_path(n, version)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_frame(out, Frame(rgb.astype(np.float32)))
+        entries[n] = FrameEntry(status="done", output=out.name, bytes=out.stat().st_size, look_hash=current,
+                                seconds=1.0, **extra)
+    update_manifest(shot.manifest_path(version), shot.name, version, entries)
+
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@contextmanager
+def bench_module(name: str) -> Iterator[ModuleType]:
+    """A script of bench/ imported as a module (bench/ is not a package)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
+

@@ -3,24 +3,17 @@ boundary band and the sky matte."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.media import bench_module
 
 
 @pytest.fixture(scope="module")
 def mattes():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("mattes")
-    finally:
-        sys.path.remove(str(BENCH))
+    with bench_module("mattes") as module:
+        yield module
 
 
 def test_half_matte_ramp_is_the_feather_wide(mattes):

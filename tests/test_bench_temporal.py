@@ -3,24 +3,15 @@ lead-in it skips, and its settings."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.media import write_movie
-
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.media import bench_module, write_movie
 
 
 @pytest.fixture(scope="module")
 def temporal():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("temporal")
-    finally:
-        sys.path.remove(str(BENCH))
+    with bench_module("temporal") as module:
+        yield module
 
 
 def _pair(a: int, painted: float, plate: float = 1.0) -> dict:

@@ -19,10 +19,9 @@ from impasto.cli import app
 from impasto.io.frames import Frame, write_frame
 from impasto.io.images import write_image
 from impasto.shot.config import load_shot
-from impasto.shot.identity import look_hash
-from impasto.shot.manifest import FrameEntry, update_manifest
 from impasto.shot.review import available_encoders
 from impasto.shot.status import ewarp_for_range, manifest_versions, paint_size
+from tests.media import write_painted_version
 
 runner = CliRunner()
 W, H = 64, 48
@@ -30,7 +29,6 @@ FRAMES = list(range(1001, 1007))
 PAN = 2  # px per frame
 CODEC = "prores" if available_encoders()["prores"] else "h264"
 SUFFIX = ".mov" if CODEC == "prores" else ".mp4"
-HAS_BOIL = "boil" in FrameEntry.model_fields
 
 
 @pytest.fixture(scope="module")
@@ -44,21 +42,6 @@ def source() -> np.ndarray:
 def _crop(img: np.ndarray, n: int) -> np.ndarray:
     x = PAN * (n - FRAMES[0])
     return np.ascontiguousarray(img[24:24 + H, x:x + W])
-
-
-def _write_version(shot_file: Path, version: int, pictures: dict[int, np.ndarray], boil: float) -> None:
-    """Stand-ins for painted frames of `version` and their manifest entries, as the renderer would leave them."""
-    shot = load_shot(shot_file)
-    current = look_hash(shot)
-    entries = {}
-    for n, rgb in pictures.items():
-        out = shot.output_path(n, version)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_frame(out, Frame(rgb.astype(np.float32)))
-        extra = {"boil": boil} if HAS_BOIL else {}
-        entries[n] = FrameEntry(status="done", output=out.name, bytes=out.stat().st_size, look_hash=current, seconds=1.0,
-                                **extra)
-    update_manifest(shot.manifest_path(version), shot.name, version, entries)
 
 
 @pytest.fixture()
@@ -76,8 +59,8 @@ def shot_file(tmp_path: Path, source: np.ndarray, monkeypatch: pytest.MonkeyPatc
     rng = np.random.default_rng(7)
     boiling = {n: np.clip(_crop(source, n) + rng.normal(0, 0.08, (H, W, 3)), 0, 1) for n in FRAMES}
     steady_source = np.clip(source[..., [1, 2, 0]] * 0.7 + 0.2, 0, 1)  # a "painting" that moves with the plate
-    _write_version(path, 1, boiling, boil=0.0)
-    _write_version(path, 2, {n: _crop(steady_source, n) for n in FRAMES}, boil=1.0)
+    write_painted_version(path, 1, boiling, boil=0.0)
+    write_painted_version(path, 2, {n: _crop(steady_source, n) for n in FRAMES}, boil=1.0)
     return path
 
 
@@ -102,8 +85,7 @@ def test_status_ranks_a_boiling_version_above_a_steady_one(shot_file: Path) -> N
     worst = v1["worst"]
     assert len(worst) == 3 and all(w["frames"][1] == w["frames"][0] + 1 for w in worst)
     assert [w["excess"] for w in worst] == sorted((w["excess"] for w in worst), reverse=True)
-    if HAS_BOIL:
-        assert (v1["boil"], v2["boil"]) == ([0.0], [1.0])
+    assert (v1["boil"], v2["boil"]) == ([0.0], [1.0])
 
     # the flows went to the shot's flow cache, one per pair, and a second status reads them back
     cached = sorted(shot.flow_folder().glob("*.npz"))
@@ -119,8 +101,7 @@ def test_status_ranks_a_boiling_version_above_a_steady_one(shot_file: Path) -> N
     assert "v001 painted" in flat and "v002 (this) painted" in flat
     a, b = worst[0]["frames"]
     assert f"worst {a}-{b} (+" in flat
-    if HAS_BOIL:
-        assert "pairs; boil 0 " in flat and "pairs; boil 1 " in flat
+    assert "pairs; boil 0 " in flat and "pairs; boil 1 " in flat
 
     # only the current version when asked; a version that is not a number is one sentence
     data = json.loads(runner.invoke(app, ["status", str(shot_file), "--json", "--versions", "current"]).output)
@@ -170,7 +151,7 @@ def test_review_compare_writes_plate_and_both_versions_side_by_side(shot_file: P
 
 
 def test_a_movie_plate_is_measured_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.media import write_movie
+    from tests.media import write_movie, write_painted_version
 
     monkeypatch.chdir(tmp_path)
     write_movie(tmp_path / "clip.mov", [0.3, 0.35, 0.4, 0.45])  # 64×48 flat greys
@@ -180,7 +161,7 @@ def test_a_movie_plate_is_measured_too(tmp_path: Path, monkeypatch: pytest.Monke
     path = tmp_path / "mv010.toml"
     path.write_text(tomli_w.dumps(data))
     rng = np.random.default_rng(1)
-    _write_version(path, 1, {n: rng.uniform(0.2, 0.6, (H, W, 3)) for n in range(1001, 1005)}, boil=0.0)
+    write_painted_version(path, 1, {n: rng.uniform(0.2, 0.6, (H, W, 3)) for n in range(1001, 1005)}, boil=0.0)
     res = runner.invoke(app, ["status", str(path), "--json"])
     assert res.exit_code == 0, res.output
     ew = json.loads(res.output)["ewarp"]

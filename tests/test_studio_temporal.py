@@ -21,8 +21,7 @@ from fastapi.testclient import TestClient
 from impasto.io.frames import Frame, write_frame
 from impasto.io.images import write_image
 from impasto.shot.config import load_shot
-from impasto.shot.identity import look_hash
-from impasto.shot.manifest import FrameEntry, update_manifest
+from tests.media import write_painted_version
 
 W, H = 64, 48
 FRAMES = list(range(1001, 1006))
@@ -32,19 +31,6 @@ PAN = 2  # px per frame
 def _crop(img: np.ndarray, n: int) -> np.ndarray:
     x = PAN * (n - FRAMES[0])
     return np.ascontiguousarray(img[24:24 + H, x:x + W])
-
-
-def _write_version(shot_file: Path, version: int, pictures: dict[int, np.ndarray]) -> None:
-    """Stand-ins for painted frames of `version` and their manifest entries, as the renderer leaves them."""
-    shot = load_shot(shot_file)
-    entries = {}
-    for n, rgb in pictures.items():
-        out = shot.output_path(n, version)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_frame(out, Frame(rgb.astype(np.float32)))
-        entries[n] = FrameEntry(status="done", output=out.name, bytes=out.stat().st_size, look_hash=look_hash(shot),
-                                seconds=1.0)
-    update_manifest(shot.manifest_path(version), shot.name, version, entries)
 
 
 @pytest.fixture()
@@ -64,10 +50,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             "output": {"version": 2}}
     (root / "ew010.toml").write_text(tomli_w.dumps(shot))
     rng = np.random.default_rng(7)
-    _write_version(root / "ew010.toml", 1,
+    write_painted_version(root / "ew010.toml", 1,
                    {n: np.clip(_crop(source, n) + rng.normal(0, 0.08, (H, W, 3)), 0, 1) for n in FRAMES})
     steady = np.clip(source[..., [1, 2, 0]] * 0.7 + 0.2, 0, 1)
-    _write_version(root / "ew010.toml", 2, {n: _crop(steady, n) for n in FRAMES})
+    write_painted_version(root / "ew010.toml", 2, {n: _crop(steady, n) for n in FRAMES})
     return root
 
 
