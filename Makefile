@@ -1,9 +1,9 @@
-# One command to set up and paint the demo, one to set up and run the tests.
+# One command to set up and paint the demo, one to set up and run the tests (and build the docs), one for the docs.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup bench bench-setup clean chromium
+.PHONY: demo test setup setup-docs docs bench bench-setup clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,17 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 setup: $(VENV)/.installed
 
+# The docs extra beside the test one (same torch pin); the docs are built into site/ with --strict, so a broken
+# link, a missing page or a reference to a missing name fails the build.
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q "torch==2.13.0" -e ".[docs]"
+	touch $@
+
+setup-docs: $(VENV)/.docs-installed
+
+docs: setup-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
+
 demo: setup
 	$(BIN)/impasto demo
 
@@ -25,7 +36,7 @@ chromium:
 		{ SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } || \
 		echo "warning: could not install chromium; the browser test will be skipped"
 
-test: setup chromium
+test: setup chromium docs
 	$(BIN)/python -m pytest -q
 
 bench: setup
@@ -39,4 +50,4 @@ bench-setup: setup
 		echo "warning: could not install opencv-doc; bench/temporal.py needs its clips"
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

@@ -33,6 +33,23 @@ __all__ = ["Guides", "ImageLike", "Progress", "Region", "Result", "Temporal", "b
 
 @dataclass
 class Result:
+    """What `render` returns: the picture and the full record of how it was made.
+
+    Attributes:
+        image: the painting, float32 H×W×3 RGB in 0-1.
+        look: the look as rendered, its seed filled in (an unseeded look records the seed it drew).
+        ratio: the style-to-content ratio the final size used (10**u scaled by size, see u in the guides).
+        weights_origin: where the VGG weights came from; u is comparable only within one origin.
+        device: the device the render ran on (`cpu`, `cuda:0`, ...).
+        seconds: wall time of the render.
+        history: one `Progress` per iteration (each loss term, iteration, time).
+        snapshots: iteration -> picture, for the iterations asked for in `render(snapshots=...)`.
+        fp32_from: bf16 only: the iteration where its line search first stalled; fp32 from there on.
+        precision: what the render ran in (`auto` resolved: fp32, tf32 or bf16).
+        precision_reason: one line saying why that precision.
+        warnings: about the look's regions (small or overlapping mattes).
+    """
+
     image: np.ndarray  # float32 H×W×3 RGB in 0-1
     look: Look  # the look as rendered, seed filled in
     ratio: float

@@ -161,7 +161,7 @@ class LookFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = Field(SCHEMA_VERSION, description="the look file format's version; impasto writes 1")
     look: Look = Field(default_factory=Look)
     content: str | None = Field(None, description="the frame the look was developed on")
     styles: list[str] = Field(default_factory=list, description="style images, in blend order")

@@ -24,7 +24,15 @@ from impasto.objective.controls import style_ratio
 
 @dataclass(frozen=True, eq=False)
 class Region:
-    """Pixels painted with their own u (and style images) where `matte` says."""
+    """Pixels painted with their own u (and style images) where `matte` says.
+
+    Attributes:
+        matte: H×W float32 in 0-1 at the content picture's size, already feathered; values between 0 and 1 blend.
+        u: unrealness inside the matte (as a look's u).
+        styles: H×W×3 style pictures in 0-1 for the region; empty: the look's own.
+        blend: the normalised blend weights of `styles`.
+        name: the region's name, used in messages.
+    """
 
     matte: np.ndarray  # H×W float32 0-1 at the content picture's size, already feathered
     u: float
@@ -98,6 +106,11 @@ def _fit(t: torch.Tensor, full_hw: tuple[int, int], crop: tuple[int, int, int, i
 
 @dataclass(frozen=True, eq=False)
 class Guides:
+    """What steers a render beyond its look, given at the content picture's size: `regions` (mattes with their
+    own u and style images, later ones winning where they overlap) and `temporal` targets (another painted frame
+    warped along the plate's motion). Pass them as `impasto.render(..., guides=impasto.Guides(regions=(...,)))`;
+    a look's own `regions` are read into them when the caller gives none."""
+
     regions: tuple[Region, ...] = ()
     temporal: tuple[Temporal, ...] = field(default_factory=tuple)
 
