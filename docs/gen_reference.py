@@ -160,9 +160,9 @@ def reference_options(markdown: str) -> dict[str, list[str]]:
             current = m.group(1)
             found[current] = []
             continue
-        m = re.match(r"\| (?:`|<code>)(-[^`<]*?)(?:`|</code>) \|", line)
+        m = re.match(r"\| (?:`(-[^`]*)`|<code>(-.*?)</code>) \|", line)
         if m and current is not None:
-            spelled = re.sub(r"&lt;.*?&gt;|<[^ ]*>", "", m.group(1).replace("/", ","))
+            spelled = re.sub(r"&lt;.*?&gt;|<[^>]*>", "", (m.group(1) or m.group(2)).replace(" / ", ","))
             found[current] += [o.strip().split(" ")[0] for o in spelled.split(",") if o.strip().startswith("-")]
     return found
 
