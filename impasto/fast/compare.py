@@ -69,7 +69,7 @@ def compare(
     seed: int = 0,
     progress: Callable[[str, float, int, int], None] | None = None,
 ) -> CompareReport:
-    """Paint each frame at each u with the fast model and with `impasto.engine.render` (same look, same size),
+    """Paint each frame at each u with the fast model and with `impasto.api.render` (same look, same size),
     and score both with the engine's loss at that u."""
     model.check_u(us)
     edge = int(size or model.size)

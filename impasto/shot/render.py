@@ -8,7 +8,7 @@ file opens; a version never mixes two looks unless forced. A frame whose plate f
 missing and the others are painted. Each frame is claimed before it is painted (`impasto.shot.locks`), so
 renders of one shot running at once split its frames. `ShotRenderer` keeps its painter (network, style
 targets) across frames, and its `render_frame` is what a farm or Ray worker calls per frame. The look hash is
-`impasto.shot.identity.look_hash`; the shot file itself reads no files.
+`impasto.shot.identity.look_hash`.
 
 Nothing here prints: progress goes to a callback as `FrameEvent`s.
 """

@@ -1,6 +1,6 @@
 """Preview renders for the studio: one background worker per device, a queue, cancellation and a cache.
 
-A preview is an ordinary `impasto.engine.render` at a small long edge with the look's u: the engine scales the
+A preview is an ordinary `impasto.api.render` at a small long edge with the look's u: the engine scales the
 style ratio by size, so u means the same in the preview as in the final. Each finished preview is cached under
 a hash of everything that decides its pixels (the render look with its seed, the input files' contents, the
 device, the versions), so asking again for a look already seen is answered without rendering: from memory, or
