@@ -356,6 +356,41 @@ def layers_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
+def _prose(text: str) -> str:
+    """Docstring text for a table cell: its `code` spans kept, the rest escaped."""
+    parts = re.split(r"(`[^`]*`)", " ".join(text.split()))
+    return "".join(p if p.startswith("`") and p.endswith("`") and len(p) > 1 else _escape(p) for p in parts)
+
+
+def module_summary(path: Path) -> str:
+    """The first paragraph of a module's docstring."""
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    return doc.split("\n\n")[0]
+
+
+def modules_markdown(package: Path = ROOT / "impasto") -> str:
+    """Every module of the package under its layer (the first layer whose prefix is the longest match, as
+    tests/test_layers.py decides), with the first paragraph of its docstring."""
+    table = layers()
+    rows = ["| layer | module | what it holds (its docstring) |", "|---|---|---|"]
+    placed: dict[int, list[tuple[str, str]]] = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        best = None
+        for rank, prefixes in enumerate(table):
+            for prefix in prefixes:
+                if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
+                    best = (rank, len(prefix))
+        summary = module_summary(path)
+        if best is not None and summary:
+            placed.setdefault(best[0], []).append((str(path.relative_to(package.parent)), summary))
+    for rank in sorted(placed):
+        for i, (name, summary) in enumerate(placed[rank]):
+            rows.append(f"| {rank if i == 0 else ''} | `{name}` | {_prose(summary)} |")
+    return "\n".join(rows) + "\n"
+
+
 # ------------------------------------------------------------------------------------------------------- pages
 
 

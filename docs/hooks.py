@@ -3,7 +3,8 @@
 * `reference/cli.md`, `reference/look-file.md`, `reference/shot-file.md`: from docs/gen_reference.py, made from the
   typer app and the pydantic models at every build, so they cannot drift from the code;
 * `bench-results.md`: bench/results/README.md (the benchmark figures, kept beside the JSON files they come from);
-* `<!-- layers -->` in a page: the layer table that tests/test_layers.py checks.
+* `<!-- layers -->` in a page: the layer table that tests/test_layers.py checks; `<!-- modules -->`: every module
+  of impasto under its layer, with the first paragraph of its docstring.
 """
 
 from __future__ import annotations
@@ -40,4 +41,6 @@ def on_files(files, config):
 def on_page_markdown(markdown, page, config, files):
     if "<!-- layers -->" in markdown:
         markdown = markdown.replace("<!-- layers -->", _GEN.layers_markdown())
+    if "<!-- modules -->" in markdown:
+        markdown = markdown.replace("<!-- modules -->", _GEN.modules_markdown())
     return markdown
