@@ -3,7 +3,7 @@
     python bench/temporal.py [--frames 24] [--edge 256] [--iterations 256] [--u 4] [--chunk 12] [--quick]
 
 For each clip of Debian's opencv-doc (Megamind.avi, vtest.avi; `make bench-setup` installs them) a shot of its
-first N frames is made with `impasto.shot.config.init_shot`, painted at `--edge` px long edge (render.scale =
+first N frames is made with `impasto.shot.setup.init_shot`, painted at `--edge` px long edge (render.scale =
 edge / the plate's long edge) in the style of ../shared/data/images/starry_night.jpg, and rendered through the
 product path (`load_shot` + `render_frames`) as four versions of one shot (one name, so one seed):
 
@@ -50,7 +50,8 @@ from impasto.look import Look
 from impasto.motion import FlowCache, warp
 from impasto.motion.flow import fit
 from impasto.objective.controls import temporal_weight
-from impasto.shot.config import init_shot, load_shot, save_shot
+from impasto.shot.config import load_shot, save_shot
+from impasto.shot.setup import init_shot
 from impasto.shot.manifest import read_manifest
 from impasto.shot.render import ShotFrames, render_frames
 from impasto.shot.status import BLACK, ewarp_for_range, paint_size
@@ -111,7 +112,7 @@ def make_shots(clip: Path, work: Path, a: argparse.Namespace) -> dict[str, Path]
     scale = a.edge / max(info.width, info.height)
     first = FIRST + lead_in(clip)
     _, shot = init_shot(name, str(clip), f"{first}-{first + a.frames - 1}", shot_file=base, styles=[str(STYLE)],
-                        scale=scale, output_folder=str(work / "render"), overwrite=True)
+                        settings={"render": {"scale": scale}, "output": {"folder": str(work / "render")}}, overwrite=True)
     shot = load_shot(base)
     shot.look = Look(u=a.u, iterations=a.iterations)
     save_shot(base, shot)

@@ -1,4 +1,5 @@
-"""Files written safely and read once: atomic writes, digests, and telling a full disk from other failures."""
+"""Files written safely and read once: atomic writes, digests, telling a full disk from other failures, and
+whether an output folder can be made."""
 
 from __future__ import annotations
 
@@ -128,3 +129,24 @@ def read_toml(path: str | os.PathLike, kind: str, missing: str = "") -> dict:
         raise UsageError(f"{kind} '{path}' cannot be read ({exc}).") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{kind} '{path}' is not valid TOML ({exc}).") from None
+
+
+def output_folder_problem(folder: str | os.PathLike) -> str | None:
+    """Why `folder` cannot be created or written (a file in the way, a read-only file system, no permission);
+    None when it can. Looks at the nearest folder that exists, creating nothing."""
+    folder = Path(folder)
+    probe = folder.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    what = "cannot be written" if probe == folder.absolute() else "cannot be created"
+    if not probe.is_dir():
+        return f"Output folder '{folder}' {what}: '{probe}' is a file, not a folder."
+    try:
+        read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows): the permission check below still answers
+        read_only = False
+    if read_only:
+        return f"Output folder '{folder}' {what}: '{probe}' is on a read-only file system."
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"Output folder '{folder}' {what}: no permission to write in '{probe}'."
+    return None

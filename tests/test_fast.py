@@ -233,7 +233,7 @@ def test_shot_render_with_fast_model(trained, tmp_path: Path, monkeypatch: pytes
     import shutil
 
     from impasto.fast.hooks import FastPreviewer, FastShotRenderer, model_for_look
-    from impasto.shot.config import init_shot
+    from impasto.shot.setup import init_shot
     from impasto.shot.render import render_frames
 
     folder, _, result = trained
@@ -262,7 +262,7 @@ def test_shot_render_with_fast_model(trained, tmp_path: Path, monkeypatch: pytes
 def test_render_command_with_fast_model(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
     """`impasto render SHOT --fast MODEL` paints the shot with the model; --cluster with --fast is refused."""
-    from impasto.shot.config import init_shot
+    from impasto.shot.setup import init_shot
 
     folder, _, _ = trained
     monkeypatch.chdir(tmp_path)

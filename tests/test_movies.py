@@ -29,7 +29,8 @@ from impasto.io.sequence import (
     spread_movie_frames,
 )
 from impasto.io.tensors import load_rgb
-from impasto.shot.config import init_shot, load_shot
+from impasto.shot.config import load_shot
+from impasto.shot.setup import init_shot
 
 runner = CliRunner()
 LEVELS = [0.1 + 0.07 * i for i in range(12)]

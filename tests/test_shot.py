@@ -15,7 +15,8 @@ from impasto.errors import UsageError
 from impasto.io.frames import Frame, write_frame
 from impasto.io.images import write_image
 from impasto.look import Look, LookFile, save_look
-from impasto.shot.config import init_shot, load_shot, save_shot
+from impasto.shot.config import load_shot, save_shot
+from impasto.shot.setup import init_shot
 from impasto.shot.identity import look_hash
 from impasto.shot.manifest import FrameEntry, read_manifest, update_manifest
 
@@ -196,14 +197,14 @@ def test_an_output_folder_that_cannot_be_made_is_named_with_its_reason(project: 
         def __init__(self, path):
             self.f_flag = real(path).f_flag | os.ST_RDONLY
 
-    _, shot = init_shot("cs010", "plates/cs010_plate.####.exr", None, "my_look.toml", output_folder="ro/render")
+    _, shot = init_shot("cs010", "plates/cs010_plate.####.exr", None, "my_look.toml", settings={"output": {"folder": "ro/render"}})
     monkeypatch.setattr(os, "statvfs", ReadOnly)  # as on a read-only mount
     with pytest.raises(UsageError, match=rf"Output folder '{project}/ro/render' cannot be created: '{project}' is on a read-only file system"):
         shot.make_output_folder()  # what render calls before painting the first frame
     res = runner.invoke(app, ["shot", "init", "cs011", "--plate", "plates/cs010_plate.####.exr", "--look", "my_look.toml"])
     assert res.exit_code == 2 and "is on a read-only file system" in res.output
     monkeypatch.setattr(os, "statvfs", real)
-    _, shot = init_shot("cs012", "plates/cs010_plate.####.exr", None, "my_look.toml", output_folder="out/v1")
+    _, shot = init_shot("cs012", "plates/cs010_plate.####.exr", None, "my_look.toml", settings={"output": {"folder": "out/v1"}})
     assert shot.make_output_folder() == project / "out/v1" and (project / "out/v1").is_dir()
 
 

@@ -17,7 +17,8 @@ from impasto.cli import app
 from impasto.errors import UsageError
 from impasto.io.frames import read_frame
 from impasto.io.images import write_image
-from impasto.shot.config import init_shot, load_shot
+from impasto.shot.config import load_shot
+from impasto.shot.setup import init_shot
 from impasto.shot.identity import look_hash
 from impasto.shot.manifest import read_manifest
 from impasto.shot.render import ShotRenderer, render_frames
@@ -196,7 +197,7 @@ def test_a_matte_of_all_ones_at_the_looks_u_paints_as_no_matte(project: Path) ->
     for n in FRAMES:
         write(project / "mattes" / f"one.{n}.exr", np.ones((H, W, 1), np.float32), ["A"])
     plain, _ = init_shot("plain", "plates/p.####.png", "1001", "look.toml")
-    matte, _ = init_shot("ones", "plates/p.####.png", "1001", "look.toml", matte="mattes/one.####.exr")
+    matte, _ = init_shot("ones", "plates/p.####.png", "1001", "look.toml", matte={"matte": "mattes/one.####.exr"})
     a = render_frames(load_shot(plain), device="cpu")
     b = render_frames(load_shot(matte), device="cpu")
     assert a.ok and b.ok
@@ -282,7 +283,7 @@ def test_look_file_regions_follow_the_look_file_and_the_hash_survives_a_move(pro
     shutil.copytree(project / "mattes", project / "looks" / "mattes")
     save_look(project / "looks" / "look.toml", LookFile(look=Look(iterations=2, size=48, seed=3, regions=[
         {"name": "fg", "matte": "mattes/fg.####.exr", "u": 2}]), styles=["style.png"]))
-    path, shot = init_shot("cs010", "plates/p.####.png", None, "looks/look.toml", matte="mattes/fg.####.exr")
+    path, shot = init_shot("cs010", "plates/p.####.png", None, "looks/look.toml", matte={"matte": "mattes/fg.####.exr"})
     look, _ = load_shot(path).resolved_look()
     assert [(r.name, r.matte) for r in look.regions] == [
         ("fg", str(project / "looks/mattes/fg.####.exr")), ("matte", str(project / "mattes/fg.####.exr"))]

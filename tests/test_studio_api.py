@@ -324,7 +324,7 @@ def test_sweep_contact_sheet_cells_and_looks(client: TestClient, project: Path) 
 
 def test_shot_frames_with_status_and_thumbnails(client: TestClient, project: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from impasto.shot.config import init_shot
+    from impasto.shot.setup import init_shot
 
     plates = project / "plates"
     plates.mkdir()
@@ -506,7 +506,7 @@ def test_plates_and_paintings_are_told_apart_by_folder_and_shot_file(tmp_path: P
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Never by file name: 'painting_plate.png' in plates/ is a plate, and a plate frame named like a style is one too."""
     from impasto.look import Look, LookFile, save_look
-    from impasto.shot.config import init_shot
+    from impasto.shot.setup import init_shot
     from impasto.studio.app import create_app
 
     root = tmp_path / "mm010"

@@ -4,19 +4,60 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Literal, Optional, get_args, get_origin
 
 import typer
 
-from impasto.commands.common import app, err, fail
+from impasto.commands.common import app, command_errors, err
 from impasto.commands.render import _rel
-from impasto.errors import ImpastoError
 from impasto.io.sequence import DEFAULT_FIRST_FRAME, count_text, format_frame_range
-from impasto.shot.config import Shot, SingleFramePlate, colour_names, init_shot, init_warnings
-from impasto.shot.config import version_up as bump
+from impasto.look import RegionSpec
+from impasto.shot.config import (
+    DEFAULT_DISPLAY_SPACE,
+    ColourSettings,
+    DissolveSettings,
+    OutputSettings,
+    PostSettings,
+    RenderSettings,
+    Shot,
+    TemporalSettings,
+    colour_names,
+)
+from impasto.shot.setup import SingleFramePlate, init_shot, init_warnings
+from impasto.shot.setup import version_up as bump
 
 shot_app = typer.Typer(help="Create shot files and move them to a new version.", no_args_is_help=True)
 app.add_typer(shot_app, name="shot")
+
+
+def _setting(section: str, field: str, *decls: str, help: str | None = None, extra: str = "", **kw: Any) -> Any:
+    """A `shot init` option for the shot file's `section.field`: its default is the model's and its help the
+    model's description (or `help`), led by the key it sets and followed by `extra` and a Literal's choices."""
+    info = SECTIONS[section].model_fields[field]
+    text = help or info.description or ""
+    choices = get_args(info.annotation) if get_origin(info.annotation) is Literal else ()
+    if choices:
+        text += ("; " if text else "") + ", ".join(choices[:-1]) + f" or {choices[-1]}"
+    text = f"{section}.{field}: {text}{extra}."
+    return typer.Option(info.get_default(call_default_factory=True), *decls, help=text, **kw)
+
+
+def _region(field: str, *decls: str, help: str, **kw: Any) -> Any:
+    """A `shot init --matte-*` option, its default the [[regions]] entry's (RegionSpec) `field`'s."""
+    return typer.Option(RegionSpec.model_fields[field].get_default(), *decls, help=help, **kw)
+
+
+SECTIONS = {"colour": ColourSettings, "render": RenderSettings, "temporal": TemporalSettings, "output": OutputSettings,
+            "post": PostSettings, "dissolve": DissolveSettings}
+# shot init's options that set a shot-file setting: parameter -> (section, field).
+SETTINGS = {"colourspace": ("colour", "input_space"), "display": ("colour", "display"), "view": ("colour", "view"),
+            "scale": ("render", "scale"), "output_dir": ("output", "folder"), "denoise": ("post", "denoise"),
+            "strength": ("post", "strength"), "head": ("dissolve", "head"), "tail": ("dissolve", "tail"),
+            "curve": ("dissolve", "curve"), "boil": ("temporal", "boil"), "chunk": ("temporal", "chunk")}
+# --matte and its --matte-* options: parameter -> the [[regions]] entry's field (setup.MATTE_KEYS).
+MATTE = {"matte": "matte", "matte_u": "u", "matte_style": "styles", "matte_channel": "channel", "matte_feather": "feather"}
+_OUTPUT = OutputSettings.model_fields["folder"].default
+_SPACES = f"ACEScg for EXR, {DEFAULT_DISPLAY_SPACE} for other images and movies"
 
 
 @shot_app.command("init")
@@ -24,38 +65,39 @@ def init(
     name: str = typer.Argument(..., help="Shot name, e.g. cs010; the shot file is NAME.toml.", show_default=False),
     plate: str = typer.Option(..., "--plate", help="Plate frames, e.g. 'plates/cs010_plate.####.exr' (one # per digit, or %04d), or a movie file; one numbered file (plate.1001.exr) without --frames asks whether its sequence was meant.", show_default=False),
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame range, e.g. 1001-1100; for a movie, in its numbering from --first-frame (1040 is its picture 39 from 1001). (default: the frames on disk; a movie's whole length)"),
-    first_frame: Optional[int] = typer.Option(None, "--first-frame", help=f"The number a movie plate's first picture gets; --frames selects from this numbering. (default: {DEFAULT_FIRST_FRAME})", show_default=False),
+    first_frame: Optional[int] = typer.Option(Shot.model_fields["first_frame"].default, "--first-frame", help=f"The number a movie plate's first picture gets; --frames selects from this numbering. (default: {DEFAULT_FIRST_FRAME})", show_default=False),
     look: Optional[Path] = typer.Option(None, "--look", help="Look file (from impasto look save)."),
     style: Optional[list[Path]] = typer.Option(None, "--style", help="Style image (repeat for several); with --look it replaces the look's styles."),
-    colourspace: Optional[str] = typer.Option(None, "--colourspace", "--colorspace", help="The plate's colour space in the OCIO config. (default: ACEScg for EXR, sRGB Encoded Rec.709 (sRGB) for other images and movies)"),
-    display: Optional[str] = typer.Option(None, help="OCIO display. (default: the config's)"),
-    view: Optional[str] = typer.Option(None, help="OCIO view. (default: the config's; plain for sRGB-encoded plates)"),
-    scale: float = typer.Option(1.0, help="Paint at this fraction of the plate's size, then upscale back (0.5 = the paper's ×2 upscale)."),
-    output_dir: Optional[str] = typer.Option(None, "--output-dir", help="Folder for painted frames and the manifest. (default: render/ beside the shot file)"),
-    denoise: str = typer.Option("none", help="Denoise after the upscale: none, bilateral, nl_means or tv."),
-    strength: float = typer.Option(0.5, help="Denoise strength, 0-1."),
-    head: Optional[str] = typer.Option(None, help="Dissolve in from the plate over these frames, e.g. 1001-1012."),
-    tail: Optional[str] = typer.Option(None, help="Dissolve out to the plate over these frames, e.g. 1089-1100."),
-    curve: str = typer.Option("linear", help="Dissolve curve: linear or smoothstep."),
-    boil: float = typer.Option(0.0, "--boil", min=0.0, max=1.0, help="temporal.boil: 0 paints every frame on its own (the strokes boil), 1 holds each frame to the previous painted one along the plate's motion (steady)."),
-    chunk: Optional[int] = typer.Option(None, "--chunk", min=1, help="temporal.chunk: frames per chunk at boil above 0; each chunk's first frame is a keyframe painted first, and chunks render in parallel. (default: 12)"),
+    colourspace: Optional[str] = typer.Option(None, "--colourspace", "--colorspace", help=f"colour.input_space: the plate's colour space in the OCIO config. (default: {_SPACES})"),
+    display: Optional[str] = _setting("colour", "display"),
+    view: Optional[str] = _setting("colour", "view"),
+    scale: float = _setting("render", "scale", extra=" (0.5 = the paper's ×2 upscale)"),
+    output_dir: Optional[str] = typer.Option(None, "--output-dir", help=f"output.folder: folder for painted frames and the manifest. (default: {_OUTPUT}/ beside the shot file)"),
+    denoise: str = _setting("post", "denoise"),
+    strength: float = _setting("post", "strength"),
+    head: Optional[str] = _setting("dissolve", "head"),
+    tail: Optional[str] = _setting("dissolve", "tail"),
+    curve: str = _setting("dissolve", "curve", help="the dissolve's curve"),
+    boil: float = _setting("temporal", "boil", "--boil", min=0.0, max=1.0),
+    chunk: int = _setting("temporal", "chunk", "--chunk", min=1, extra=" (at boil above 0)"),
     matte: Optional[str] = typer.Option(None, "--matte", help="A region painted with its own u: a matte image, a frame pattern following the plate's frame numbers (e.g. 'mattes/cs010_fg.####.exr'), or 'alpha' for the plate's own alpha; written into the shot file's regions list (the look file is left as it is).", show_default=False),
-    matte_u: Optional[float] = typer.Option(None, "--matte-u", help="u inside the matte. (default: the look's u)", show_default=False),
-    matte_style: Optional[list[Path]] = typer.Option(None, "--matte-style", help="Style image inside the matte (repeat for several). (default: the look's)", show_default=False),
-    matte_channel: Optional[str] = typer.Option(None, "--matte-channel", help="The matte's channel, e.g. A, R or an EXR layer's fg.A. (default: the only channel, else A, else R)", show_default=False),
-    matte_feather: float = typer.Option(0.0, "--matte-feather", min=0.0, help="Soften the matte's edge over about this many px of the painted frame."),
+    matte_u: Optional[float] = _region("u", "--matte-u", help="u inside the matte. (default: the look's u)", show_default=False),
+    matte_style: Optional[list[Path]] = _region("styles", "--matte-style", help="Style image inside the matte (repeat for several). (default: the look's)", show_default=False),
+    matte_channel: Optional[str] = _region("channel", "--matte-channel", help="The matte's channel, e.g. A, R or an EXR layer's fg.A. (default: the only channel, else A, else R)", show_default=False),
+    matte_feather: float = _region("feather", "--matte-feather", min=0.0, help="Soften the matte's edge over about this many px of the painted frame."),
     shot_file: Optional[Path] = typer.Option(None, "-o", "--output", help="Shot file to write. (default: NAME.toml here)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing shot file."),
 ) -> None:
     """Write a shot file for a plate and a look; the plate, look, style images and output folder are checked now."""
-    options = {"shot_file": shot_file, "styles": [str(s) for s in style] if style else None, "input_space": colourspace,
-               "display": display, "view": view, "scale": scale, "output_folder": output_dir, "denoise": denoise,
-               "strength": strength, "head": head, "tail": tail, "curve": curve, "first_frame": first_frame,
-               "boil": boil, "chunk": chunk, "matte": matte, "matte_u": matte_u,
-               "matte_styles": [str(s) for s in matte_style] if matte_style else None, "matte_channel": matte_channel,
-               "matte_feather": matte_feather,
-               "overwrite": overwrite}
-    try:
+    given = locals()
+    settings: dict[str, dict[str, Any]] = {}
+    for option, (section, field) in SETTINGS.items():
+        settings.setdefault(section, {})[field] = given[option]
+    options = {"shot_file": shot_file, "styles": [str(s) for s in style] if style else None, "first_frame": first_frame,
+               "settings": settings, "overwrite": overwrite,
+               "matte": {field: [str(s) for s in given[o]] if o == "matte_style" and given[o] else given[o]
+                         for o, field in MATTE.items()}}
+    with command_errors():
         try:
             path, shot = init_shot(name, plate, frames, look, **options)
         except SingleFramePlate as single:
@@ -63,8 +105,6 @@ def init(
             path, shot = init_shot(name, plate, frames, look, **options)
         names = colour_names(shot)
         warnings = init_warnings(shot)
-    except ImpastoError as exc:
-        fail(exc)
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}.", highlight=False, soft_wrap=True)
     err.print(
@@ -117,9 +157,7 @@ def version_up(
     shot_file: Path = typer.Argument(..., help="Shot file (.toml).", show_default=False),
 ) -> None:
     """Move the shot to its next version, so a new look renders beside the old frames instead of over them."""
-    try:
+    with command_errors():
         shot, old, new = bump(shot_file)
-    except ImpastoError as exc:
-        fail(exc)
     err.print(f"{shot.name}: version {old:03d} -> {new:03d}; impasto render {shot_file} writes {_rel(shot.output_pattern())}",
               highlight=False, soft_wrap=True)
