@@ -88,7 +88,7 @@ def run_local(folder: Path, frames: int, iterations: int, tag: str) -> dict[str,
     """The same shot painted in this process without Ray (one torch thread): the baseline for Ray's overhead."""
     import torch
 
-    from impasto.shot.render import render_frames
+    from impasto.shot.loop import render_frames
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -53,7 +53,8 @@ from impasto.objective.controls import temporal_weight
 from impasto.shot.config import load_shot, save_shot
 from impasto.shot.setup import init_shot
 from impasto.shot.manifest import read_manifest
-from impasto.shot.render import ShotFrames, render_frames
+from impasto.shot.render import ShotFrames
+from impasto.shot.loop import render_frames
 from impasto.shot.status import BLACK, ewarp_for_range, paint_size
 
 REPO = Path(__file__).resolve().parents[1]

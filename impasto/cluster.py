@@ -23,22 +23,22 @@ import logging
 import math
 import os
 import socket
-import statistics
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
 
 from impasto.errors import ImpastoError, UsageError
 from impasto.shot.config import Shot
-from impasto.shot.locks import FrameLock
-from impasto.shot.render import FrameEvent, Plan, RunReport, ShotRenderer
-from impasto.shot.temporal import farm_tasks
+from impasto.shot.loop import FrameEvent, RunReport, run_unit, typical
+from impasto.shot.manifest import FrameEntry
+from impasto.shot.plan import Plan, Unit, units
+from impasto.shot.render import ShotRenderer
 from impasto.version import __version__
 
 INSTALL_HINT = "Rendering on a cluster needs Ray, which is not installed; install it with pip install 'impasto[cluster]'."
@@ -201,53 +201,50 @@ class FrameWorker:
             self.renderer = renderer
         return self.renderer
 
-    def render_chunk(self, frames: list[int], run_started: float, force: bool) -> dict[str, Any]:
-        """Paint the frames of a chunk not finished yet; each frame's manifest entry (as a dict) and the skipped frames."""
+    def render_chunk(self, unit: Unit, run_started: float, force: bool) -> dict[str, Any]:
+        """Paint the frames of a unit not finished yet, through the one frame loop (impasto.shot.loop.run_unit);
+        each frame's manifest entry (as a dict) and the skipped frames."""
         ctx = self._ray.get_runtime_context()
         out: dict[str, Any] = {"worker": self.label, "entries": {}, "skipped": [], "pid": os.getpid()}
         try:
             r = self._setup()
-            plan = r.plan(frames, force=force)
+            plan = r.plan(list(unit.frames), force=force)
             manifest = r.manifest()
         except ImpastoError as exc:
             out["setup_error"], out["own_sentence"] = str(exc), isinstance(exc, WorkerMismatch)
             return out
-        for n in frames:
+        todo = []
+        for n in unit.frames:
             entry = manifest.frames.get(n)
             if entry is not None and entry.finished >= run_started:
                 out["entries"][n] = entry.model_dump(mode="json")  # an earlier attempt of this run finished it
-                continue
-            if n not in plan.todo:
+            elif n not in plan.todo:
                 out["skipped"].append(n)
-                continue
+            else:
+                todo.append(n)
+
+        def on_iteration(n: int, i: int, its: int) -> None:
             if ctx.is_canceled():
-                out["cancelled"] = True
-                break
-            # The frame's lock (impasto.shot.locks): a render of the shot outside this run may hold it; a lock of
-            # this run is a lost worker's, whose chunk the driver gave back.
-            got = r.claim(n, run_started, run=f"ray:{run_started!r}")
-            if not isinstance(got, FrameLock):
+                raise KeyboardInterrupt  # render_frame drops the frame before writing anything
+
+        def on_frame(n: int, entry: FrameEntry | None, why: str | None) -> None:
+            if entry is None:
                 out["skipped"].append(n)
-                if got is not None and r.boil is not None:
-                    # At boil > 0 a chunk's frames depend on each other: the render that holds one paints the rest.
-                    out["skipped"].extend(m for m in frames[frames.index(n) + 1:] if m not in out["entries"])
-                    break
-                continue
-            self._post({"kind": "start", "frame": n})
+            else:
+                out["entries"][n] = entry.model_dump(mode="json")
+                self._post({"kind": entry.status, "frame": n, "seconds": entry.seconds, "error": entry.error})
+            if ctx.is_canceled():
+                raise KeyboardInterrupt
 
-            def on_iteration(i: int, its: int, lock: FrameLock = got) -> None:
-                lock.touch()
-                if ctx.is_canceled():
-                    raise KeyboardInterrupt  # render_frame drops the frame before writing anything
-
-            try:
-                with got:
-                    done = r.render_frame(n, on_iteration=on_iteration)
-            except KeyboardInterrupt:
-                out["cancelled"] = True
-                break
-            out["entries"][n] = done.model_dump(mode="json")
-            self._post({"kind": done.status, "frame": n, "seconds": done.seconds, "error": done.error})
+        try:
+            if todo and ctx.is_canceled():
+                raise KeyboardInterrupt
+            # A lock of this run is a lost worker's, whose unit the driver gave back (impasto.shot.locks).
+            run_unit(r, replace(unit, frames=tuple(todo)), run_started, run=f"ray:{run_started!r}",
+                     on_start=lambda n: self._post({"kind": "start", "frame": n}), on_iteration=on_iteration,
+                     on_frame=on_frame)
+        except KeyboardInterrupt:
+            out["cancelled"] = True
         return out
 
 
@@ -266,17 +263,6 @@ class ProgressBox:
 
 
 # -------------------------------------------------------------------------------------------------- driver
-
-
-def _typical(seconds: list[float]) -> float | None:
-    """Time per frame; a worker's first frame also loads the network, so it is left out when there are others."""
-    if not seconds:
-        return None
-    return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
-
-
-def _chunks(frames: list[int], size: int) -> list[list[int]]:
-    return [frames[i:i + size] for i in range(0, len(frames), size)]
 
 
 def plan_workers(resources: dict[str, float], options: ClusterOptions, chunks: int) -> tuple[int, float, int]:
@@ -380,12 +366,11 @@ class _Driver:
                  progress: ClusterProgress | None, report: ClusterReport, driver: tuple[str, str]) -> None:
         self.ray, self.opts, self.force, self.progress, self.report = ray, opts, force, progress, report
         self.todo = list(plan.todo)
-        self.chunks = _chunks(self.todo, opts.chunk)
-        self.needs: list[set[int]] = [set() for _ in self.chunks]  # keyframes a chunk waits for (boil > 0)
-        if shot.temporal.boil > 0:
-            # Keyframes first (one task each, or one task in order when chained); then each chunk's frames in order once its keyframes are done.
-            self.chunks, self.needs = farm_tasks(self.todo, shot.frame_list(), shot.temporal.chunk,
-                                              shot.temporal.keyframes == "chained")
+        # The planner's units (impasto.shot.plan.units): runs of frames at boil 0; at boil > 0 the keyframes first,
+        # then each chunk's frames in order once the keyframes it needs are done.
+        self.units = units(plan, opts.chunk)
+        self.chunks = [list(u.frames) for u in self.units]
+        self.needs: list[set[int]] = [set(u.needs) for u in self.units]
         n_workers, gpus, cpus = plan_workers(ray.cluster_resources(), opts, len(self.chunks))
         device = "cuda" if gpus > 0 else "cpu"
         box_name = f"impasto-progress-{uuid.uuid4().hex[:12]}"
@@ -470,7 +455,7 @@ class _Driver:
             c = self.queue.popleft()
             actor = self.pool.idle.pop()
             self.attempts[c] += 1
-            self.pool.busy[actor.render_chunk.remote(self.chunks[c], run_started, self.force)] = (actor, c)
+            self.pool.busy[actor.render_chunk.remote(self.units[c], run_started, self.force)] = (actor, c)
 
     def chunk_raised(self, c: int, exc: Any) -> None:
         """A chunk raised in its worker: an impasto error (a full disk) stops the run, anything else fails its frames."""
@@ -508,7 +493,7 @@ class _Driver:
         """Frames per hour of each worker that has finished a frame."""
         out = {}
         for w, s in self.seconds.items():
-            t = _typical(s)
+            t = typical(s)
             if t:
                 out[w] = 3600.0 / t
         return out
@@ -517,7 +502,7 @@ class _Driver:
         if self.progress is None:
             return
         r = self.rates()
-        per = _typical([x for s in self.seconds.values() for x in s])
+        per = typical([x for s in self.seconds.values() for x in s])
         speed = sum(r.values()) / 3600.0  # frames per second, all workers together
         left = len(self.todo) - len(self.finished)
         eta = left / speed if speed > 0 else None

@@ -20,8 +20,9 @@ from impasto.io.frames import read_frame
 from impasto.shot.config import load_shot, with_overrides
 from impasto.shot.identity import look_hash
 from impasto.shot.manifest import read_manifest
-from impasto.shot.render import ShotRenderer, render_frames
-from impasto.shot.temporal import farm_tasks, painted_path, render_order
+from impasto.shot.render import ShotRenderer
+from impasto.shot.loop import render_frames
+from impasto.shot.temporal import painted_path
 
 runner = CliRunner()
 W, H = 64, 48
@@ -67,20 +68,6 @@ def _shot(project: Path, name: str = "pan", folder: str = "render", temporal: di
     path = project / f"{name}.toml"
     path.write_text(tomli_w.dumps(data))
     return path
-
-
-def test_chunks_keyframes_and_farm_tasks() -> None:
-    frames = list(range(1001, 1009))
-    assert render_order(frames, frames, 3) == [1001, 1004, 1007, 1002, 1003, 1005, 1006, 1008]
-    assert render_order([1003, 1005, 1007], frames, 3) == [1007, 1003, 1005]
-    tasks, needs = farm_tasks(frames, frames, 3)
-    assert tasks == [[1001], [1004], [1007], [1002, 1003], [1005, 1006], [1008]]
-    assert needs == [set(), set(), set(), {1001, 1004}, {1004, 1007}, {1007}]
-    tasks, needs = farm_tasks([1005, 1006], frames, 3)  # keyframes done already: nothing to wait for
-    assert tasks == [[1005, 1006]] and needs == [set()]
-    tasks, needs = farm_tasks(frames, frames, 3, chained=True)  # chained keyframes: one task, in order
-    assert tasks == [[1001, 1004, 1007], [1002, 1003], [1005, 1006], [1008]]
-    assert needs == [set(), {1001, 1004}, {1004, 1007}, {1007}]
 
 
 def test_boil_0_is_todays_render_bit_for_bit(project: Path) -> None:

@@ -20,7 +20,8 @@ from impasto.io.frames import Frame, read_frame, write_frame
 from impasto.io.images import write_image
 from impasto.shot.config import load_shot
 from impasto.shot.manifest import read_manifest
-from impasto.shot.render import frame_opens, render_frames
+from impasto.shot.render import frame_opens
+from impasto.shot.loop import render_frames
 
 runner = CliRunner()
 W, H = 64, 48

@@ -234,7 +234,7 @@ def test_shot_render_with_fast_model(trained, tmp_path: Path, monkeypatch: pytes
 
     from impasto.fast.hooks import FastPreviewer, FastShotRenderer, model_for_look
     from impasto.shot.setup import init_shot
-    from impasto.shot.render import render_frames
+    from impasto.shot.loop import render_frames
 
     folder, _, result = trained
     monkeypatch.chdir(tmp_path)

@@ -195,7 +195,7 @@ def test_a_movie_shot_paints_the_pictures_its_numbers_name(movie: Path) -> None:
     1004-1006 -> 3-5), and the manifest records each frame's picture."""
     from impasto.io.frames import read_frame
     from impasto.shot.manifest import read_manifest
-    from impasto.shot.render import render_frames
+    from impasto.shot.loop import render_frames
 
     _, shot = init_shot("mm010", "clip.mov", "1004-1006", None, styles=["style.png"])
     report = render_frames(shot, painter=_PlatePainter())

@@ -21,7 +21,8 @@ from impasto.shot.config import load_shot
 from impasto.shot.setup import init_shot
 from impasto.shot.identity import look_hash
 from impasto.shot.manifest import read_manifest
-from impasto.shot.render import ShotRenderer, render_frames
+from impasto.shot.render import ShotRenderer
+from impasto.shot.loop import render_frames
 
 runner = CliRunner()
 W, H = 64, 48

@@ -23,7 +23,8 @@ from impasto.io.images import write_image
 from impasto.shot.config import load_shot
 from impasto.shot.manifest import read_manifest
 from impasto.shot.painter import Painted, Painter
-from impasto.shot.render import ShotRenderer, frame_opens, render_frames
+from impasto.shot.render import ShotRenderer, frame_opens
+from impasto.shot.loop import render_frames
 
 runner = CliRunner()
 # One thread: on a busy shared CPU, several intra-op threads on 32 px frames spend their time waiting on each other.

@@ -18,7 +18,8 @@ from impasto.errors import ImpastoError, UsageError
 from impasto.fast.hooks import FastShotRenderer
 from impasto.io.sequence import format_frame_range, parse_frame_range
 from impasto.shot.config import load_shot, with_overrides
-from impasto.shot.render import ShotRenderer, render_frames
+from impasto.shot.render import ShotRenderer
+from impasto.shot.loop import render_frames
 from impasto.shot.render import estimate as estimate_shot
 
 

@@ -53,6 +53,7 @@ class FrameEntry(BaseModel):
     torch: str = ""
     device: str = ""
     seconds: float = 0.0
+    loss: float | None = Field(None, description="the optimisation's final loss for the frame (None from a painter that does not optimise)")
     error: str | None = None
     finished: float = Field(0.0, description="Unix time the entry was written")
     host: str = ""

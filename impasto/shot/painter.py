@@ -30,6 +30,7 @@ class Painted:
     image: np.ndarray
     device: str
     seconds: float = 0.0
+    loss: float | None = None  # the optimisation's final loss (None from a painter that does not optimise)
 
 
 @runtime_checkable
@@ -75,7 +76,8 @@ class GatysPainter:
         progress = (lambda p: on_iteration(p.iteration, p.iterations)) if on_iteration else None
         result = render(shown, self.styles, look, device=self.device, progress=progress, init=start_picture,
                         guides=guides)
-        return Painted(result.image, result.device, time.perf_counter() - start)
+        loss = result.history[-1].loss if result.history else None
+        return Painted(result.image, result.device, time.perf_counter() - start, loss)
 
     def close(self) -> None:
         pass

@@ -51,59 +51,11 @@ from impasto.shot.manifest import (
 from impasto.objective.guides import Guides
 from impasto.objective.regions import load_regions
 from impasto.shot.painter import GatysPainter, Painted, Painter
+from impasto.shot.plan import Boil as PlanBoil
+from impasto.shot.plan import FrameFacts, Plan, frame_reason, plan_shot
 from impasto.shot.post import denoise, mix, upscale
-from impasto.shot.temporal import Boil, Start, chunk_of, load_painted, painted_path, render_order, save_painted
+from impasto.shot.temporal import Boil, Start, load_painted, painted_path, save_painted
 from impasto.version import __version__
-
-# elsewhere: another render of the shot holds the frame (or painted it meanwhile); missing: no plate frame.
-EventKind = Literal["start", "iteration", "done", "failed", "elsewhere", "missing"]
-
-
-@dataclass
-class FrameEvent:
-    """Where a shot render stands, sent to the progress callback."""
-
-    kind: EventKind
-    frame: int
-    done: int  # frames finished (rendered or failed) in this run
-    total: int  # frames this run renders
-    seconds: float | None = None  # this frame's time, once finished
-    per_frame: float | None = None  # typical time per frame so far
-    eta: float | None = None  # seconds left for this run
-    iteration: int = 0
-    iterations: int = 0
-    error: str | None = None
-
-
-Progress = Callable[[FrameEvent], None]
-
-
-@dataclass
-class Plan:
-    """What a render will do with the frames it was asked for."""
-
-    frames: list[int]
-    todo: list[int]
-    skip: list[int]
-    reasons: dict[int, str] = field(default_factory=dict)  # why each todo frame renders
-    missing: list[int] = field(default_factory=list)  # no plate frame: recorded, not painted
-    started: float = field(default_factory=time.time)
-
-
-@dataclass
-class RunReport:
-    version: int
-    rendered: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-    skipped: list[int] = field(default_factory=list)
-    seconds: dict[int, float] = field(default_factory=dict)
-    missing: list[int] = field(default_factory=list)  # plate frames not there: recorded in the manifest
-    elsewhere: dict[int, str] = field(default_factory=dict)  # frames another render held or painted meanwhile
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.missing
-
 
 def frame_opens(path: Path, size: tuple[int, int] | None = None) -> bool:
     """True when `path` is an image whose pixels read back completely (and, if given, is width×height)."""
@@ -291,66 +243,51 @@ class ShotRenderer(ShotFrames):
         super().close()
 
     def plan(self, frames: list[int] | None = None, *, force: bool = False) -> Plan:
-        """Which of `frames` (default: the shot's) need rendering; UsageError if the version holds another look."""
+        """Which of `frames` (default: the shot's) need rendering, as tasks (impasto.shot.plan); UsageError if the
+        version holds another look."""
         started = time.time()
         wanted = self._wanted(frames)
-        missing = self.check_plates(wanted)
+        missing = set(self.check_plates(wanted))
         self.clean_stale_temporaries()
         manifest = self.manifest()
-        old_look = sorted(
-            n for n, e in manifest.done().items()
-            if e.look_hash != self.look_hash and self.shot.output_path(n).exists()
-        )
-        if old_look and not force:
+        facts = {n: self.facts(n, manifest, plate=n not in missing) for n in wanted}
+        for n, e in manifest.done().items():  # another look anywhere in the version counts
+            facts.setdefault(n, FrameFacts(entry=e, output=self.shot.output_path(n).exists()))
+        t = self.shot.temporal
+        boil = PlanBoil(t.chunk, t.pull, t.keyframes == "chained") if self.boil is not None else None
+        plan = plan_shot(self.frames, facts, self.look_hash, wanted=wanted, boil=boil, started=started)
+        if plan.other_look and not force:
             cfg = self.shot.source.name if self.shot.source else f"{self.shot.name}.toml"
             raise UsageError(
-                f"Version {self.version} of {self.shot.name} holds frames {_ranges(old_look)} painted with a different look; "
+                f"Version {self.version} of {self.shot.name} holds frames {_ranges(plan.other_look)} painted with a different look; "
                 f"run 'impasto shot version-up {cfg}' to paint the new look as version {self.version + 1}, "
                 f"or 'impasto render {cfg} --force' to re-render version {self.version} in place."
             )
-        todo, skip, reasons = [], [], {}
-        gone = set(missing)
-        for n in wanted:
-            if n in gone:
-                entry = manifest.frames.get(n)
-                if entry is not None and entry.status == "done" and self.shot.output_path(n).is_file():
-                    gone.discard(n)  # painted before its plate frame went: keep the painting
-                    skip.append(n)
-                continue
-            reason = self.reason(n, manifest)
-            if reason:
-                todo.append(n)
-                reasons[n] = reason
-            else:
-                skip.append(n)
-        return Plan(wanted, todo, skip, reasons, missing=[n for n in missing if n in gone], started=started)
+        return plan
 
-    def reason(self, n: int, manifest: Manifest) -> str | None:
-        """Why frame `n` needs painting, or None when its manifest entry and file say it is done."""
+    def facts(self, n: int, manifest: Manifest, plate: bool = True) -> FrameFacts:
+        """What frame `n`'s manifest entry and files say now (the plan's only I/O). The costly looks (the plate's
+        digest, the mattes, reading the written frame back) are taken only where they decide."""
         entry = manifest.frames.get(n)
         out = self.shot.output_path(n)
-        if entry is None:
-            return "new" if not out.exists() else "not in the manifest"
-        if entry.status == "failed":
-            return "failed before"
-        if entry.status == "missing":
-            return "plate was missing"
-        if entry.look_hash != self.look_hash:
-            return "look changed"
-        if entry.input_hash != self.input_hash(n):
-            return "plate changed"
-        if self._regions_painted():
+        if not plate or entry is None or entry.status != "done" or entry.look_hash != self.look_hash:
+            return FrameFacts(entry=entry, plate=plate, output=out.exists() if plate else out.is_file())
+        input_hash = self.input_hash(n)
+        mattes = None
+        if self._regions_painted() and entry.input_hash == input_hash:
             try:
                 mattes = matte_hashes(self.look, n)
             except UsageError:
-                mattes = entry.mattes  # a matte frame gone since: keep the painting, as for a plate frame gone
-            if (entry.mattes or {}) != mattes:
-                return "matte changed"
-        if abs(entry.dissolve - self.shot.dissolve_weight(n)) > 1e-6:
-            return "dissolve changed"
-        if not frame_opens(out, self.plate_size):
-            return "file missing or damaged"
-        return None
+                mattes = entry.mattes or {}  # a matte frame gone since: keep the painting, as for a plate frame gone
+        settled = entry.input_hash == input_hash and (mattes is None or (entry.mattes or {}) == mattes)
+        dissolve = self.shot.dissolve_weight(n)
+        opens = frame_opens(out, self.plate_size) if settled and abs(entry.dissolve - dissolve) <= 1e-6 else None
+        return FrameFacts(entry=entry, plate=True, output=out.exists(), opens=opens, input_hash=input_hash,
+                          mattes=mattes, dissolve=dissolve)
+
+    def reason(self, n: int, manifest: Manifest) -> str | None:
+        """Why frame `n` needs painting, or None when its manifest entry and file say it is done."""
+        return frame_reason(self.facts(n, manifest), self.look_hash)
 
     def claim(self, n: int, since: float, run: str = "") -> FrameLock | Holder | None:
         """Claim frame `n` for painting (see impasto.shot.locks): a FrameLock, the live Holder of the frame, or None
@@ -581,7 +518,9 @@ class ShotRenderer(ShotFrames):
             if size is not None:  # saved before the frame and its entry: the next frame starts from it
                 save_painted(painted_path(self.shot, frame), fit(shown, size))
             write_frame(out_path, Frame(rgb=out, alpha=plate.alpha, spec=like), like=like)
+            loss = getattr(result, "loss", None)  # a plug-in painter may not say
             entry = FrameEntry(status="done", init=label, device=result.device, bytes=out_path.stat().st_size,
+                               loss=None if loss is None else float(loss),
                                warnings=self._frame_warnings or None,
                                seconds=round(time.perf_counter() - start, 3), finished=time.time(), **base)
         except (KeyboardInterrupt, DiskFull):
@@ -617,87 +556,6 @@ def _out_of_room(folder: Path, message: str, nbytes: int = 1 << 20) -> bool:
     finally:
         probe.unlink(missing_ok=True)
     return False
-
-
-def _typical(seconds: list[float]) -> float | None:
-    """Time per frame: the first frame also loads the network and style targets, so leave it out when we can."""
-    if not seconds:
-        return None
-    steady = seconds[1:] if len(seconds) > 1 else seconds
-    return statistics.median(steady[-9:])
-
-
-def render_frames(
-    shot: Shot,
-    frames: list[int] | None = None,
-    *,
-    force: bool = False,
-    device: str | None = None,
-    from_previous: bool | None = None,
-    progress: Progress | None = None,
-    plan: Plan | None = None,
-    renderer: ShotRenderer | None = None,
-    painter: Painter | None = None,
-) -> RunReport:
-    """Render the frames of `shot` (default: all) that are not done yet; failures and missing plate frames are
-    recorded and the run goes on. Each frame is claimed first (impasto.shot.locks), so renders of the shot running
-    at once split the frames between them.
-
-    `painter` (default: the optimisation) paints each frame when no `renderer` is given."""
-    own = renderer is None
-    r = renderer or ShotRenderer(shot, painter=painter, device=device, from_previous=from_previous)
-    try:
-        plan = plan or r.plan(frames, force=force)
-        report = RunReport(version=r.version, skipped=list(plan.skip), missing=list(plan.missing))
-        if plan.todo or plan.missing:
-            r.shot.make_output_folder()  # which folder and why, before the first frame, when it cannot be made
-        r.record_missing(plan.missing)
-        total = len(plan.todo)
-        times: list[float] = []
-        order, given = plan.todo, set()  # given: keyframes of chunks another render is painting (boil > 0)
-        if r.boil is not None:
-            order = render_order(plan.todo, r.frames, r.shot.temporal.chunk)
-        for i, n in enumerate(order):
-            per = _typical(times)
-            key = chunk_of(r.frames, r.shot.temporal.chunk, n)[0] if r.boil is not None else n
-            got = r.claim(n, plan.started) if key == n or key not in given else Holder(0, "", 0.0)
-            if not isinstance(got, FrameLock):
-                if key != n and isinstance(got, Holder):
-                    # Its frames depend on each other: the render painting one of them paints the rest.
-                    report.elsewhere[n] = (f"held by {got.describe()}; the rest of its chunk is left to it"
-                                           if key not in given else f"chunk {key} is with another render")
-                    given.add(key)
-                else:
-                    report.elsewhere[n] = f"held by {got.describe()}" if got is not None else "painted by another render"
-                if progress:
-                    progress(FrameEvent("elsewhere", n, i + 1, total, per_frame=per, error=report.elsewhere[n]))
-                continue
-            with got:
-                if progress:
-                    progress(FrameEvent("start", n, i, total, per_frame=per, eta=per * (total - i) if per else None))
-
-                def cb(it: int, its: int, n: int = n, i: int = i, per: float | None = per, lock: FrameLock = got) -> None:
-                    lock.touch()
-                    if progress:
-                        progress(FrameEvent("iteration", n, i, total, per_frame=per, iteration=it, iterations=its,
-                                            eta=per * (total - i) if per else None))
-
-                entry = r.render_frame(n, on_iteration=cb)
-            times.append(entry.seconds)
-            report.seconds[n] = entry.seconds
-            per = _typical(times)
-            left = total - i - 1
-            if entry.status == "done":
-                report.rendered.append(n)
-            else:
-                report.failed[n] = entry.error or "unknown error"
-            if progress:
-                progress(FrameEvent(entry.status, n, i + 1, total, seconds=entry.seconds, per_frame=per,
-                                    eta=per * left if per is not None else None, error=entry.error))
-        return report
-    finally:
-        if own:
-            r.close()
 
 
 # ------------------------------------------------------------------------------------------------ estimate

@@ -1,4 +1,4 @@
-"""Boil (issue 16): how far a shot's frames are held to each other, and the order that keeps them parallel.
+"""Boil (issue 16): how far a shot's frames are held to each other: where each frame starts and what holds it.
 
 At boil 0 every frame is painted on its own from the plate (the strokes re-arrange: the boil). At boil > 0 the
 shot's frames fall into chunks of `temporal.chunk` consecutive frames, counted on the shot's whole frame list so
@@ -8,7 +8,8 @@ motion with a temporal term, so neighbouring chunks start from agreeing painting
 exactly as at boil 0); then each chunk's other frames in order, each starting from the
 previous painted frame warped along the plate's motion (Ruder et al. 2016) with a temporal term toward it where
 the warp is trusted, the last `pull` of them also pulled toward the next chunk's keyframe so the seam does not
-show. Chunks depend only on their own and the next keyframe, so they render in parallel.
+show. Chunks depend only on their own and the next keyframe, so they render in parallel; the order and the
+dependencies are the planner's (`impasto.shot.plan`).
 
 A painted frame's display picture at paint size is kept under `<output folder>/.painted/v001/` (float32 .npy,
 written atomically before the frame's manifest entry): the next frame always starts from that file, never from a
@@ -35,37 +36,9 @@ from impasto.objective.guides import Guides, Temporal
 from impasto.shot.config import Shot
 from impasto.shot.locks import is_stale, lock_path, read_holder
 from impasto.shot.manifest import Manifest
+from impasto.shot.plan import keyframes, next_keyframe
 
 WAIT_POLL = 2.0  # seconds between looks at a keyframe another render is painting
-
-
-def keyframes(frames: list[int], chunk: int) -> list[int]:
-    """The shot's keyframes: its frames 0, chunk, 2·chunk… (of the whole frame list, whatever a task renders)."""
-    return frames[::chunk]
-
-
-def chunks(frames: list[int], chunk: int) -> list[list[int]]:
-    return [frames[i:i + chunk] for i in range(0, len(frames), chunk)]
-
-
-def chunk_of(frames: list[int], chunk: int, frame: int) -> list[int]:
-    """The chunk of the shot's `frames` that `frame` belongs to (its keyframe first)."""
-    i = frames.index(frame)
-    first = i - i % chunk
-    return frames[first:first + chunk]
-
-
-def next_keyframe(frames: list[int], chunk: int, frame: int) -> int | None:
-    """The keyframe of the chunk after `frame`'s; None in the last chunk."""
-    j = (frames.index(frame) // chunk + 1) * chunk
-    return frames[j] if j < len(frames) else None
-
-
-def render_order(todo: list[int], frames: list[int], chunk: int) -> list[int]:
-    """`todo` as a boil render paints it: every keyframe first, then each chunk's other frames in order."""
-    keys = set(keyframes(frames, chunk))
-    todo = sorted(todo, key=frames.index)
-    return [n for n in todo if n in keys] + [n for n in todo if n not in keys]
 
 
 def painted_path(shot: Shot, frame: int, version: int | None = None) -> Path:
@@ -231,21 +204,3 @@ class Boil:
         if holder.pid == os.getpid() and holder.host == socket.gethostname():
             return False
         return not is_stale(holder, touched)
-
-
-def farm_tasks(todo: list[int], frames: list[int], chunk: int, chained: bool = False
-               ) -> tuple[list[list[int]], list[set[int]]]:
-    """`todo` split for a farm at boil > 0: one task per keyframe (one task for them all, in order, when they are
-    chained), then one per chunk (its other frames, in order), with the keyframes each chunk task waits for (its
-    own, and the next one its last frames are pulled toward)."""
-    wanted = set(todo)
-    keys = [k for k in keyframes(frames, chunk) if k in wanted]
-    tasks: list[list[int]] = ([keys] if keys else []) if chained else [[k] for k in keys]
-    needs: list[set[int]] = [set() for _ in tasks]
-    for i, part in enumerate(chunks(frames, chunk)):
-        rest = [n for n in part[1:] if n in wanted]
-        if rest:
-            nxt = frames[(i + 1) * chunk] if (i + 1) * chunk < len(frames) else None
-            tasks.append(rest)
-            needs.append({k for k in (part[0], nxt) if k is not None and k in wanted})
-    return tasks, needs

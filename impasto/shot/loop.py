@@ -1,0 +1,208 @@
+"""The one frame loop: a plan's units run by an executor, each frame claimed, locked, painted and recorded by
+`paint_claimed`, the one function in the tree that does that.
+
+Executors: `render_frames` runs every unit in this process; several `impasto render` processes of one shot split
+its frames through the frame locks (each claims before it paints), so "several local processes" is this same
+executor run more than once; Ray actors (`impasto.cluster`) take one unit at a time and run it with `run_unit`,
+exactly as this process does. A farm task (`impasto render --frames A-B`) is this process again.
+
+Progress goes to a callback as `FrameEvent`s (frame events carry the frame's final loss); their time per frame
+and ETA come from `typical`, so every executor predicts alike. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from impasto.shot.config import Shot
+from impasto.shot.locks import FrameLock, Holder
+from impasto.shot.manifest import FrameEntry
+from impasto.shot.painter import Painter
+from impasto.shot.plan import Plan, Unit, units
+from impasto.shot.render import ShotRenderer
+
+# elsewhere: another render of the shot holds the frame (or painted it meanwhile); missing: no plate frame.
+EventKind = Literal["start", "iteration", "done", "failed", "elsewhere", "missing"]
+
+
+@dataclass
+class FrameEvent:
+    """Where a shot render stands, sent to the progress callback."""
+
+    kind: EventKind
+    frame: int
+    done: int  # frames finished (rendered or failed) in this run
+    total: int  # frames this run renders
+    seconds: float | None = None  # this frame's time, once finished
+    per_frame: float | None = None  # typical time per frame so far
+    eta: float | None = None  # seconds left for this run
+    iteration: int = 0
+    iterations: int = 0
+    error: str | None = None
+    loss: float | None = None  # the frame's final loss, once painted (None from a painter that does not optimise)
+
+
+Progress = Callable[[FrameEvent], None]
+
+
+@dataclass
+class RunReport:
+    version: int
+    rendered: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)
+    seconds: dict[int, float] = field(default_factory=dict)
+    missing: list[int] = field(default_factory=list)  # plate frames not there: recorded in the manifest
+    elsewhere: dict[int, str] = field(default_factory=dict)  # frames another render held or painted meanwhile
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.missing
+
+
+def typical(seconds: Sequence[float]) -> float | None:
+    """Time per frame: the median of the last nine, leaving out a process's first frame (it also loads the network
+    and style targets) when there are others. Every executor's ETA comes from here."""
+    if not seconds:
+        return None
+    steady = list(seconds[1:] if len(seconds) > 1 else seconds)
+    return statistics.median(steady[-9:])
+
+
+def paint_claimed(r: ShotRenderer, n: int, since: float, *, run: str = "",
+                  on_iteration: Callable[[int, int], None] | None = None,
+                  on_start: Callable[[], None] | None = None) -> FrameEntry | Holder | None:
+    """Claim frame `n` (impasto.shot.locks) and, when this process gets it, paint, write and record it under its
+    lock, touching the lock every iteration: the frame's entry. Otherwise the live `Holder` of the frame, or None
+    when another render finished it after `since` or it no longer needs painting. `on_iteration` may raise
+    KeyboardInterrupt to drop the frame before anything is written."""
+    got = r.claim(n, since, run=run)
+    if not isinstance(got, FrameLock):
+        return got
+    with got:
+        if on_start is not None:
+            on_start()
+
+        def touched(i: int, its: int) -> None:
+            got.touch()
+            if on_iteration is not None:
+                on_iteration(i, its)
+
+        return r.render_frame(n, on_iteration=touched)
+
+
+@dataclass
+class UnitResult:
+    """What running one unit gave: each painted frame's entry, and the frames left to another render."""
+
+    entries: dict[int, FrameEntry] = field(default_factory=dict)
+    elsewhere: dict[int, str] = field(default_factory=dict)
+
+
+def run_unit(r: ShotRenderer, unit: Unit, since: float, *, run: str = "",
+             on_start: Callable[[int], None] | None = None,
+             on_iteration: Callable[[int, int, int], None] | None = None,
+             on_frame: Callable[[int, FrameEntry | None, str | None], None] | None = None) -> UnitResult:
+    """Paint a unit's frames in order with `paint_claimed`. In a chained unit (a boil chunk) frames depend on each
+    other: when another live render holds one, the rest of the unit is left to it. `on_frame(n, entry, why)`
+    follows every frame (entry None: left to another render, for `why`)."""
+    out = UnitResult()
+    left_to: Holder | None = None
+    for n in unit.frames:
+        if left_to is not None:
+            out.elsewhere[n] = f"chunk {unit.chunk} is with another render"
+            if on_frame:
+                on_frame(n, None, out.elsewhere[n])
+            continue
+        got = paint_claimed(r, n, since, run=run, on_start=(lambda n=n: on_start(n)) if on_start else None,
+                            on_iteration=(lambda i, its, n=n: on_iteration(n, i, its)) if on_iteration else None)
+        if isinstance(got, FrameEntry):
+            out.entries[n] = got
+            if on_frame:
+                on_frame(n, got, None)
+            continue
+        if unit.chained and isinstance(got, Holder):
+            # Its frames depend on each other: the render painting one of them paints the rest.
+            left_to = got
+            out.elsewhere[n] = f"held by {got.describe()}; the rest of its chunk is left to it"
+        else:
+            out.elsewhere[n] = f"held by {got.describe()}" if got is not None else "painted by another render"
+        if on_frame:
+            on_frame(n, None, out.elsewhere[n])
+    return out
+
+
+def render_frames(
+    shot: Shot,
+    frames: list[int] | None = None,
+    *,
+    force: bool = False,
+    device: str | None = None,
+    from_previous: bool | None = None,
+    progress: Progress | None = None,
+    plan: Plan | None = None,
+    renderer: ShotRenderer | None = None,
+    painter: Painter | None = None,
+) -> RunReport:
+    """Render the frames of `shot` (default: all) that are not done yet, in this process; failures and missing
+    plate frames are recorded and the run goes on. Each frame is claimed first (impasto.shot.locks), so renders of
+    the shot running at once split the frames between them.
+
+    `painter` (default: the optimisation) paints each frame when no `renderer` is given."""
+    own = renderer is None
+    r = renderer or ShotRenderer(shot, painter=painter, device=device, from_previous=from_previous)
+    try:
+        plan = plan or r.plan(frames, force=force)
+        report = RunReport(version=r.version, skipped=list(plan.skip), missing=list(plan.missing))
+        if plan.todo or plan.missing:
+            r.shot.make_output_folder()  # which folder and why, before the first frame, when it cannot be made
+        r.record_missing(plan.missing)
+        run_plan(r, plan, report, progress)
+        return report
+    finally:
+        if own:
+            r.close()
+
+
+def run_plan(r: ShotRenderer, plan: Plan, report: RunReport, progress: Progress | None = None) -> None:
+    """This process's executor: every unit of `plan` in order through `run_unit`, into `report`."""
+    total = len(plan.todo)
+    times: list[float] = []
+    count = 0
+
+    def eta() -> float | None:
+        per = typical(times)
+        return per * (total - count) if per else None
+
+    def started(n: int) -> None:
+        if progress:
+            progress(FrameEvent("start", n, count, total, per_frame=typical(times), eta=eta()))
+
+    def iteration(n: int, it: int, its: int) -> None:
+        if progress:
+            progress(FrameEvent("iteration", n, count, total, per_frame=typical(times), iteration=it,
+                                iterations=its, eta=eta()))
+
+    def finished(n: int, entry: FrameEntry | None, why: str | None) -> None:
+        nonlocal count
+        count += 1
+        if entry is None:
+            report.elsewhere[n] = why or ""
+            if progress:
+                progress(FrameEvent("elsewhere", n, count, total, per_frame=typical(times), error=why))
+            return
+        times.append(entry.seconds)
+        report.seconds[n] = entry.seconds
+        if entry.status == "done":
+            report.rendered.append(n)
+        else:
+            report.failed[n] = entry.error or "unknown error"
+        if progress:
+            progress(FrameEvent(entry.status, n, count, total, seconds=entry.seconds, per_frame=typical(times),
+                                eta=eta(), error=entry.error, loss=entry.loss))
+
+    for unit in units(plan):
+        run_unit(r, unit, plan.started, on_start=started, on_iteration=iteration, on_frame=finished)

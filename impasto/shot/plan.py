@@ -1,0 +1,232 @@
+"""What a shot render will do, decided before anything is painted: one pure function from a shot version's frames,
+its boil settings and what each frame's manifest entry and files say, to the tasks that paint it.
+
+No I/O here. The caller (`impasto.shot.render.ShotRenderer.plan`) reads the plate, the manifest and the written
+frames and hands over one `FrameFacts` per frame; `plan_shot` turns those tables into a `Plan`: which frames are
+done, to do (and why), missing (no plate frame) or damaged (done, but the file is gone or does not read back), and
+the `Task`s in the order they paint, each with what it needs finished first. `units` groups the tasks into the
+work one process takes at a time (a farm task, a Ray task, a local render's turn), so a local render, several local
+renders sharing the frame locks, Ray and a farm export all split a shot the same way.
+
+Dependencies are task keys: a frame's key is its number, any other task's a string (for instance "train", a
+painter trained on finished frames). At boil 0 frames need nothing. At boil > 0 (`Boil`) the shot's frames fall
+into chunks of `chunk` frames counted on the shot's whole frame list, so every task agrees on them; a chunk's
+first frame is its keyframe. A chained keyframe needs the keyframe before it; every other frame needs the frame
+before it, and the last `pull` frames of a chunk the next keyframe too (a frame held from two keyframes is a frame
+whose `needs` name both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from impasto.shot.manifest import FrameEntry
+
+TaskKey = int | str
+Role = Literal["frame", "keyframe", "between", "other"]
+DAMAGED = "file missing or damaged"
+
+
+@dataclass(frozen=True)
+class FrameFacts:
+    """What one frame's files and manifest entry say, as read by the caller (the only I/O a plan needs).
+
+    `opens` may be None when the caller did not look (the entry is not a finished one, so it does not matter);
+    `mattes` is None when the look paints no regions (then mattes are not compared)."""
+
+    entry: FrameEntry | None = None
+    plate: bool = True  # the plate frame is there
+    output: bool = False  # the painted frame's file exists
+    opens: bool | None = None  # ... and reads back whole at the plate's size
+    input_hash: str | None = None  # the plate frame's digest now
+    mattes: dict[str, str] | None = None  # the regions' matte digests now
+    dissolve: float = 1.0  # the dissolve weight the shot asks for now
+
+
+@dataclass(frozen=True)
+class Boil:
+    """The shape boil gives a shot's dependencies (`TemporalSettings` without what does not change the plan)."""
+
+    chunk: int
+    pull: int = 0
+    chained: bool = True
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a frame to paint (`frame` set) or another task (a painter to train), and the keys of the
+    tasks it needs finished first. A need that is not in the plan is already done."""
+
+    key: TaskKey
+    role: Role = "frame"
+    needs: frozenset[TaskKey] = frozenset()
+
+    @property
+    def frame(self) -> int | None:
+        return self.key if isinstance(self.key, int) else None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Frames one process paints in order, and the frames of other units it waits for. `chained`: its frames
+    depend on each other, so when another render holds one of them, that render paints the rest."""
+
+    frames: tuple[int, ...]
+    needs: frozenset[int] = frozenset()
+    chained: bool = False
+    chunk: int | None = None  # a boil chunk's keyframe (its name in messages)
+
+
+@dataclass
+class Plan:
+    """What a render does with the frames it was asked for."""
+
+    frames: list[int]  # asked for, in the shot's order
+    todo: list[int]  # to paint, in the order they paint
+    skip: list[int]  # done (or painted before their plate frame went)
+    reasons: dict[int, str] = field(default_factory=dict)  # why each todo frame paints
+    missing: list[int] = field(default_factory=list)  # no plate frame: recorded, not painted
+    started: float = 0.0  # when the plan was made (time.time()): frames another render finishes later are its
+    tasks: list[Task] = field(default_factory=list)  # the todo frames (and other tasks) with their needs, in order
+    other_look: list[int] = field(default_factory=list)  # done with another look: the version would mix two
+    boil: Boil | None = None
+    shot_frames: list[int] = field(default_factory=list)  # the shot's whole frame list (chunks count on it)
+
+    @property
+    def damaged(self) -> list[int]:
+        """Frames recorded as done whose file is gone or does not read back whole."""
+        return [n for n in self.todo if self.reasons.get(n) == DAMAGED]
+
+    @property
+    def done(self) -> list[int]:
+        return list(self.skip)
+
+    def task(self, key: TaskKey) -> Task:
+        return next(t for t in self.tasks if t.key == key)
+
+
+def frame_reason(facts: FrameFacts, look_hash: str) -> str | None:
+    """Why a frame needs painting, or None when its manifest entry and file say it is done."""
+    entry = facts.entry
+    if entry is None:
+        return "new" if not facts.output else "not in the manifest"
+    if entry.status == "failed":
+        return "failed before"
+    if entry.status == "missing":
+        return "plate was missing"
+    if entry.look_hash != look_hash:
+        return "look changed"
+    if entry.input_hash != facts.input_hash:
+        return "plate changed"
+    if facts.mattes is not None and (entry.mattes or {}) != facts.mattes:
+        return "matte changed"
+    if abs(entry.dissolve - facts.dissolve) > 1e-6:
+        return "dissolve changed"
+    if not facts.opens:
+        return DAMAGED
+    return None
+
+
+def keyframes(frames: Sequence[int], chunk: int) -> list[int]:
+    """The shot's keyframes: its frames 0, chunk, 2·chunk… (of the whole frame list, whatever a task renders)."""
+    return list(frames[::chunk])
+
+
+def chunks(frames: Sequence[int], chunk: int) -> list[list[int]]:
+    return [list(frames[i:i + chunk]) for i in range(0, len(frames), chunk)]
+
+
+def chunk_of(frames: Sequence[int], chunk: int, frame: int) -> list[int]:
+    """The chunk of the shot's `frames` that `frame` belongs to (its keyframe first)."""
+    i = list(frames).index(frame)
+    first = i - i % chunk
+    return list(frames[first:first + chunk])
+
+
+def next_keyframe(frames: Sequence[int], chunk: int, frame: int) -> int | None:
+    """The keyframe of the chunk after `frame`'s; None in the last chunk."""
+    j = (list(frames).index(frame) // chunk + 1) * chunk
+    return frames[j] if j < len(frames) else None
+
+
+def frame_tasks(todo: Iterable[int], frames: Sequence[int], boil: Boil | None) -> list[Task]:
+    """The tasks that paint `todo` (frames of the shot's `frames`), in the order they paint: the shot's order at
+    boil 0; at boil > 0 every keyframe first, then each chunk's other frames in order."""
+    index = {n: i for i, n in enumerate(frames)}
+    todo = sorted(set(todo), key=index.__getitem__)
+    if boil is None:
+        return [Task(n) for n in todo]
+    keys = set(keyframes(frames, boil.chunk))
+    out = []
+    for n in [n for n in todo if n in keys] + [n for n in todo if n not in keys]:
+        i = index[n]
+        if n in keys:
+            needs = {frames[i - boil.chunk]} if boil.chained and i >= boil.chunk else set()
+            out.append(Task(n, "keyframe", frozenset(needs)))
+            continue
+        needs = {frames[i - 1]}
+        key = next_keyframe(frames, boil.chunk, n)
+        if key is not None and boil.pull > 0 and index[key] - i <= boil.pull:
+            needs.add(key)
+        out.append(Task(n, "between", frozenset(needs)))
+    return out
+
+
+def plan_shot(frames: Sequence[int], facts: Mapping[int, FrameFacts], look_hash: str, *,
+              wanted: Sequence[int] | None = None, boil: Boil | None = None, started: float = 0.0,
+              extra: Sequence[Task] = ()) -> Plan:
+    """The plan for painting `wanted` (default: all) of a shot version whose frames are `frames`, from the `facts`
+    of each wanted frame (and of any other frame the manifest holds as done, for `other_look`). `extra` tasks (not frames) run after the frames they need. Pure: tables in, a table out."""
+    wanted = list(frames) if wanted is None else [n for n in frames if n in set(wanted)]
+    todo, skip, reasons, missing = [], [], {}, []
+    # Any frame of the version counts, asked for or not: a version never mixes two looks.
+    other_look = sorted(n for n, f in facts.items() if f.entry is not None and f.entry.status == "done"
+                        and f.entry.look_hash != look_hash and f.output)
+    for n in wanted:
+        f = facts[n]
+        if not f.plate:
+            if f.entry is not None and f.entry.status == "done" and f.output:
+                skip.append(n)  # painted before its plate frame went: keep the painting
+            else:
+                missing.append(n)
+            continue
+        reason = frame_reason(f, look_hash)
+        if reason:
+            todo.append(n)
+            reasons[n] = reason
+        else:
+            skip.append(n)
+    tasks = frame_tasks(todo, frames, boil) + list(extra)
+    order = [t.frame for t in tasks if t.frame is not None]
+    return Plan(wanted, order, skip, reasons, missing, started, tasks, other_look, boil, list(frames))
+
+
+def ready(plan: Plan, finished: Iterable[TaskKey]) -> list[Task]:
+    """The plan's tasks not finished whose needs are all finished (or not in the plan: done before it)."""
+    finished = set(finished)
+    keys = {t.key for t in plan.tasks}
+    return [t for t in plan.tasks if t.key not in finished and all(k in finished or k not in keys for k in t.needs)]
+
+
+def units(plan: Plan, per_task: int = 1) -> list[Unit]:
+    """The plan's frames grouped into the units processes take: at boil 0, runs of `per_task` frames in order, each
+    on its own; at boil > 0, the keyframes (one unit in order when chained, else one each), then each chunk's other
+    frames in order, waiting for its own keyframe and the next one it is pulled toward."""
+    if per_task < 1:
+        raise ValueError("per_task must be 1 or more")
+    todo = plan.todo
+    if plan.boil is None:
+        return [Unit(tuple(todo[i:i + per_task])) for i in range(0, len(todo), per_task)]
+    frames, chunk = plan.shot_frames, plan.boil.chunk
+    wanted = set(todo)
+    keys = [k for k in keyframes(frames, chunk) if k in wanted]
+    out = ([Unit(tuple(keys))] if keys else []) if plan.boil.chained else [Unit((k,)) for k in keys]
+    for i, part in enumerate(chunks(frames, chunk)):
+        rest = tuple(n for n in part[1:] if n in wanted)
+        if rest:
+            nxt = frames[(i + 1) * chunk] if (i + 1) * chunk < len(frames) else None
+            needs = frozenset(k for k in (part[0], nxt) if k is not None and k in wanted)
+            out.append(Unit(rest, needs, chained=True, chunk=part[0]))
+    return out
