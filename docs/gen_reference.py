@@ -34,7 +34,7 @@ def _escape(text: str) -> str:
     """Plain text safe inside a markdown table cell: no HTML, emphasis, links or cell breaks."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = re.sub(r"([\\`*_\[\]|])", r"\\\1", text)
-    return " ".join(text.split())
+    return re.sub(r"\s+", " ", text)
 
 
 def _code(text: str) -> str:
@@ -111,7 +111,7 @@ def walk_commands(command=None, path: list[str] | None = None, parent=None) -> I
 
 def _help_text(text: str) -> str:
     # typer's help: markdown-ish text where paragraphs are separated by blank lines; \b marks a verbatim block.
-    return "\n\n".join(_escape(par) for par in re.split(r"\n\s*\n", text.replace("\b", "")) if par.strip())
+    return "\n\n".join(_prose(par) for par in re.split(r"\n\s*\n", text.replace("\b", "")) if par.strip())
 
 
 def cli_markdown(commands: list[CommandDoc] | None = None) -> str:
@@ -196,7 +196,9 @@ def _bounds(info) -> str:
     for m in info.metadata:
         for attr, word in words.items():
             v = getattr(m, attr, None)
-            if v is not None:
+            if attr == "min_length" and v == 1:
+                found.append("not empty")
+            elif v is not None:
                 found.append(f"{word} {v:g}" if isinstance(v, float) else f"{word} {v}")
     return ", ".join(found)
 
@@ -216,7 +218,7 @@ def _default(info) -> str:
         return _code(str(value).lower())
     if isinstance(value, str):
         return _code(f'"{value}"')
-    return _code(f"{value:g}" if isinstance(value, float) else str(value))
+    return _code(repr(value) if isinstance(value, float) else str(value))
 
 
 def _section_model(annotation: Any) -> type[BaseModel] | None:
@@ -285,8 +287,7 @@ def look_file_markdown() -> str:
         "## Top level { #top-level }\n\n", _doc(LookFile),
         fields_table(LookFile, links={"look": "#look"}), "\n",
         "## [look] { #look }\n\n", _doc(Look),
-        "The same fields are keyword arguments of `impasto.stylize` and options of `impasto stylize` "
-        "(`--style-weights`, `--tv-weight`, ...).\n\n",
+        "On the command line a field is an option with dashes: `style_weights` is `--style-weights`.\n\n",
         fields_table(Look, links={"regions": "#look-regions"}), "\n",
         "## [[look.regions]] { #look-regions }\n\n", _doc(RegionSpec), fields_table(RegionSpec),
     ])

@@ -97,7 +97,7 @@ def test_model_pages_list_every_field() -> None:
     for model in (Shot, *(m for _, m in gen.shot_sections())):
         for name in model.model_fields:
             assert f"| `{name}` |" in shot_page, f"{model.__name__}.{name} is not on the shot-file page"
-    assert "| `u` | number | `4` | unrealness" in look_page
+    assert "| `u` | number | `4.0` | unrealness" in look_page
 
 
 def test_layers_table_is_the_tests() -> None:
