@@ -105,6 +105,10 @@ def test_layers_table_is_the_tests() -> None:
     for mods in gen.layers():
         for m in mods:
             assert f"`{m}`" in table
+    # The architecture guide says what each layer is for, one row per rank of LAYERS.
+    described = re.findall(r"^\| (\d+): ", (ROOT / "docs" / "architecture.md").read_text(), re.M)
+    assert [int(r) for r in described] == list(range(len(gen.layers())))
+    assert "<!-- layers -->" in (ROOT / "docs" / "architecture.md").read_text()
 
 
 def test_readme_is_short_and_its_links_exist() -> None:
