@@ -73,7 +73,7 @@ def run(folder: Path, workers: int, frames: int, iterations: int, tag: str) -> d
     shot = load_shot(_shot(folder, frames, iterations, f"out_{tag}"))
     events: list[tuple[float, ClusterEvent]] = []
     t0 = time.perf_counter()
-    report = render_on_cluster(shot, options=ClusterOptions(workers=workers, chunk=1),
+    report = render_on_cluster(shot, options=ClusterOptions(workers=workers, frames_per_task=1),
                                progress=lambda e: events.append((time.perf_counter(), e)))
     wall = time.perf_counter() - t0
     assert report.ok and len(report.rendered) == frames, report.failed

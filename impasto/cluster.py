@@ -64,7 +64,7 @@ class ClusterOptions:
     """How to spread a shot over the cluster."""
 
     address: str = "auto"  # auto (RAY_ADDRESS, a running local cluster, else a new local one), local, or an address
-    chunk: int = 1  # frames per Ray task
+    frames_per_task: int = 1  # frames per Ray task (render --frames-per-task)
     gpus_per_frame: float | None = None  # None: 1 where the cluster has GPUs, else CPU workers
     cpus_per_frame: int = 1  # CPUs (and torch threads) per worker
     workers: int | None = None  # at most this many worker processes (default: as many as the cluster holds)
@@ -284,8 +284,8 @@ def plan_workers(resources: dict[str, float], options: ClusterOptions, chunks: i
 def check_cluster(shot: Shot, options: ClusterOptions, from_previous: bool | None = None) -> Any:
     """Everything that can be refused before connecting to a cluster (one sentence each); the `ray` module."""
     ray = require_ray()
-    if options.chunk < 1:
-        raise UsageError("--chunk must be 1 or more frames.")
+    if options.frames_per_task < 1:
+        raise UsageError("--frames-per-task must be 1 or more frames.")
     if options.max_retries < 0:
         raise UsageError("--max-retries must be 0 or more.")
     if options.cpus_per_frame < 1:
@@ -368,7 +368,7 @@ class _Driver:
         self.todo = list(plan.todo)
         # The planner's units (impasto.shot.plan.units): runs of frames at boil 0; at boil > 0 the keyframes first,
         # then each chunk's frames in order once the keyframes it needs are done.
-        self.units = units(plan, opts.chunk)
+        self.units = units(plan, opts.frames_per_task)
         self.chunks = [list(u.frames) for u in self.units]
         self.needs: list[set[int]] = [set(u.needs) for u in self.units]
         n_workers, gpus, cpus = plan_workers(ray.cluster_resources(), opts, len(self.chunks))

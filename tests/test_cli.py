@@ -145,3 +145,35 @@ def test_every_bad_input_is_one_sentence_and_writes_nothing(images, tmp_path: Pa
         assert len([ln for ln in res.output.strip().splitlines() if ln.strip()]) <= 2, f"{name}: {res.output}"
     assert [p.name for p in bad.iterdir() if p.suffix == ".png" and p.name not in ("corrupt.png", "tiny.png")] == []
     assert leftovers(bad) == []
+
+
+def _commands(command, path: tuple[str, ...] = ()):
+    """(path, click command) for every command under `command` (typer vendors click: groups have .commands)."""
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, (*path, name))
+    else:
+        yield path, command
+
+
+def test_every_command_runs_inside_the_one_error_wrapper() -> None:
+    """A user error is one sentence and an exit code, never a traceback: every command's body runs inside
+    impasto.commands.common.command_errors (none catches and prints errors its own way)."""
+    import inspect
+
+    import typer.main
+
+    found = list(_commands(typer.main.get_command(app)))
+    assert len(found) > 15
+    for path, command in found:
+        source = inspect.getsource(inspect.unwrap(command.callback))
+        assert "command_errors(" in source, " ".join(path)
+        assert "fail(" not in source, " ".join(path)
+
+
+@pytest.mark.parametrize("command", [["render"], ["status"], ["review"], ["shot", "version-up"]])
+def test_a_missing_shot_file_is_one_sentence(command: list[str], tmp_path: Path) -> None:
+    res = run(*command, tmp_path / "nope.toml")
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: Shot file") and "nope.toml" in lines[0]

@@ -105,7 +105,7 @@ def test_ray_render_from_the_cli_matches_a_local_render(ray_cluster: Path, proje
     assert report.ok and len(report.rendered) == 6
     on_ray = _shot(project, "cs010", "1001-1006", "ray")
 
-    res = runner.invoke(app, ["render", str(on_ray), "--cluster", "auto", "--chunk", "2", "--max-retries", "1"])
+    res = runner.invoke(app, ["render", str(on_ray), "--cluster", "auto", "--frames-per-task", "2", "--max-retries", "1"])
     assert res.exit_code == 0, res.output
     assert "frame 1006 done" in res.output and "workers" in res.output
     shot = load_shot(on_ray)
@@ -133,7 +133,7 @@ def test_killed_worker_mid_chunk_loses_nothing_and_a_rerun_paints_nothing(ray_cl
     ray_cluster.touch()  # arm: the first worker to paint frame 1004 dies at its first iteration
 
     events = []
-    report = render_on_cluster(shot, options=ClusterOptions(chunk=4, max_retries=2), progress=events.append)
+    report = render_on_cluster(shot, options=ClusterOptions(frames_per_task=4, max_retries=2), progress=events.append)
     assert not ray_cluster.exists()  # a worker did die
     assert report.restarts >= 1 or report.requeued >= 1
     assert sorted(report.rendered) == [1001, 1003, 1004, 1005, 1006, 1007, 1008]
@@ -154,13 +154,13 @@ def test_killed_worker_mid_chunk_loses_nothing_and_a_rerun_paints_nothing(ray_cl
     assert not leftovers
 
     bad.write_bytes(good)  # fixed: the re-run paints just that frame
-    report = render_on_cluster(shot, options=ClusterOptions(chunk=4))
+    report = render_on_cluster(shot, options=ClusterOptions(frames_per_task=4))
     assert report.rendered == [1002] and not report.failed
     assert len(report.skipped) == 7
     before = read_manifest(shot.manifest_path()).frames
     assert all(frame_opens(shot.output_path(n), (W, H)) for n in range(1001, 1009))
 
-    report = render_on_cluster(shot, options=ClusterOptions(chunk=4))
+    report = render_on_cluster(shot, options=ClusterOptions(frames_per_task=4))
     assert report.rendered == [] and sorted(report.skipped) == list(range(1001, 1009))
     assert read_manifest(shot.manifest_path()).frames == before
 
@@ -196,3 +196,31 @@ def test_workers_follow_the_cluster_resources() -> None:
     with pytest.raises(UsageError, match="fewer than"):
         plan_workers({"CPU": 8.0}, ClusterOptions(gpus_per_frame=1), chunks=2)
 
+
+
+def test_render_cluster_options_default_to_cluster_options() -> None:
+    import typer.main
+
+    params = {p.name: p.default for p in typer.main.get_command(app).commands["render"].params}
+    defaults = ClusterOptions()
+    assert params["frames_per_task"] is None and defaults.frames_per_task == 1  # None: ClusterOptions' own
+    for name in ("gpus_per_frame", "cpus_per_frame", "workers", "max_retries"):
+        assert params[name] == getattr(defaults, name), name
+
+
+def test_chunk_is_a_deprecated_alias_of_frames_per_task(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`render --chunk N` (its old name) still sets the frames per Ray task, saying once that it is deprecated."""
+    seen = []
+    monkeypatch.setattr("impasto.commands.render._render_cluster", lambda shot, wanted, fp, force, opts: seen.append(opts))
+    shot_file = _shot(project, "cs030", "1001-1004", "render")
+    res = runner.invoke(app, ["render", str(shot_file), "--cluster", "auto", "--chunk", "3"])
+    assert res.exit_code == 0, res.output
+    assert seen[-1].frames_per_task == 3
+    assert res.output.count("--chunk is deprecated: use --frames-per-task") == 1
+    assert "temporal.chunk" in res.output
+    res = runner.invoke(app, ["render", str(shot_file), "--cluster", "auto", "--frames-per-task", "2"])
+    assert res.exit_code == 0 and seen[-1].frames_per_task == 2 and "deprecated" not in res.output
+    res = runner.invoke(app, ["render", str(shot_file), "--cluster", "auto"])
+    assert res.exit_code == 0 and seen[-1].frames_per_task == ClusterOptions().frames_per_task
+    res = runner.invoke(app, ["render", str(shot_file), "--cluster", "auto", "--chunk", "3", "--frames-per-task", "2"])
+    assert res.exit_code == 2 and "give only --frames-per-task" in res.output and "Traceback" not in res.output

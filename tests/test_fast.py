@@ -355,3 +355,21 @@ def test_default_networks_paint_no_band_at_the_edges() -> None:
         for p in zero_padded.parameters():
             p.normal_(0.0, 0.2)
         assert float(zero_padded(flat, torch.tensor([0.5])).std(dim=(2, 3)).max()) > 1e-3
+
+
+def test_fast_train_takes_its_defaults_from_train_settings() -> None:
+    """`fast train`'s options default to TrainSettings' fields (and read_training_frames' max_frames), stated once."""
+    import inspect
+
+    import typer.main
+
+    from impasto.fast.train import read_training_frames
+
+    train_cmd = typer.main.get_command(app).commands["fast"].commands["train"]
+    params = {p.name: p.default for p in train_cmd.params}
+    s = TrainSettings()
+    assert params["u"] == f"{s.u_range[0]:g}:{s.u_range[1]:g}"
+    for name in ("steps", "batch", "crop", "size", "preset", "lr", "general_fraction", "checkpoint_every", "seed", "device"):
+        assert params[name] == getattr(s, name), name
+    assert params["compile_net"] == s.compile and params["amp"] == s.amp and params["minutes"] is s.time_limit
+    assert params["max_frames"] == inspect.signature(read_training_frames).parameters["max_frames"].default

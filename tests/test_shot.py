@@ -234,3 +234,61 @@ def test_missing_plate_frames_are_warned_at_init(project: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "warning: plate frames 1005-1006 (2 of 6 frames) are missing from 'plates/cs010_plate.####.exr'" in res.output
     assert "frames 1001-1006 (6 frames)" in res.output
+
+
+def _command(*path: str):
+    """The click command behind `impasto <path>`."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return command
+
+
+def test_shot_init_takes_its_defaults_and_help_from_the_shot_models() -> None:
+    """Each `shot init` option that sets a shot-file setting defaults to the model field's default and shows its
+    description, so a default is stated once (in impasto.shot.config)."""
+    from impasto.commands.shot import MATTE, SECTIONS, SETTINGS
+    from impasto.look import RegionSpec
+    from impasto.shot.config import Shot
+
+    params = {p.name: p for p in _command("shot", "init").params}
+    assert set(SETTINGS) | set(MATTE) <= set(params)
+    for option, (section, field) in SETTINGS.items():
+        info = SECTIONS[section].model_fields[field]
+        assert getattr(Shot.model_fields[section].default_factory(), field) == info.default
+        assert f"{section}.{field}:" in params[option].help, option
+        if option in ("colourspace", "output_dir"):
+            assert params[option].default is None  # init_shot decides: the plate's kind; render/ beside the shot file
+            continue
+        assert params[option].default == info.get_default(call_default_factory=True), option
+        if info.description:
+            assert info.description in params[option].help, option
+    for option, field in MATTE.items():
+        if option != "matte":  # the matte itself has no default: without one, no region
+            assert params[option].default == RegionSpec.model_fields[field].default, option
+    assert params["first_frame"].default == Shot.model_fields["first_frame"].default
+
+
+def test_shot_init_without_settings_writes_the_models_defaults(project: Path) -> None:
+    from impasto.shot.config import DissolveSettings, OutputSettings, PostSettings, RenderSettings, TemporalSettings
+
+    res = runner.invoke(app, ["shot", "init", "cs010", "--plate", "plates/cs010_plate.####.exr", "--look", "my_look.toml"])
+    assert res.exit_code == 0, res.output
+    shot = load_shot(project / "cs010.toml")
+    assert shot.render == RenderSettings() and shot.post == PostSettings() and shot.dissolve == DissolveSettings()
+    assert shot.temporal == TemporalSettings() and shot.output == OutputSettings()
+    assert "[temporal]" not in (project / "cs010.toml").read_text()  # a shot that never asked for boil
+
+
+def test_init_shot_takes_sections_and_a_matte(project: Path) -> None:
+    _, shot = init_shot("cs010", "plates/cs010_plate.####.exr", None, "my_look.toml",
+                        settings={"render": {"scale": 0.5}, "post": {"denoise": "tv", "strength": None},
+                                  "temporal": {"boil": 0.5}})
+    assert shot.render.scale == 0.5 and shot.post.denoise == "tv" and shot.post.strength == 0.5  # None: the default
+    assert shot.temporal.boil == 0.5 and shot.temporal.chunk == 12
+    with pytest.raises(UsageError, match="describe a matte; give it with --matte"):
+        init_shot("cs011", "plates/cs010_plate.####.exr", None, "my_look.toml", matte={"matte": None, "u": 2.0})
+    with pytest.raises(UsageError, match="render.scale"):
+        init_shot("cs012", "plates/cs010_plate.####.exr", None, "my_look.toml", settings={"render": {"scale": 2.0}})

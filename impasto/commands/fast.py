@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import os
 import sys
@@ -33,7 +35,10 @@ fast_app = typer.Typer(
 )
 app.add_typer(fast_app, name="fast")
 
-DEVICE_OPT = typer.Option("auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps.")
+# fast train's defaults are TrainSettings' (and read_training_frames' for --max-frames): stated there, once.
+TRAIN = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
+MAX_FRAMES = inspect.signature(read_training_frames).parameters["max_frames"].default
+DEVICE_OPT = typer.Option(TRAIN["device"], help="auto (CUDA when present), cpu, cuda, cuda:N or mps.")
 SIZE_OPT = typer.Option(None, help="Long edge to paint at, px. (default: the size the model was trained at)")
 INPUT_SPACE_OPT = typer.Option(None, "--input-space", help="Colour space of EXR/DPX plates (OCIO name). (default: ACEScg for EXR, sRGB for other images)")
 MODEL_ARG = typer.Argument(..., metavar="MODEL", help="Fast model file from impasto fast train.", show_default=False)
@@ -151,23 +156,23 @@ def train_cmd(
     look: Path = typer.Argument(..., help="Look file (.toml) naming the style images and the look's settings.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Model file to write (.pt); its checkpoint goes beside it as <name>.ckpt.", show_default=False),
     plate: Optional[str] = typer.Option(None, "--plate", help="The shot's frames to train on: a pattern like 'plates/cs010.####.exr', a movie (frames spread over it, near-black ones skipped; 'clip.mov@1040-1100' for a range numbered from 1001), or one image. (default: the look's content image)"),
-    u: str = typer.Option("2:6", "--u", help="u range the model covers, lowest:highest."),
-    steps: int = typer.Option(2000, help="Training steps (a GPU wants 20000+ for a polished model)."),
-    batch: int = typer.Option(4, help="Crops per step; each gets its own u."),
-    crop: int = typer.Option(256, help="Crop edge in px, taken from frames scaled to the paint size."),
-    size: Optional[int] = typer.Option(None, help="Paint long edge the model learns strokes for. (default: the look's size)"),
-    preset: str = typer.Option("small", help="Network size: tiny (tests), small (fast on a CPU), large (Johnson's widths; GPU)."),
-    lr: float = typer.Option(2e-3, help="Adam learning rate."),
-    max_frames: int = typer.Option(24, help="Plate frames to train on, spread over the shot."),
-    general_fraction: float = typer.Option(0.25, help="Share of crops from scikit-image's bundled photos, so the model generalises."),
+    u: str = typer.Option("{:g}:{:g}".format(*TRAIN["u_range"]), "--u", help="u range the model covers, lowest:highest."),
+    steps: int = typer.Option(TRAIN["steps"], help="Training steps (a GPU wants 20000+ for a polished model)."),
+    batch: int = typer.Option(TRAIN["batch"], help="Crops per step; each gets its own u."),
+    crop: int = typer.Option(TRAIN["crop"], help="Crop edge in px, taken from frames scaled to the paint size."),
+    size: Optional[int] = typer.Option(TRAIN["size"], help="Paint long edge the model learns strokes for. (default: the look's size)"),
+    preset: str = typer.Option(TRAIN["preset"], help="Network size: tiny (tests), small (fast on a CPU), large (Johnson's widths; GPU)."),
+    lr: float = typer.Option(TRAIN["lr"], help="Adam learning rate."),
+    max_frames: int = typer.Option(MAX_FRAMES, help="Plate frames to train on, spread over the shot."),
+    general_fraction: float = typer.Option(TRAIN["general_fraction"], help="Share of crops from scikit-image's bundled photos, so the model generalises."),
     input_space: Optional[str] = INPUT_SPACE_OPT,
-    checkpoint_every: int = typer.Option(50, help="Steps between checkpoints."),
-    minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (the model is written; rerun with more --steps to go on)."),
+    checkpoint_every: int = typer.Option(TRAIN["checkpoint_every"], help="Steps between checkpoints."),
+    minutes: Optional[float] = typer.Option(TRAIN["time_limit"], help="Stop after this many minutes (the model is written; rerun with more --steps to go on)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming from the checkpoint."),
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = typer.Option(TRAIN["seed"], help="Random seed."),
     device: str = DEVICE_OPT,
-    compile_net: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the network. (default: on CUDA)"),
-    amp: Optional[bool] = typer.Option(None, "--bf16/--fp32", help="bf16 autocast. (default: on CUDA)"),
+    compile_net: Optional[bool] = typer.Option(TRAIN["compile"], "--compile/--no-compile", help="torch.compile the network. (default: on CUDA)"),
+    amp: Optional[bool] = typer.Option(TRAIN["amp"], "--bf16/--fp32", help="bf16 autocast. (default: on CUDA)"),
 ) -> None:
     """Train a fast model for LOOK's style over a range of u, on the shot's own frames."""
     with command_errors(interrupted=f"Interrupted; the checkpoint beside {output} keeps the progress: run the same command to resume."):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import dataclasses
+import dataclasses
+import dataclasses
 import os
 import signal
 import sys
@@ -12,7 +16,7 @@ import typer
 from rich.progress import TextColumn, TimeElapsedColumn
 
 from impasto.cluster import ClusterOptions, check_cluster, connect, render_on_cluster
-from impasto.commands.common import BarReporter, app, err, fail
+from impasto.commands.common import BarReporter, app, command_errors, err
 from impasto.commands.look_options import MAX_MEMORY_OPT, apply_memory_cap
 from impasto.errors import ImpastoError, UsageError
 from impasto.fast.hooks import FastShotRenderer
@@ -71,6 +75,22 @@ def _rel(path: object) -> str:
     return text if rel.startswith("..") else rel
 
 
+# --cluster's defaults are ClusterOptions': stated there, once.
+CLUSTER = {f.name: f.default for f in dataclasses.fields(ClusterOptions)}
+
+
+# --cluster's defaults are ClusterOptions': stated there, once.
+CLUSTER = {f.name: f.default for f in dataclasses.fields(ClusterOptions)}
+
+
+# --cluster's defaults are ClusterOptions': stated there, once.
+CLUSTER = {f.name: f.default for f in dataclasses.fields(ClusterOptions)}
+
+
+# --cluster's defaults are ClusterOptions': stated there, once.
+CLUSTER = {f.name: f.default for f in dataclasses.fields(ClusterOptions)}
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # a farm's SIGTERM: stop like Ctrl-C, so the frame in flight leaves no temporary file
 
@@ -86,11 +106,12 @@ def render(
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps. (default: the shot file's render.device)"),
     probe_iterations: int = typer.Option(4, help="Iterations timed by --estimate (the first two search a step size, the rest set the pace)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Render on a Ray cluster: auto ($RAY_ADDRESS, a cluster started here with ray start --head, else a local Ray), local, or an address such as ray://head:10001. Needs pip install 'impasto[cluster]'."),
-    gpus_per_frame: Optional[float] = typer.Option(None, "--gpus-per-frame", help="With --cluster: GPUs per worker; 0 paints on CPUs. (default: 1 where the cluster has GPUs, else 0)"),
-    cpus_per_frame: int = typer.Option(1, "--cpus-per-frame", help="With --cluster: CPUs (torch threads) per worker."),
-    chunk: int = typer.Option(1, "--chunk", help="With --cluster: frames per Ray task; at boil above 0 the keyframes are one task (each its own with temporal.keyframes = independent) and each chunk of temporal.chunk frames another."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="With --cluster: at most this many worker processes. (default: as many as the cluster holds)"),
-    max_retries: int = typer.Option(3, "--max-retries", help="With --cluster: restarts of a lost worker, and retries of its chunk."),
+    gpus_per_frame: Optional[float] = typer.Option(CLUSTER["gpus_per_frame"], "--gpus-per-frame", help="With --cluster: GPUs per worker; 0 paints on CPUs. (default: 1 where the cluster has GPUs, else 0)"),
+    cpus_per_frame: int = typer.Option(CLUSTER["cpus_per_frame"], "--cpus-per-frame", help="With --cluster: CPUs (torch threads) per worker."),
+    frames_per_task: Optional[int] = typer.Option(None, "--frames-per-task", help=f"With --cluster: frames per Ray task; at boil above 0 the keyframes are one task (each its own with temporal.keyframes = independent) and each chunk of temporal.chunk frames another. (default: {CLUSTER['frames_per_task']})", show_default=False),
+    chunk: Optional[int] = typer.Option(None, "--chunk", help="Deprecated: the old name of --frames-per-task. (The boil's chunk is the shot file's temporal.chunk.)", show_default=False),
+    workers: Optional[int] = typer.Option(CLUSTER["workers"], "--workers", help="With --cluster: at most this many worker processes. (default: as many as the cluster holds)"),
+    max_retries: int = typer.Option(CLUSTER["max_retries"], "--max-retries", help="With --cluster: restarts of a lost worker, and retries of its chunk."),
     fast: Optional[Path] = typer.Option(None, "--fast", help="Paint with this fast model (impasto fast train) instead of the optimisation: about a second per frame. Fast frames count as another look, so they never mix into a version of optimised frames."),
     max_memory: Optional[str] = MAX_MEMORY_OPT,
 ) -> None:
@@ -99,7 +120,8 @@ def render(
     A frame whose plate frame is missing is recorded in the manifest and the others are painted; the run then \
 exits 1 naming them. Renders of one shot started at once (two terminals, a farm) split its frames: each frame \
 is locked while it is painted, and a lock left by a killed render is taken over."""
-    try:
+    with command_errors():
+        frames_per_task = _frames_per_task(frames_per_task, chunk)
         apply_memory_cap(max_memory)
         shot = with_overrides(load_shot(shot_file), from_previous=from_previous, boil=boil)
         wanted = parse_frame_range(frames) if frames else None
@@ -113,13 +135,22 @@ is locked while it is painted, and a lock left by a killed render is taken over.
                       "every frame on its own, as at boil 0.", highlight=False, soft_wrap=True)
             shot = with_overrides(shot, boil=0.0)
         if cluster:
-            opts = ClusterOptions(address=cluster, chunk=chunk, gpus_per_frame=gpus_per_frame,
+            opts = ClusterOptions(address=cluster, frames_per_task=frames_per_task, gpus_per_frame=gpus_per_frame,
                                   cpus_per_frame=cpus_per_frame, workers=workers, max_retries=max_retries)
             _render_cluster(shot, wanted, from_previous, force, opts)
             return
         _render(shot, wanted, device, from_previous, force, fast)
-    except ImpastoError as exc:
-        fail(exc)
+
+
+def _frames_per_task(frames_per_task: int | None, chunk: int | None) -> int:
+    """--frames-per-task, or the deprecated --chunk it was called before (saying so in one line)."""
+    if chunk is None:
+        return CLUSTER["frames_per_task"] if frames_per_task is None else frames_per_task
+    if frames_per_task is not None:
+        raise UsageError("--chunk is the old name of --frames-per-task; give only --frames-per-task.")
+    err.print("[yellow]warning:[/] --chunk is deprecated: use --frames-per-task for the frames per Ray task (the "
+              "boil's chunk is the shot file's temporal.chunk).", highlight=False, soft_wrap=True)
+    return chunk
 
 
 def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> None:

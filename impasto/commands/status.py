@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from impasto.commands.common import app, fail
+from impasto.commands.common import app, command_errors
 from impasto.commands.render import _dur, _rel
-from impasto.errors import ImpastoError, UsageError
+from impasto.errors import UsageError
 from impasto.io.sequence import format_frame_range as fr
 from impasto.shot.config import load_shot
 from impasto.shot.status import Ewarp, ShotStatus, shot_status
@@ -28,11 +28,9 @@ missing and still to render, time per frame, flicker (dissolve frames, black pla
 left out; the worst pairs named), and E_warp (Lai et al. 2018: mean absolute difference, 0-255, between painted \
 frame t and frame t-1 carried onto it by the plate's optical flow, over pixels the flow trusts, at the paint size) \
 of each version beside the plate's own, the excess (painted minus plate), the boil and the worst pairs."""
-    try:
+    with command_errors():
         shot = load_shot(shot_file)
         s = shot_status(shot, flicker=flicker, versions=_versions(versions, shot.output.version))
-    except ImpastoError as exc:
-        fail(exc)
     fl = s.flicker
     if as_json:
         typer.echo(json.dumps({
