@@ -308,7 +308,7 @@ class Shot(BaseModel):
             assert self.look is not None
             look = self.look
             styles = [self.resolve(s) for s in self.styles]
-        look = self._with_regions(look)
+        look = _with_regions(self, look)
         if look.preview:
             # A preview belongs to the frame it was made from; every frame grows from its own coarsest level.
             look = look.model_copy(update={"preview": None})
@@ -320,31 +320,32 @@ class Shot(BaseModel):
                 raise UsageError(f"Style image '{s}' does not exist.")
         return look, styles
 
-    def _with_regions(self, look: Look) -> Look:
-        """The look's regions (paths relative to its look file, or to the shot file for an inline look) then the
-        shot's [[regions]] (relative to the shot file), with absolute matte and style paths: whoever reads them
-        (a shot render, a preview of one frame) finds the files from any working folder."""
-        if not look.regions and not self.regions:
-            return look
-        base = self.resolve(self.look_file).parent if self.look_file is not None else self._root
-
-        def absolute(r: RegionSpec, folder: Path) -> RegionSpec:
-            def at(path: str) -> str:
-                p = Path(os.path.expandvars(os.path.expanduser(path)))
-                return str(p if p.is_absolute() else folder / p)
-            return r.model_copy(update={"matte": r.matte if r.matte == "alpha" else at(r.matte),
-                                        "styles": None if r.styles is None else [at(s) for s in r.styles]})
-
-        combined = [absolute(r, base) for r in look.regions] + [absolute(r, self._root) for r in self.regions]
-        try:
-            return look.model_copy(update={"regions": Look.model_validate({"regions": [
-                r.model_dump(mode="json") for r in combined]}).regions})
-        except ValidationError as exc:
-            where = f"Shot file '{self._source}':" if self._source else f"Shot {self.name}:"
-            raise UsageError(validation_sentence(exc, where)) from None
-
     def dissolve_weight(self, frame: int) -> float:
         return dissolve_weight(frame, self.dissolve.span("head"), self.dissolve.span("tail"), self.dissolve.curve)
+
+
+def _with_regions(shot: Shot, look: Look) -> Look:
+    """The look's regions (paths relative to its look file, or to the shot file for an inline look) then the
+    shot's [[regions]] (relative to the shot file), with absolute matte and style paths: whoever reads them
+    (a shot render, a preview of one frame) finds the files from any working folder."""
+    if not look.regions and not shot.regions:
+        return look
+    base = shot.resolve(shot.look_file).parent if shot.look_file is not None else shot._root
+
+    def absolute(r: RegionSpec, folder: Path) -> RegionSpec:
+        def at(path: str) -> str:
+            p = Path(os.path.expandvars(os.path.expanduser(path)))
+            return str(p if p.is_absolute() else folder / p)
+        return r.model_copy(update={"matte": r.matte if r.matte == "alpha" else at(r.matte),
+                                    "styles": None if r.styles is None else [at(s) for s in r.styles]})
+
+    combined = [absolute(r, base) for r in look.regions] + [absolute(r, shot._root) for r in shot.regions]
+    try:
+        return look.model_copy(update={"regions": Look.model_validate({"regions": [
+            r.model_dump(mode="json") for r in combined]}).regions})
+    except ValidationError as exc:
+        where = f"Shot file '{shot._source}':" if shot._source else f"Shot {shot.name}:"
+        raise UsageError(validation_sentence(exc, where)) from None
 
 
 def check_temporal(shot: Shot) -> None:
