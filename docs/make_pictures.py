@@ -146,13 +146,22 @@ def boil(work: Path) -> None:
     impasto("render", "pan.toml", "--boil", "1", "--device", "cpu", cwd=shot)  # version 2: boil 1
     status = json.loads(impasto("status", "pan.toml", "--json", cwd=shot))
     ewarp = {v["version"]: v for v in status["ewarp"]["versions"]}
+    boils = {1: 0.0, 2: 1.0}  # what each version was rendered with (status lists the boils its manifest records)
     for v in ewarp.values():
-        print(f"version {v['version']} (boil {v['boil']:g}): E_warp {v['painted']:.2f}, plate {v['plate']:.2f}, "
+        print(f"version {v['version']} (boil {v['boil']}): E_warp {v['painted']:.2f}, plate {v['plate']:.2f}, "
               f"excess {v['excess']:.2f}")
 
     rows = [("plate", lambda f: plates / f"pan.{f}.png")]
     for version in (1, 2):
         rows.append((f"v{version:03d}", lambda f, v=version: shot / "render" / f"pan_paint_v{v:03d}.{f}.exr"))
+    def pair_text(row: str, frame: int) -> str:
+        """E_warp of the pair ending at `frame`, for that row (the plate's own, or a version's painted)."""
+        v = ewarp[1 if row == "plate" else int(row[1:])]
+        for p in v["per_pair"]:
+            if p["frames"][1] == frame:
+                return f"E_warp {p['plate' if row == 'plate' else 'painted']:.1f}"
+        return "first frame"
+
     cells_dir = work / "strip"
     cells_dir.mkdir()
     cells, labels = [], []
@@ -161,12 +170,12 @@ def boil(work: Path) -> None:
             frame = 1001 + c
             rel = f"{name}.{frame}.png"
             write_image(cells_dir / rel, read_rgb(where(frame)))
-            cells.append(SheetCell(r, c, rel, None, []))
+            cells.append(SheetCell(r, c, rel, None, [pair_text(name, frame)]))
         if name == "plate":
             labels.append(f"plate\nE_warp {ewarp[1]['plate']:.1f}")
         else:
             v = ewarp[int(name[1:])]
-            labels.append(f"boil {v['boil']:g}\nE_warp {v['painted']:.1f}")
+            labels.append(f"boil {boils[v['version']]:g}\nE_warp {v['painted']:.1f}")
     grid = SheetGrid(cells, len(rows), b["shown"], labels, [f"frame {1001 + c}" for c in range(b["shown"])],
                      f"boil 0 against boil 1: a {b['step_px']} px/frame pan, u {b['u']:g}, {b['size']} px, "
                      f"{b['iterations']} iterations")
@@ -196,14 +205,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", choices=sorted(STEPS), action="append", help="make only this picture (repeatable)")
     ap.add_argument("--studio", action="store_true", help="also re-encode the studio screenshot if it is too big")
+    ap.add_argument("--work", type=Path, help="keep the renders in this folder (default: a temporary one)")
     args = ap.parse_args()
     names = args.only or [n for n in STEPS if n != "studio" or args.studio]
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             step = STEPS[name]
-            work = Path(tmp) / name
-            work.mkdir()
+            work = (args.work or Path(tmp)) / name
+            work.mkdir(parents=True)
             step() if name == "u_2_4_6" else step(work)
 
 
