@@ -7,7 +7,7 @@
 Content: NASA's public-domain astronaut portrait (bundled with scikit-image); style: Van Gogh's The Starry Night
 (public domain, bundled with impasto). Everything runs on the CPU with seed 0, through impasto's own API and CLI
 (`impasto sweep`, `impasto shot init`, `impasto render`, `impasto status`). Sizes and iterations are the
-constants below, kept small so the whole run takes about 12 minutes on a 2-core AVX2 AMD EPYC (2026-12);
+constants below, kept small so the whole run takes about 10 minutes on an idle 2-core AVX2 AMD EPYC (2026-12-02);
 each JPEG is written at the highest quality that keeps it under MAX_BYTES. The figures each step prints
 (content losses, E_warp) are the ones the docs' captions quote.
 """
