@@ -53,7 +53,7 @@ from impasto.objective.controls import temporal_weight
 from impasto.shot.config import load_shot, save_shot
 from impasto.shot.setup import init_shot
 from impasto.shot.manifest import read_manifest
-from impasto.shot.render import ShotFrames
+from impasto.shot.source import PlateSource
 from impasto.shot.loop import render_frames
 from impasto.shot.status import BLACK, ewarp_for_range, paint_size
 
@@ -211,7 +211,7 @@ def style_losses(paths: dict[str, Path], edge: int, device: str) -> dict[str, di
     look, styles = first.resolved_look()
     look = look.model_copy(update={"size": edge})
     sums: dict[str, dict[str, list[float]]] = {s: {} for s in shots}
-    with ShotFrames(first) as r:
+    with PlateSource(first) as r:
         for n in first.frame_list():
             plate = r.display(r.read_plate(n))
             for s, shot in shots.items():
@@ -229,7 +229,7 @@ def warped_start(path: Path, edge: int, index: int, device: str) -> dict:
     look = look.model_copy(update={"size": edge})
     frames = shot.frame_list()
     t, prev = frames[index], frames[index - 1]
-    with ShotFrames(shot) as r:
+    with PlateSource(shot) as r:
         shown_prev = r.display(r.read_plate(prev))
         shown_t = r.display(r.read_plate(t))
         a = impasto.render(shown_prev, styles, look, device=device)  # boil 0's frame t-1, as its painter paints it
@@ -271,7 +271,7 @@ def strips(paths: dict[str, Path], name: str, chunk: int, frames: int) -> dict[s
     rows, written = {}, {}
     first = load_shot(next(iter(paths.values())))
     chosen = first.frame_list()[start:start + STRIP]
-    with ShotFrames(first) as r:
+    with PlateSource(first) as r:
         plate = [r.display(r.read_plate(n)) for n in chosen]
         size = paint_size(first, (plate[0].shape[1], plate[0].shape[0]))
         rows["plate"] = _row([fit(p, size) for p in plate])

@@ -155,7 +155,7 @@ class TrainReporter(BarReporter):
 def train_cmd(
     look: Path = typer.Argument(..., help="Look file (.toml) naming the style images and the look's settings.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Model file to write (.pt); its checkpoint goes beside it as <name>.ckpt.", show_default=False),
-    plate: Optional[str] = typer.Option(None, "--plate", help="The shot's frames to train on: a pattern like 'plates/cs010.####.exr', a movie (frames spread over it, near-black ones skipped; 'clip.mov@1040-1100' for a range numbered from 1001), or one image. (default: the look's content image)"),
+    plate: Optional[str] = typer.Option(None, "--plate", help="The shot's frames to train on: a shot file (cs010.toml: its plate through the shot's [colour], the pictures its render paints), a pattern like 'plates/cs010.####.exr', a movie (frames spread over it, near-black ones skipped; 'clip.mov@1040-1100' for a range numbered from 1001), or one image. (default: the look's content image)"),
     u: str = typer.Option("{:g}:{:g}".format(*TRAIN["u_range"]), "--u", help="u range the model covers, lowest:highest."),
     steps: int = typer.Option(TRAIN["steps"], help="Training steps (a GPU wants 20000+ for a polished model)."),
     batch: int = typer.Option(TRAIN["batch"], help="Crops per step; each gets its own u."),

@@ -24,7 +24,7 @@ from impasto.io.sequence import format_frame_range, parse_frame_range
 from impasto.shot.config import load_shot, with_overrides
 from impasto.shot.render import ShotRenderer
 from impasto.shot.loop import render_frames
-from impasto.shot.render import estimate as estimate_shot
+from impasto.shot.estimate import estimate as estimate_shot
 
 
 def _dur(seconds: float | None) -> str:

@@ -10,7 +10,7 @@ import typer
 
 from impasto.commands.common import app, command_errors, err
 from impasto.shot.config import load_shot
-from impasto.shot.render import ShotFrames
+from impasto.shot.source import PlateSource
 from impasto.shot.review import describe_review, review_shot
 
 
@@ -35,7 +35,7 @@ def review(
             vs = "" if compare is None else f"_vs_v{compare:03d}"
             path = Path("review") / f"{shot.name}_v{v:03d}{vs}.mov"
             path.parent.mkdir(exist_ok=True)
-        with ShotFrames(shot) as frames:
+        with PlateSource(shot) as frames:
             report = review_shot(shot, path, frames.display, fps=fps, codec=codec, burn_in=burn_in, version=v,
                                  compare=compare, plate=lambda n: frames.display(frames.read_plate(n)))
     what = f"v{v:03d}" if compare is None else f"plate | v{v:03d} | v{compare:03d} side by side"

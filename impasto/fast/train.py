@@ -39,8 +39,7 @@ from impasto.fast.core import (
 )
 from impasto.fast.loss import GatysLoss
 from impasto.fast.model import PRESETS, FastStyleNet
-from impasto.io.frames import read_frame, unpremultiply
-from impasto.io.ocio import to_display
+from impasto.io.frames import read_frame
 from impasto.io.sequence import (
     DEFAULT_FIRST_FRAME,
     FramePattern,
@@ -54,7 +53,8 @@ from impasto.io.sequence import (
 )
 from impasto.io.tensors import fit_size, resize, to_tensor
 from impasto.look import Look
-from impasto.shot.config import default_input_space
+from impasto.shot.config import ColourSettings, Shot, default_input_space, load_shot
+from impasto.shot.source import PlateSource, display_picture
 from impasto.version import __version__
 
 GENERAL_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket")
@@ -379,10 +379,13 @@ class _Training:
 def read_training_frames(plate: str, *, max_frames: int = 24, input_space: str | None = None,
                          frames: list[int] | None = None, first_frame: int = DEFAULT_FIRST_FRAME
                          ) -> tuple[list[np.ndarray], list[str]]:
-    """Display-referred 0-1 frames from a frame pattern (`plate.####.exr`), a movie or one image, up to `max_frames`
+    """Display-referred 0-1 frames from a shot file (`cs010.toml`: its plate through its own `[colour]`, the
+    pictures its render paints), a frame pattern (`plate.####.exr`), a movie or one image, up to `max_frames`
     spread evenly over the shot's range (`frames`, or a movie's `clip.mov@1040-1100`; default: all of it), passing
     over near-black frames (fades, slugs) to the next one that is not; every frame must have the shot's size.
     A movie's frames are numbered from `first_frame`. Returns (frames, their names: `clip.mov@1040`, `p.1001.exr`)."""
+    if plate.endswith(".toml"):
+        return _shot_frames(load_shot(plate), max_frames, frames)
     names: list[str] = []
     ranged = split_movie_range(plate)
     if ranged is not None:
@@ -431,6 +434,27 @@ def _slots(numbers: list[int], count: int) -> list[list[int]]:
     return [numbers[a:b] for a, b in itertools.pairwise(starts)]
 
 
+def _shot_frames(shot: Shot, max_frames: int, frames: list[int] | None) -> tuple[list[np.ndarray], list[str]]:
+    """A shot file's frames to train on, read by its `PlateSource`: the display pictures its render paints."""
+    with PlateSource(shot) as source:
+        numbers = frames or shot.frame_list()
+        gone = set(source.missing_plates(numbers))
+        numbers = [n for n in numbers if n not in gone]
+        if not numbers:
+            raise UsageError(f"No plate frame of shot {shot.name} is there ('{shot.plate}').")
+        out, names = [], []
+        for slot in _slots(numbers, max_frames):
+            for n in slot:
+                rgb = np.clip(source.picture(n), 0.0, 1.0).astype(np.float32)
+                if not is_near_black(rgb):
+                    out.append(rgb)
+                    names.append(f"{shot.name}@{n}")
+                    break
+    if not out:
+        raise UsageError(f"Every frame of shot {shot.name} looked at is near black; nothing to train on.")
+    return out, names
+
+
 def _first_not_black(paths: list[Path], space: str) -> tuple[np.ndarray | None, Path]:
     """The first of `paths` (a slot of the spread) whose frame is not near black, read as the network sees it."""
     for p in paths:
@@ -441,12 +465,10 @@ def _first_not_black(paths: list[Path], space: str) -> tuple[np.ndarray | None, 
 
 
 def _display_frame(path: Path, space: str) -> np.ndarray:
-    """A plate frame as the display-referred 0-1 picture the network sees (as a shot render does)."""
-    frame = read_frame(path)
-    rgb = frame.rgb
-    if frame.alpha is not None:
-        rgb = unpremultiply(rgb, frame.alpha)
-    return np.clip(to_display(rgb, space), 0.0, 1.0).astype(np.float32)
+    """A plate frame as the display-referred 0-1 picture the network sees, through the one plate-to-display path
+    (impasto.shot.source) with the default display and view of the plate's colour space."""
+    picture = display_picture(read_frame(path), ColourSettings(input_space=space))
+    return np.clip(picture, 0.0, 1.0).astype(np.float32)
 
 
 __all__ = [

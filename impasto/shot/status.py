@@ -24,7 +24,8 @@ from impasto.motion.flow import Motion, fit
 from impasto.shot.config import Shot
 from impasto.shot.identity import look_hash
 from impasto.shot.manifest import FrameEntry, read_manifest
-from impasto.shot.render import ShotFrames, ShotRenderer, plate_header
+from impasto.shot.render import ShotRenderer
+from impasto.shot.source import PlateSource, plate_header
 
 
 @dataclass
@@ -77,7 +78,7 @@ def _small(rgb: np.ndarray, long_edge: int = 256) -> np.ndarray:
 BLACK = 0.04  # a plate frame whose 99th-percentile display value is below this is black (a fade, a slug)
 
 
-def measure_flicker(shot: Shot, frames: list[int], renderer: ShotFrames, *, worst: int = 3) -> Flicker | None:
+def measure_flicker(shot: Shot, frames: list[int], renderer: PlateSource, *, worst: int = 3) -> Flicker | None:
     """Mean absolute difference between consecutive painted frames, and the same for the plate (display-referred).
 
     Frames dissolving with the plate and black plate frames are left out (they measure the dissolve or the
@@ -140,7 +141,7 @@ def frame_intact(path: Path, entry: FrameEntry, size: tuple[int, int] | None) ->
 def _status_plates(shot: Shot, frames: list[int]) -> tuple[list[int], tuple[int, int] | None]:
     """(frames whose plate frame is missing, the plate's size if it can be read cheaply)."""
     if shot.plate_is_movie:
-        with ShotFrames(shot) as r:
+        with PlateSource(shot) as r:
             try:
                 return r.missing_plates(frames), r.plate_size
             except ImpastoError:
@@ -253,7 +254,7 @@ def _painted_frames(shot: Shot, v: int, frames: list[int], size: tuple[int, int]
 class _Pictures:
     """Display-referred pictures (0-1) at the paint size, as the renderer sees them; the last two of each kind kept."""
 
-    def __init__(self, shot: Shot, renderer: ShotFrames, size: tuple[int, int]) -> None:
+    def __init__(self, shot: Shot, renderer: PlateSource, size: tuple[int, int]) -> None:
         self.shot, self.renderer, self.size = shot, renderer, size
         self.cache: dict[tuple[str | int, int], np.ndarray | None] = {}
 
@@ -281,13 +282,13 @@ class _Pictures:
 
 
 def measure_ewarp(shot: Shot, versions: list[int], frames: list[int] | None = None, *,
-                  renderer: ShotFrames | None = None) -> Ewarp:
+                  renderer: PlateSource | None = None) -> Ewarp:
     """E_warp of each version's consecutive painted frame pairs (consecutive in the shot's frame list) and the
     plate's own over the same pairs, at the paint size, with the plate's motion from the shot's flow cache (the one
     the renderer fills: keyed by the plate frames' hashes and the paint size). Frames dissolving with the plate,
     black plate frames, damaged or unreadable frames are left out; a pair whose mask trusts no pixel is skipped."""
     if renderer is None:
-        with ShotFrames(shot) as r:
+        with PlateSource(shot) as r:
             return measure_ewarp(shot, versions, frames, renderer=r)
     wanted = shot.frame_list() if frames is None else sorted(set(frames) & set(shot.frame_list()))
     missing, plate_size = _status_plates(shot, wanted)
@@ -315,7 +316,7 @@ def measure_ewarp(shot: Shot, versions: list[int], frames: list[int] | None = No
     return report
 
 
-def _measure_pairs(shot: Shot, renderer: ShotFrames, report: Ewarp, good: dict[int, set[int]],
+def _measure_pairs(shot: Shot, renderer: PlateSource, report: Ewarp, good: dict[int, set[int]],
                    usable: list[int], size: tuple[int, int]) -> None:
     """One pass over the plate's consecutive frame pairs: the plate's motion (cached) and E_warp of the plate and
     of every version painted at both frames."""
@@ -391,7 +392,7 @@ def shot_status(shot: Shot, *, flicker: bool = True, versions: list[int] | None 
     status = ShotStatus(shot.name, shot.output.version, frames, done, failed, stale, todo, missing_plates, seconds,
                         str(shot.output_pattern()), str(shot.manifest_path()), damaged=damaged)
     if flicker and len(done) > 1:
-        with ShotFrames(shot) as r:
+        with PlateSource(shot) as r:
             status.flicker = measure_flicker(shot, [n for n in done if n not in gone], r)
         if status.flicker is None:
             status.flicker_note = "no two consecutive painted frames to compare (dissolves, black plate frames and damaged frames are left out)"

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from impasto.io.frames import read_frame
 from impasto.shot.config import Shot, load_shot, save_shot
 from impasto.shot.manifest import read_manifest
-from impasto.shot.render import ShotFrames
+from impasto.shot.source import PlateSource
 from impasto.shot.status import ewarp_for_range, manifest_versions, shot_status
 from impasto.studio.jobs import encode_png
 from impasto.studio.pictures import file_key, small
@@ -131,6 +131,6 @@ def shot_thumb(studio: Studio, path: str = Query(..., max_length=1000), frame: i
 
 def _thumbnail(s: Shot, frame: int, file, edge: int) -> bytes:
     """The frame `file` (None: frame `frame` of the plate movie) as the renderer displays it, as PNG."""
-    with ShotFrames(s) as frames:
+    with PlateSource(s) as frames:
         picture = frames.display(read_frame(file) if file is not None else frames.read_plate(frame))
     return encode_png(small(picture.clip(0, 1), edge))
