@@ -14,7 +14,21 @@ the machine at hand: the noise (every kernel set the machine can emulate, agains
 (one style layer's weight 10 % off, relu3_1 0.2 -> 0.22, on the reference's own kernels). Measured on an AMD EPYC
 with AVX-512 and AVX512-BF16, 2 cores (2026-12-02; tests/golden/margins.json):
 
-MARGINS
+| kernels (ATen / oneDNN) | fp32 renders: mean, p90 | bf16: loss | fast: p90, loss | shot frames: mean, p90 |
+|---|---|---|---|---|
+| AVX512 / AVX-512 BF16 (native) | 1.03, 2.24 /255 | 0.24 % | 0.05 /255, 1e-7 | 0.02, 0.13 /255 |
+| AVX512 / AVX512_CORE | same bits as native | | | |
+| AVX2 / AVX2 (the reference's kernels) | 0.02, 0.05 /255 (fp16 rounding) | 0 | 0.05 /255, 0 | 0, 0 |
+| DEFAULT / AVX2 | 0.75, 1.67 /255 | 0.30 % | 0.05 /255, 1e-7 | 0, 0 |
+| DEFAULT / SSE4.1 | 0.90, 2.03 /255 | 0.42 % | 0.05 /255, 1e-7 | 0, 0 |
+| worst noise | 1.03, 2.24 /255 (loss 1.3 %) | 0.42 % (mean 1.27, p90 2.72 /255) | 0.05 /255, 1e-7 | 0.02, 0.13 /255 |
+| **bounds** | **1.6, 3.5 /255** (loss 2.5 %) | **1.5 %** (mean 2, p90 4 /255) | **1.5 /255, 1e-3** | **0.4, 1.0 /255** |
+| relu3_1 weight ×1.1, AVX2 and native | 2.27-2.83, 4.89-6.07 /255 | 2.9-3.1 % | 5.1 /255, 4.5e-3 | 0.74-0.82, 1.87-2.12 /255 |
+
+Worst over the cases of each kind; fp32 renders are single, coarse-to-fine, tiled and preview-anchored. The
+maximum pixel difference does not separate them (noise up to 44/255, the change 49-66/255), nor, for bf16, the
+mean or p90 (noise 1.27 and 2.72, the change 1.46 and 3.12), nor, for tiled, the final loss (noise 1.3 %, the
+change 1.4 %); the 90th percentile and the bf16 final loss do, by 1.4× or more each side.
 
 `python tests/test_golden.py --record` records this machine's hashes (and, with --reference, rewrites the reference
 arrays and losses: only when behaviour is meant to change).
@@ -42,10 +56,23 @@ HERE = Path(__file__).parent / "golden"
 HASHES = HERE / "hashes.json"
 REFERENCE = HERE / "reference.npz"
 MARGINS = HERE / "margins.json"
-# Bounds per case, in 0-1 pixel units and relative loss: (mean, 90th percentile, relative final loss). Set between
-# the measured noise and the measured effect of a real change (the docstring's table).
-BOUNDS = {"bf16": (4 / 255, 8 / 255, 0.02)}
-DEFAULT_BOUNDS = (2 / 255, 4 / 255, 0.01)
+# Bounds, in 0-1 pixel units and relative loss: (mean, 90th percentile, relative final loss), by kind of case. Set
+# between the measured noise and the measured effect of a real change (the docstring's table): the 90th
+# percentile decides for fp32 renders and shot frames, the final loss for bf16 and the fast model.
+SHOT_CASES = ("shot_", "boil_", "ray_")
+
+
+def bounds(name: str) -> tuple[float, float, float]:
+    """(mean, p90, relative loss) a case may differ from the reference by on a machine with no record."""
+    if name == "bf16":
+        return 2 / 255, 4 / 255, 0.015
+    if name.startswith("fast_"):
+        return 0.5 / 255, 1.5 / 255, 1e-3
+    if name.startswith(SHOT_CASES):
+        return 0.4 / 255, 1.0 / 255, float("inf")  # a shot frame's loss is not kept
+    return 1.6 / 255, 3.5 / 255, 0.025
+
+
 # Kernel sets one x86 machine can try, each as (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA); a set above what the CPU
 # has falls back to the CPU's own, so the fingerprint tells which ran.
 KERNELS = [("", ""), ("avx512", "AVX512_CORE"), ("avx2", "AVX2"), ("default", "AVX2"), ("default", "SSE41")]
@@ -197,7 +224,7 @@ def measures(image: np.ndarray, ref: np.ndarray, loss: float, ref_loss: float) -
 
 
 def within_bounds(name: str, m: dict[str, float]) -> bool:
-    mean, p90, rel = BOUNDS.get(name, DEFAULT_BOUNDS)
+    mean, p90, rel = bounds(name)
     return m["mean"] <= mean and m["p90"] <= p90 and not m["rel_loss"] > rel
 
 
@@ -226,7 +253,7 @@ def test_renders_match_the_record(outputs: dict[str, tuple[np.ndarray, float]]) 
                 assert loss == pytest.approx(exact[name]["loss"], rel=1e-6), name
         else:
             m = measures(image, images[name], loss, losses.get(name, float("nan")))
-            assert within_bounds(name, m), (name, m, BOUNDS.get(name, DEFAULT_BOUNDS))
+            assert within_bounds(name, m), (name, m, bounds(name))
 
 
 def test_the_fingerprint_names_the_kernels() -> None:
@@ -237,18 +264,22 @@ def test_the_fingerprint_names_the_kernels() -> None:
 
 
 def test_bounds_separate_noise_from_a_real_change() -> None:
-    """The recorded margins (`--margins`): every kernel set passes the bounds, the 10 % style-layer change fails."""
+    """The recorded margins (`--margins`): every kernel set passes the bounds, and the 10 % style-layer change
+    fails every case it reaches (Ray's workers are other processes, which the change does not reach)."""
     margins = json.loads(MARGINS.read_text())
+    assert len(margins["noise"]) >= 3 and margins["change"]
     for run in margins["noise"]:
         failing = [n for n, m in run["cases"].items() if not within_bounds(n, m)]
         assert not failing, (run["fingerprint"], failing)
     for run in margins["change"]:
-        caught = [n for n, m in run["cases"].items() if not within_bounds(n, m)]
-        assert caught, run["fingerprint"]
+        missed = [n for n, m in run["cases"].items() if within_bounds(n, m) and not n.startswith("ray_")]
+        assert not missed, (run["fingerprint"], missed)
 
 
 def _run(workdir: Path) -> dict[str, tuple[np.ndarray, float]]:
+    """The cases as the suite runs them (tests/conftest.py): 'auto' precision pinned to fp32, never measured."""
     os.environ.setdefault("IMPASTO_CACHE", str(Path.home() / ".cache" / "impasto"))
+    os.environ["IMPASTO_AUTO_PRECISION"] = "fp32"
     if os.environ.get("IMPASTO_GOLDEN_PERTURB"):
         from impasto.objective.losses import STYLE_LAYERS
 
