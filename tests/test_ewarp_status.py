@@ -19,7 +19,7 @@ from impasto.cli import app
 from impasto.io.frames import Frame, write_frame
 from impasto.io.images import write_image
 from impasto.shot.config import load_shot
-from impasto.shot.review import available_encoders
+from impasto.shot.movie import available_encoders
 from impasto.shot.status import ewarp_for_range, manifest_versions, paint_size
 from tests.media import write_painted_version
 

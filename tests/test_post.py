@@ -13,7 +13,7 @@ from impasto.errors import UsageError
 from impasto.io.frames import Frame, read_frame, write_frame
 from impasto.io.sequence import FramePattern, movie_info
 from impasto.shot.post import denoise, dissolve_weight, mix, upscale
-from impasto.shot.review import (
+from impasto.shot.movie import (
     available_encoders,
     draw_burn_in,
     frame_timecode,

@@ -17,7 +17,7 @@ from impasto.errors import UsageError
 from impasto.io.frames import Frame, write_frame
 from impasto.io.images import write_image
 from impasto.shot.config import load_shot
-from impasto.shot.review import available_encoders, frame_timecode, review_rate, write_review_movie
+from impasto.shot.movie import available_encoders, frame_timecode, review_rate, write_review_movie
 
 runner = CliRunner()
 W, H = 48, 32

@@ -1,47 +1,26 @@
-"""Render a shot's frames across a Ray cluster: the same per-frame units and manifest as a local render.
-
-The driver plans the shot (which frames still need painting), splits the frames to paint into chunks and
-hands them to a pool of Ray actors, one per worker slot (one per GPU, or per `cpus_per_frame` CPUs). Each
-actor builds one `ShotRenderer` for its life, so the network and the style targets load once per process,
-and renders a chunk with `ShotRenderer.render_frame`: the frame is written under a temporary name and
-renamed, and the manifest beside the outputs is updated under its file lock, exactly as a local render does.
-
-Faults: a worker process that dies is restarted by Ray (`max_restarts`) and its chunk retried on it
-(`max_task_retries`); a retried chunk re-reads the manifest and skips frames that an earlier attempt of this
-run already finished (done or failed), so nothing is painted twice and a frame that failed on bad input is
-not retried. An actor that is gone for good (its node died, restarts exhausted) has its chunk re-queued on
-the others. Ctrl-C cancels the chunks in flight (Ray's cancellation flag is checked every iteration, so the
-frame in flight is dropped before it is written) and leaves finished frames in place.
-
-Nothing here prints: progress goes to a callback as `ClusterEvent`s, fed by a small progress actor that the
-workers post each frame's start and end to.
-"""
+"""The driver of a cluster render: the planner's units handed to a pool of Ray actors, results and worker events
+turned into the report and progress events, lost workers' units re-queued."""
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import torch
-
+from impasto.cluster.connection import connect, require_ray
+from impasto.cluster.worker import FrameWorker, ProgressBox
 from impasto.errors import ImpastoError, UsageError
 from impasto.shot.config import Shot
-from impasto.shot.loop import FrameEvent, RunReport, run_unit, typical
-from impasto.shot.manifest import FrameEntry
-from impasto.shot.plan import Plan, Unit, units
+from impasto.shot.loop import FrameEvent, RunReport, typical
+from impasto.shot.plan import Plan, units
 from impasto.shot.render import ShotRenderer
 from impasto.version import __version__
 
-INSTALL_HINT = "Rendering on a cluster needs Ray, which is not installed; install it with pip install 'impasto[cluster]'."
 
 ClusterEventKind = Literal["ready", "start", "done", "failed", "lost"]
 
@@ -83,186 +62,6 @@ class ClusterReport(RunReport):
     def frames_per_hour(self) -> float | None:
         done = len(self.rendered) + len(self.failed)
         return 3600.0 * done / self.elapsed if done and self.elapsed > 0 else None
-
-
-def require_ray() -> Any:
-    """The `ray` module, or a UsageError saying in one sentence how to install it."""
-    try:
-        import ray  # optional (pip install 'impasto[cluster]') and heavy: only for --cluster
-    except ImportError:
-        raise UsageError(INSTALL_HINT) from None
-    return ray
-
-
-@contextmanager
-def connect(address: str = "auto") -> Iterator[str]:
-    """Connect to the Ray cluster at `address` for the duration (reusing a connection already made); yields where.
-
-    `auto`: $RAY_ADDRESS if set, else a cluster started on this machine with `ray start --head`, else a new local
-    Ray for this run. `local`: always a new local Ray. Anything else (`ray://head:10001`, `head:6379`) is passed on.
-    """
-    ray = require_ray()
-    if ray.is_initialized():
-        yield _where(ray)
-        return
-    started_here = False
-    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
-    try:
-        if address == "auto" and not os.environ.get("RAY_ADDRESS"):
-            try:
-                ray.init(address="auto", **quiet)
-            except ConnectionError:
-                ray.init(address="local", include_dashboard=False, **quiet)
-                started_here = True
-        elif address == "auto":
-            _check_reachable(os.environ["RAY_ADDRESS"])
-            ray.init(**({} if os.environ["RAY_ADDRESS"].startswith("ray://") else quiet))
-        elif address == "local":
-            ray.init(address="local", include_dashboard=False, **quiet)
-            started_here = True
-        else:
-            _check_reachable(address)
-            ray.init(address=address, **({} if address.startswith("ray://") else quiet))
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        target = os.environ.get("RAY_ADDRESS", address) if address == "auto" else address
-        first = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"Could not reach the Ray cluster at '{target}' ({first}); start one with 'ray start --head' "
-                         "or check the address.") from None
-    try:
-        yield "a local Ray started for this run" if started_here else _where(ray)
-    finally:
-        ray.shutdown()
-
-
-def _check_reachable(address: str, timeout: float = 10.0) -> None:
-    """Fail in seconds, not minutes, when nothing listens at a cluster address (Ray retries for a long time)."""
-    rest = address.split("://", 1)[-1]
-    host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit():
-        raise UsageError(f"'{address}' is not a Ray cluster address; give host:port, ray://host:10001, auto or local.")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise ConnectionError(exc.strerror or str(exc) or "no answer") from None
-
-
-def _where(ray: Any) -> str:
-    try:
-        return f"the Ray cluster at {ray.get_runtime_context().gcs_address}"
-    except Exception:  # noqa: BLE001 - only a label; Ray Client has no GCS address here
-        return "the Ray cluster"
-
-
-# ------------------------------------------------------------------------------------------------- workers
-
-
-class WorkerMismatch(UsageError):
-    """A worker would paint the shot differently from the driver (other impasto, OCIO config or style files)."""
-
-
-class FrameWorker:
-    """A Ray actor: one process that keeps one ShotRenderer (network, style targets) and paints chunks with it."""
-
-    def __init__(self, shot: Shot, device: str, threads: int, index: int, driver: tuple[str, str], progress: str,
-                 from_previous: bool | None = None) -> None:
-        import ray  # optional: a worker runs inside Ray, so it is there
-
-        self.shot, self.device, self.threads, self.from_previous = shot, device, threads, from_previous
-        self.driver_version, self.driver_look_hash = driver
-        # Looked up by name rather than passed as a handle: a restarted actor's arguments must be plain values.
-        try:
-            self.progress = ray.get_actor(progress)
-        except ValueError:
-            self.progress = None
-        self.label = f"{socket.gethostname()}/w{index}"
-        self.renderer: ShotRenderer | None = None
-        self._ray = ray
-        if device == "cpu":
-            torch.set_num_threads(max(1, threads))
-        self._post({"kind": "ready", "pid": os.getpid()})
-
-    def _post(self, event: dict[str, Any]) -> None:
-        if self.progress is None:
-            return
-        with suppress(Exception):  # progress is display only; never lose a frame over it
-            self.progress.put.remote({**event, "worker": self.label})
-
-    def _setup(self) -> ShotRenderer:
-        if self.renderer is None:
-            if __version__ != self.driver_version:
-                raise WorkerMismatch(f"Worker {self.label} runs impasto {__version__} but the driver runs {self.driver_version}; "
-                                 "install the same impasto on every node.")
-            renderer = ShotRenderer(self.shot, device=self.device, from_previous=self.from_previous)
-            if renderer.look_hash != self.driver_look_hash:
-                # Same look, different painting: another OCIO config ($OCIO), other style files or other code.
-                renderer.close()
-                raise WorkerMismatch(f"Worker {self.label} resolves the shot's look to {renderer.look_hash}, not the driver's "
-                                 f"{self.driver_look_hash}; give every node the same impasto, $OCIO and style files.")
-            self.renderer = renderer
-        return self.renderer
-
-    def render_chunk(self, unit: Unit, run_started: float, force: bool) -> dict[str, Any]:
-        """Paint the frames of a unit not finished yet, through the one frame loop (impasto.shot.loop.run_unit);
-        each frame's manifest entry (as a dict) and the skipped frames."""
-        ctx = self._ray.get_runtime_context()
-        out: dict[str, Any] = {"worker": self.label, "entries": {}, "skipped": [], "pid": os.getpid()}
-        try:
-            r = self._setup()
-            plan = r.plan(list(unit.frames), force=force)
-            manifest = r.manifest()
-        except ImpastoError as exc:
-            out["setup_error"], out["own_sentence"] = str(exc), isinstance(exc, WorkerMismatch)
-            return out
-        todo = []
-        for n in unit.frames:
-            entry = manifest.frames.get(n)
-            if entry is not None and entry.finished >= run_started:
-                out["entries"][n] = entry.model_dump(mode="json")  # an earlier attempt of this run finished it
-            elif n not in plan.todo:
-                out["skipped"].append(n)
-            else:
-                todo.append(n)
-
-        def on_iteration(n: int, i: int, its: int) -> None:
-            if ctx.is_canceled():
-                raise KeyboardInterrupt  # render_frame drops the frame before writing anything
-
-        def on_frame(n: int, entry: FrameEntry | None, why: str | None) -> None:
-            if entry is None:
-                out["skipped"].append(n)
-            else:
-                out["entries"][n] = entry.model_dump(mode="json")
-                self._post({"kind": entry.status, "frame": n, "seconds": entry.seconds, "error": entry.error})
-            if ctx.is_canceled():
-                raise KeyboardInterrupt
-
-        try:
-            if todo and ctx.is_canceled():
-                raise KeyboardInterrupt
-            # A lock of this run is a lost worker's, whose unit the driver gave back (impasto.shot.locks).
-            run_unit(r, replace(unit, frames=tuple(todo)), run_started, run=f"ray:{run_started!r}",
-                     on_start=lambda n: self._post({"kind": "start", "frame": n}), on_iteration=on_iteration,
-                     on_frame=on_frame)
-        except KeyboardInterrupt:
-            out["cancelled"] = True
-        return out
-
-
-class ProgressBox:
-    """A Ray actor the workers post events to and the driver drains."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def put(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
-
-    def take(self) -> list[dict[str, Any]]:
-        events, self.events = self.events, []
-        return events
-
-
-# -------------------------------------------------------------------------------------------------- driver
 
 
 def plan_workers(resources: dict[str, float], options: ClusterOptions, chunks: int) -> tuple[int, float, int]:
