@@ -77,7 +77,7 @@ def init(
     strength: float = _setting("post", "strength"),
     head: Optional[str] = _setting("dissolve", "head"),
     tail: Optional[str] = _setting("dissolve", "tail"),
-    curve: str = _setting("dissolve", "curve", help="the dissolve's curve"),
+    curve: str = _setting("dissolve", "curve"),
     boil: float = _setting("temporal", "boil", "--boil", min=0.0, max=1.0),
     chunk: int = _setting("temporal", "chunk", "--chunk", min=1, extra=" (at boil above 0)"),
     matte: Optional[str] = typer.Option(None, "--matte", help="A region painted with its own u: a matte image, a frame pattern following the plate's frame numbers (e.g. 'mattes/cs010_fg.####.exr'), or 'alpha' for the plate's own alpha; written into the shot file's regions list (the look file is left as it is).", show_default=False),

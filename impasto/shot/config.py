@@ -119,7 +119,7 @@ class DissolveSettings(BaseModel):
 
     head: str | None = Field(None, description="frames over which the painting dissolves in from the plate, e.g. '1001-1012'")
     tail: str | None = Field(None, description="frames over which it dissolves out to the plate, e.g. '1089-1100'")
-    curve: Literal["linear", "smoothstep"] = "linear"
+    curve: Literal["linear", "smoothstep"] = Field("linear", description="how the dissolve weight ramps over head and tail: linear or smoothstep (eases in and out)")
 
     @field_validator("head", "tail")
     @classmethod
@@ -144,8 +144,8 @@ def _span(text: str) -> tuple[int, int]:
 class ReviewSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fps: float = Field(24.0, gt=0, le=240)
-    codec: Literal["prores", "h264"] = "prores"
+    fps: float = Field(24.0, gt=0, le=240, description="frames per second of review movies (left at 24, a movie plate's own rate is used instead)")
+    codec: Literal["prores", "h264"] = Field("prores", description="review movie codec: prores (ProRes 422 HQ) or h264")
     burn_in: bool = Field(True, description="frame number in the corner")
 
 
@@ -154,8 +154,8 @@ class Shot(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = SHOT_SCHEMA_VERSION
-    name: str
+    schema_version: int = Field(SHOT_SCHEMA_VERSION, description="the shot file format's version; impasto writes it")
+    name: str = Field(..., description="the shot's name, e.g. cs010: names its output frames, manifest and review movies")
     plate: str = Field(..., description="frame pattern (plate.####.exr, plate.%04d.exr) or a movie file")
     frames: str = Field(..., description="frame range, e.g. '1001-1100'; for a movie, in its numbering from first_frame")
     first_frame: int | None = Field(None, description=f"a movie plate's number for its first picture (default {DEFAULT_FIRST_FRAME}): "
