@@ -94,45 +94,30 @@ def paint_claimed(r: ShotRenderer, n: int, since: float, *, run: str = "",
         return r.render_frame(n, on_iteration=touched)
 
 
-@dataclass
-class UnitResult:
-    """What running one unit gave: each painted frame's entry, and the frames left to another render."""
-
-    entries: dict[int, FrameEntry] = field(default_factory=dict)
-    elsewhere: dict[int, str] = field(default_factory=dict)
-
-
 def run_unit(r: ShotRenderer, unit: Unit, since: float, *, run: str = "",
              on_start: Callable[[int], None] | None = None,
              on_iteration: Callable[[int, int, int], None] | None = None,
-             on_frame: Callable[[int, FrameEntry | None, str | None], None] | None = None) -> UnitResult:
+             on_frame: Callable[[int, FrameEntry | None, str | None], None] | None = None) -> None:
     """Paint a unit's frames in order with `paint_claimed`. In a chained unit (a boil chunk) frames depend on each
     other: when another live render holds one, the rest of the unit is left to it. `on_frame(n, entry, why)`
     follows every frame (entry None: left to another render, for `why`)."""
-    out = UnitResult()
-    left_to: Holder | None = None
+    left = False
     for n in unit.frames:
-        if left_to is not None:
-            out.elsewhere[n] = f"chunk {unit.chunk} is with another render"
+        if left:
             if on_frame:
-                on_frame(n, None, out.elsewhere[n])
+                on_frame(n, None, f"chunk {unit.chunk} is with another render")
             continue
         got = paint_claimed(r, n, since, run=run, on_start=(lambda n=n: on_start(n)) if on_start else None,
                             on_iteration=(lambda i, its, n=n: on_iteration(n, i, its)) if on_iteration else None)
         if isinstance(got, FrameEntry):
-            out.entries[n] = got
-            if on_frame:
-                on_frame(n, got, None)
-            continue
-        if unit.chained and isinstance(got, Holder):
-            # Its frames depend on each other: the render painting one of them paints the rest.
-            left_to = got
-            out.elsewhere[n] = f"held by {got.describe()}; the rest of its chunk is left to it"
+            why = None
+        elif unit.chained and isinstance(got, Holder):
+            left = True  # its frames depend on each other: the render painting one of them paints the rest
+            why = f"held by {got.describe()}; the rest of its chunk is left to it"
         else:
-            out.elsewhere[n] = f"held by {got.describe()}" if got is not None else "painted by another render"
+            why = f"held by {got.describe()}" if got is not None else "painted by another render"
         if on_frame:
-            on_frame(n, None, out.elsewhere[n])
-    return out
+            on_frame(n, got if isinstance(got, FrameEntry) else None, why)
 
 
 def render_frames(

@@ -99,10 +99,6 @@ class Plan:
         """Frames recorded as done whose file is gone or does not read back whole."""
         return [n for n in self.todo if self.reasons.get(n) == DAMAGED]
 
-    @property
-    def done(self) -> list[int]:
-        return list(self.skip)
-
     def task(self, key: TaskKey) -> Task:
         return next(t for t in self.tasks if t.key == key)
 
@@ -136,13 +132,6 @@ def keyframes(frames: Sequence[int], chunk: int) -> list[int]:
 
 def chunks(frames: Sequence[int], chunk: int) -> list[list[int]]:
     return [list(frames[i:i + chunk]) for i in range(0, len(frames), chunk)]
-
-
-def chunk_of(frames: Sequence[int], chunk: int, frame: int) -> list[int]:
-    """The chunk of the shot's `frames` that `frame` belongs to (its keyframe first)."""
-    i = list(frames).index(frame)
-    first = i - i % chunk
-    return list(frames[first:first + chunk])
 
 
 def next_keyframe(frames: Sequence[int], chunk: int, frame: int) -> int | None:
