@@ -98,9 +98,9 @@ def main() -> int:
 
 
     # Fast vs optimisation at u 3, 4, 5 on the trained frame, at the trained size.
-    def note(name: str, u: float, done: int, total: int) -> None:
-        if name:
-            print(f"compare {done + 1}/{total} u {u:g} ({args.iterations} iterations at {args.size} px)", flush=True)
+    def note(e) -> None:
+        if e.kind == "start":
+            print(f"compare {e.done + 1}/{e.total} {e.name} ({args.iterations} iterations at {args.size} px)", flush=True)
 
     # One u at a time, written as it finishes: on a shared CPU each 256-iteration render can take many minutes.
     results["compare"] = []

@@ -211,7 +211,7 @@ def test_render_cluster_options_default_to_cluster_options() -> None:
 def test_chunk_is_a_deprecated_alias_of_frames_per_task(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`render --chunk N` (its old name) still sets the frames per Ray task, saying once that it is deprecated."""
     seen = []
-    monkeypatch.setattr("impasto.commands.render._render_cluster", lambda shot, wanted, fp, force, opts: seen.append(opts))
+    monkeypatch.setattr("impasto.commands.render._render_cluster", lambda shot, wanted, force, opts: seen.append(opts))
     shot_file = _shot(project, "cs030", "1001-1004", "render")
     res = runner.invoke(app, ["render", str(shot_file), "--cluster", "auto", "--chunk", "3"])
     assert res.exit_code == 0, res.output
@@ -224,3 +224,60 @@ def test_chunk_is_a_deprecated_alias_of_frames_per_task(project: Path, monkeypat
     assert res.exit_code == 0 and seen[-1].frames_per_task == ClusterOptions().frames_per_task
     res = runner.invoke(app, ["render", str(shot_file), "--cluster", "auto", "--chunk", "3", "--frames-per-task", "2"])
     assert res.exit_code == 2 and "give only --frames-per-task" in res.output and "Traceback" not in res.output
+
+
+# ------------------------------------------------------------------- one plan, one loop, every executor (issue 23)
+def _entries(shot) -> dict[int, tuple]:
+    """What a render's manifest says of each frame, less who painted it and when."""
+    return {n: (e.status, e.output, e.look_hash, e.seed, e.init, e.boil, e.chunk, e.keyframe, e.start)
+            for n, e in read_manifest(shot.manifest_path()).frames.items()}
+
+
+@pytest.mark.parametrize("boil", [0.0, 1.0])
+def test_one_plan_runs_the_same_on_every_executor(ray_cluster: Path, project: Path, boil: float) -> None:
+    """The planner's plan of one shot, run by the one loop in this process, by two `impasto render` processes at
+    once (splitting the frames through the frame locks) and by two Ray workers: the same frames, the same manifest,
+    the same pictures (every executor paints with one torch thread)."""
+    import subprocess
+
+    from impasto.cluster import render_on_cluster
+    from impasto.shot.render import ShotRenderer
+
+    def shot_in(folder: str):
+        path = _shot(project, "cs030", "1001-1006", folder).rename(project / f"cs030_{folder}.toml")  # one shot, 3 folders
+        if boil:
+            text = path.read_text() + f"\n[temporal]\nboil = {boil}\nchunk = 3\n"
+            path.write_text(text)
+        return load_shot(path)
+
+    here, procs, ray = shot_in("here"), shot_in("procs"), shot_in("ray")
+    with ShotRenderer(here, device="cpu") as r:
+        plan = r.plan()
+    frames = list(range(1001, 1007))
+    assert sorted(plan.todo) == frames and (plan.todo[:2] == [1001, 1004] if boil else plan.todo == frames)
+
+    report = render_frames(here, device="cpu", plan=plan)
+    assert report.ok and sorted(report.rendered) == frames
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "impasto", "render", str(procs.source)]
+    both = [subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in both]
+    assert [p.returncode for p in both] == [0, 0], outs
+
+    with ShotRenderer(ray, device="cpu") as r:
+        ray_plan = r.plan()
+    assert ray_plan.todo == plan.todo and ray_plan.reasons == plan.reasons
+    on_ray = render_on_cluster(ray, options=ClusterOptions(workers=2, max_retries=0), plan=ray_plan)
+    assert sorted(on_ray.rendered) == frames and not on_ray.failed
+
+    want = _entries(here)
+    assert sorted(want) == frames and all(e[0] == "done" for e in want.values())
+    assert _entries(procs) == want and _entries(ray) == want
+    painted_by = {e.pid for e in read_manifest(procs.manifest_path()).frames.values()}
+    assert os.getpid() not in painted_by and 1 <= len(painted_by) <= 2  # the two processes split the frames
+    for n in plan.todo:
+        a = read_frame(here.output_path(n)).rgb
+        for other in (procs, ray):
+            np.testing.assert_allclose(read_frame(other.output_path(n)).rgb, a, atol=2e-3)

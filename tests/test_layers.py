@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "impasto"
 # Lowest first. inputs -> features -> objective -> optimiser -> the core API -> look development, shots, the fast
 # model -> the shells (CLI, studio, cluster).
 LAYERS: list[tuple[str, ...]] = [
-    ("impasto.version", "impasto.errors", "impasto.files", "impasto.lru", "impasto.devices"),
+    ("impasto.version", "impasto.errors", "impasto.progress", "impasto.files", "impasto.lru", "impasto.devices"),
     ("impasto.io", "impasto.motion"),
     ("impasto.features",),
     ("impasto.objective", "impasto.look"),
@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("impasto.lookdev",),
     ("impasto.shot",),
     ("impasto.fast",),
-    ("impasto.commands", "impasto.studio", "impasto.cluster", "impasto.cli", "impasto.demo", "impasto.__main__",
+    ("impasto.commands", "impasto.studio", "impasto.cluster", "impasto.farm", "impasto.cli", "impasto.demo", "impasto.__main__",
      "impasto"),
 ]
 

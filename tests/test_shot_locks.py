@@ -135,3 +135,20 @@ def test_claim_rules(tmp_path: Path) -> None:
     assert claim(out, manifest, lambda: True) == got.holder  # held (by this live process)
     got.release()
     assert not lock_path(out).exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_killed_unreaped_holder_is_gone() -> None:
+    """A render killed on a farm whose container has no init stays a zombie: its lock is stale all the same."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    started = time.time() - 1.0
+    holder = Holder(child.pid, socket.gethostname(), started)
+    assert not is_stale(holder, time.time())
+    os.kill(child.pid, 9)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] != "Z":
+        time.sleep(0.02)  # not reaped (no wait yet): a zombie
+    try:
+        assert is_stale(holder, time.time())
+    finally:
+        child.wait()

@@ -69,12 +69,12 @@ def swept(inputs, tmp_path_factory: pytest.TempPathFactory):
     mp.setattr(targets, "_CACHE", LRU())  # nothing cached from other tests
 
     def stop_after_three(event) -> None:
-        if event.done == 3:
+        if event.scope == "cell" and event.kind == "done" and event.done == 3:
             raise KeyboardInterrupt
 
     try:
         with pytest.raises(KeyboardInterrupt):
-            run_sweep(plan, device="cpu", on_cell=stop_after_three)
+            run_sweep(plan, device="cpu", progress=stop_after_three)
         first = json.loads((folder / MANIFEST).read_text())["cells"]
         report = run_sweep(plan, device="cpu")
     finally:
@@ -204,8 +204,9 @@ def test_only_a_deleted_cell_renders_again(swept) -> None:
     plan, _, _, _ = swept
     gone = next(c for c in plan.cells if c.variant.style.name == "paint_b.png" and c.u == 3.0 and c.iterations == 2)
     (plan.folder / gone.image).unlink()
-    iterations: list[int] = []
-    report = run_sweep(plan, device="cpu", on_iteration=lambda run, p: iterations.append(p.iteration))
+    events: list = []
+    report = run_sweep(plan, device="cpu", progress=events.append)
+    iterations = [e.iteration for e in events if e.scope == "iteration"]
     assert [c.name for c in report.rendered] == [gone.name] and len(report.skipped) == 7
     assert iterations == [1, 2]  # one run, only as far as the missing cell needs
     assert (plan.folder / gone.image).is_file()

@@ -14,7 +14,7 @@ not retried. An actor that is gone for good (its node died, restarts exhausted) 
 the others. Ctrl-C cancels the units in flight (Ray's cancellation flag is checked every iteration, so the
 frame in flight is dropped before it is written) and leaves finished frames in place.
 
-Nothing here prints: progress goes to a callback as `ClusterEvent`s, fed by a small progress actor that the
+Nothing here prints: progress goes to a callback as `impasto.progress.FrameEvent`s (their worker fields filled), fed by a small progress actor that the
 workers post each frame's start and end to.
 
 Modules: `connection` (Ray, and reaching a cluster), `worker` (the actors), `driver` (the run). Only what is Ray's

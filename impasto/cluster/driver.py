@@ -10,32 +10,23 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from impasto.cluster.connection import connect, require_ray
 from impasto.cluster.worker import FrameWorker, ProgressBox
 from impasto.errors import ImpastoError, UsageError
 from impasto.shot.config import Shot
-from impasto.shot.loop import FrameEvent, RunReport, typical
+from impasto.progress import FrameEvent
+from impasto.shot.loop import RunReport, typical
 from impasto.shot.plan import Plan, units
 from impasto.shot.render import ShotRenderer
 from impasto.version import __version__
 
 
-ClusterEventKind = Literal["ready", "start", "done", "failed", "lost"]
-
-
-@dataclass
-class ClusterEvent(FrameEvent):
-    """A `FrameEvent` for the whole shot across the cluster, with which worker sent it and every worker's pace."""
-
-    worker: str = ""
-    rates: dict[str, float] = field(default_factory=dict)  # frames per hour, per worker that has finished a frame
-    workers: int = 0  # worker processes in the pool now
-    address: str = ""
-
-
-ClusterProgress = Callable[[ClusterEvent], None]
+# A cluster's events are the shot's frame events (impasto.progress.FrameEvent) with the worker fields filled: which
+# worker sent it, every worker's pace, the pool's size. The old names stay for the Python API.
+ClusterEvent = FrameEvent
+ClusterProgress = Callable[[FrameEvent], None]
 
 
 @dataclass
@@ -297,7 +288,8 @@ class _Driver:
                 out[w] = 3600.0 / t
         return out
 
-    def emit(self, kind: str, frame: int, worker: str = "", secs: float | None = None, error: str | None = None) -> None:
+    def emit(self, kind: str, frame: int, worker: str = "", secs: float | None = None, error: str | None = None,
+             loss: float | None = None) -> None:
         if self.progress is None:
             return
         r = self.rates()
@@ -305,9 +297,9 @@ class _Driver:
         speed = sum(r.values()) / 3600.0  # frames per second, all workers together
         left = len(self.todo) - len(self.finished)
         eta = left / speed if speed > 0 else None
-        self.progress(ClusterEvent(kind, frame, len(self.finished), len(self.todo), seconds=secs, per_frame=per,  # type: ignore[arg-type]
-                                   eta=eta, error=error, worker=worker, rates=r, workers=self.pool.alive,
-                                   address=self.report.address))
+        self.progress(FrameEvent(kind=kind, frame=frame, done=len(self.finished), total=len(self.todo),  # type: ignore[arg-type]
+                                 seconds=secs, per_frame=per, eta=eta, error=error, loss=loss, worker=worker, rates=r,
+                                 workers=self.pool.alive, address=self.report.address))
 
     def finish(self, n: int, entry: dict[str, Any], worker: str) -> None:
         report = self.report
@@ -324,7 +316,7 @@ class _Driver:
             who = worker or f"{entry.get('host', '?')}/pid{entry.get('pid', 0)}"
             self.seconds.setdefault(who, []).append(report.seconds[n])
             report.workers.setdefault(who, []).append(n)
-            self.emit(status, n, who, report.seconds[n], entry.get("error"))
+            self.emit(status, n, who, report.seconds[n], entry.get("error"), entry.get("loss"))
 
     def drain(self) -> None:
         """Take the workers' posted events: restarts, frames started and finished."""
@@ -347,7 +339,8 @@ class _Driver:
                 if e["frame"] not in self.finished:
                     self.emit("start", e["frame"], w)
             elif e["kind"] in ("done", "failed") and e["frame"] not in self.finished:
-                self.finish(e["frame"], {"status": e["kind"], "seconds": e.get("seconds"), "error": e.get("error")}, w)
+                self.finish(e["frame"], {"status": e["kind"], "seconds": e.get("seconds"), "error": e.get("error"),
+                                         "loss": e.get("loss")}, w)
 
     def give_up(self, c: int, why: str) -> None:
         for n in self.chunks[c]:

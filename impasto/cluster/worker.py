@@ -96,7 +96,8 @@ class FrameWorker:
                 out["skipped"].append(n)
             else:
                 out["entries"][n] = entry.model_dump(mode="json")
-                self._post({"kind": entry.status, "frame": n, "seconds": entry.seconds, "error": entry.error})
+                self._post({"kind": entry.status, "frame": n, "seconds": entry.seconds, "error": entry.error,
+                            "loss": entry.loss})
             if ctx.is_canceled():
                 raise KeyboardInterrupt
 

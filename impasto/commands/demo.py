@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from impasto.api import render
-from impasto.commands.common import _F, ProgressReporter, app, command_errors, err, make_look
+from impasto.commands.common import _F, app, command_errors, err, make_look
+from impasto.commands.progress import Reporter
 from impasto.demo import before_after, demo_content, demo_style_path
 from impasto.io.images import check_writable, write_image
 from impasto.version import __version__
@@ -28,7 +29,7 @@ def demo(
         look = make_look(u=u, iterations=iterations, size=size, seed=seed)
         out = check_writable(output)
         content = demo_content()
-        with ProgressReporter(look.iterations, "demo") as reporter:
+        with Reporter("demo", totals={"iteration": look.iterations}) as reporter:
             result = render(content, str(demo_style_path()), look, device=device, progress=reporter)
         record = {"look": result.look.model_dump(), "ratio": result.ratio, "weights_origin": result.weights_origin}
         write_image(out, result.image, {"Software": f"impasto {__version__}", "impasto:look": json.dumps(record)})

@@ -6,16 +6,15 @@ import dataclasses
 import inspect
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import TextColumn
 
-from impasto.commands.common import BarReporter, Command, app, command_errors, err, optional, shared_options
+from impasto.commands.common import Command, app, command_errors, err, shared_options
+from impasto.commands.progress import Reporter
 from impasto.commands.look_options import resolve_look
 from impasto.errors import UsageError
 from impasto.fast.compare import compare, write_compare_sheet, write_sweep_sheet
@@ -119,38 +118,6 @@ def _model_styles(model, look_path: Optional[Path]):
     return [load_rgb(p, "style image") for p in paths]
 
 
-class TrainReporter(BarReporter):
-    """A rich bar with the loss per u bucket on a terminal; a plain line every few steps otherwise. With a time
-    limit (seconds, --minutes) the ETA is the sooner of the steps left and the time left."""
-
-    def __init__(self, steps: int, time_limit: float | None = None, console: Any = None) -> None:
-        super().__init__(optional(TextColumn("loss {task.fields[loss]}"), 1),
-                         optional(TextColumn("{task.fields[buckets]}"), 2), console=console)
-        self.steps = steps
-        self.time_limit = time_limit
-        self.every = max(1, steps // 20)
-        if self.bar:
-            self.task = self.bar.add_task("fast train", total=steps, loss="-", buckets="",
-                                          deadline=None if time_limit is None else self.bar.get_time() + time_limit)
-
-    def __call__(self, p) -> None:
-        buckets = " ".join(f"{k} {v:.3f}" for k, v in p.buckets.items())
-        if self.bar:
-            deadline = None if self.time_limit is None else self.bar.get_time() + self.time_limit - p.elapsed
-            self.bar.update(self.task, completed=p.step, loss=f"{p.loss:.3f}", buckets=buckets, deadline=deadline)
-        elif p.step % self.every == 0 or p.step == p.steps or p.step == p.resumed_from + 1:
-            done = p.step - p.resumed_from
-            rate = p.elapsed / done if done else 0.0
-            print(f"fast train: step {p.step}/{p.steps} loss {p.loss:.4f} [{buckets}] {rate:.2f} s/step "
-                  f"ETA {self.eta(rate * (p.steps - p.step), p.elapsed):.0f}s", file=sys.stderr, flush=True)
-
-    def eta(self, by_steps: float, elapsed: float) -> float:
-        """Seconds left: the steps left at the present pace, or the time limit's rest when that comes sooner."""
-        if self.time_limit is None:
-            return by_steps
-        return max(0.0, min(by_steps, self.time_limit - elapsed))
-
-
 @fast_app.command("train")
 def train_cmd(
     look: Path = typer.Argument(..., help="Look file (.toml) naming the style images and the look's settings.", show_default=False),
@@ -200,7 +167,7 @@ def train_cmd(
             until = time.strftime("%H:%M", time.localtime(time.time() + 60.0 * minutes))
             err.print(f"training stops after {minutes:g} minute{'s' if minutes != 1 else ''} (about {until}) or at "
                       f"step {settings.steps}, whichever comes first", highlight=False, soft_wrap=True)
-        with TrainReporter(settings.steps, settings.time_limit) as reporter:
+        with Reporter("fast train", totals={"step": settings.steps}, time_limit=settings.time_limit) as reporter:
             result = train(look_file.look, styles, frames, output, settings, style_paths=look_file.styles,
                            sources={"plate": str(source), "frame_names": names[:64]}, resume=not fresh, progress=reporter)
     resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
@@ -281,12 +248,9 @@ def compare_cmd(
         styles = _model_styles(model, look)
         pictures = [(f.name, _read_picture(f, options["input_space"])) for f in frames]
 
-        def note(name: str, value: float, done: int, total: int) -> None:
-            if name:
-                err.print(f"compare: {done + 1}/{total}: {name} at u {value:g} ({iterations} iterations)", highlight=False)
-
-        report = compare(model, pictures, us, styles, size=options["size"], iterations=iterations, device=options["device"],
-                         progress=note)
+        with Reporter("compare") as note:
+            report = compare(model, pictures, us, styles, size=options["size"], iterations=iterations,
+                             device=options["device"], progress=note)
         write_compare_sheet(report, out)
         rows = [{"frame": r.frame, "u": r.u, "fast": r.fast, "optimised": r.optimised,
                  "relative": {k: r.relative(k) for k in ("style", "content", "total")},

@@ -10,12 +10,12 @@ import typer
 
 from impasto.commands.common import (
     _F,
-    ProgressReporter,
     app,
     command_errors,
     err,
     parse_floats,
 )
+from impasto.commands.progress import Reporter
 from impasto.commands.look_options import (
     MATTE_OPTIONS,
     STYLE_OPTIONS,
@@ -64,7 +64,7 @@ def preview(
             return
         box = parse_box(crop) if crop else None
         its = preview_iterations or look_file.look.iterations
-        with ProgressReporter(its, "preview") as reporter:
+        with Reporter("preview", totals={"iteration": its}) as reporter:
             pr = run_preview(content_path, [str(s) for s in style_paths], look_file.look, scale=scale, crop=box,
                              iterations=preview_iterations, device=device, progress=reporter)
         res = pr.result
@@ -99,12 +99,9 @@ def _calibrate(look_file, content_path: Path, style_paths: list[Path], out: Path
     base = look_file.look
     report_path = out.with_name(f"{out.stem}.calibration.json")  # out's folder was checked already
 
-    def progress(done: int, total: int, what: str) -> None:
-        if done < total:
-            err.print(f"calibrate: render {done + 1}/{total} ({what})", highlight=False)
-
-    cal = calibrate_k(content_path, [str(s) for s in style_paths], base, sizes=size_list, candidates=cand_list,
-                      iterations=iterations, device=device, progress=progress)
+    with Reporter("calibrate") as progress:
+        cal = calibrate_k(content_path, [str(s) for s in style_paths], base, sizes=size_list, candidates=cand_list,
+                          iterations=iterations, device=device, progress=progress)
     measured = base.model_copy(update={"k": cal.k})
     origin = feature_net(base.network, base.weights, base.pooling, str(resolve_device(device))).origin
     sidecar = write_sidecar(out, measured, content_path, style_paths, origin)

@@ -3,66 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
-import dataclasses
-import dataclasses
-import dataclasses
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import TextColumn, TimeElapsedColumn
 
 from impasto.cluster import ClusterOptions, check_cluster, connect, render_on_cluster
-from impasto.commands.common import BarReporter, app, command_errors, err
+from impasto.commands.common import app, command_errors, err
+from impasto.commands.progress import Reporter
 from impasto.commands.look_options import MAX_MEMORY_OPT, apply_memory_cap
 from impasto.errors import ImpastoError, UsageError
+from impasto.progress import duration
 from impasto.fast.hooks import FastShotRenderer
 from impasto.io.sequence import format_frame_range, parse_frame_range
 from impasto.shot.config import load_shot, with_overrides
 from impasto.shot.render import ShotRenderer
 from impasto.shot.loop import render_frames
 from impasto.shot.estimate import estimate as estimate_shot
-
-
-def _dur(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{s} s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-class ShotProgress(BarReporter):
-    """Frames done, time per frame and ETA: a rich bar on a terminal, one plain line per frame otherwise."""
-
-    def __init__(self, label: str, total: int) -> None:
-        super().__init__(TextColumn("frames"), TextColumn("{task.fields[now]}"), TextColumn("{task.fields[per]}/frame"),
-                         TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), timing=False)
-        self.label, self.total = label, total
-        if not total:
-            self.bar = None
-        if self.bar:
-            self.task = self.bar.add_task(label, total=total, now="", per="-", eta="-")
-
-    def __call__(self, e) -> None:
-        if self.bar:
-            now = f"frame {e.frame}" + (f" it {e.iteration}/{e.iterations}" if e.kind == "iteration" else "")
-            self.bar.update(self.task, completed=e.done, now=now, per=_dur(e.per_frame), eta=_dur(e.eta))
-            if e.kind == "failed":
-                self.bar.console.print(f"[red]frame {e.frame} failed:[/] {e.error}", highlight=False, soft_wrap=True)
-            elif e.kind == "elsewhere":
-                self.bar.console.print(f"frame {e.frame} left to another render ({e.error})", highlight=False, soft_wrap=True)
-        elif e.kind in ("done", "failed", "elsewhere"):
-            what = {"done": f"done in {_dur(e.seconds)}", "failed": f"FAILED ({e.error})",
-                    "elsewhere": f"left to another render ({e.error})"}[e.kind]
-            print(f"{self.label}: frame {e.frame} {what} [{e.done}/{e.total}, {_dur(e.per_frame)}/frame, ETA {_dur(e.eta)}]",
-                  file=sys.stderr, flush=True)
 
 
 def _rel(path: object) -> str:
@@ -73,18 +32,6 @@ def _rel(path: object) -> str:
     except ValueError:
         return text
     return text if rel.startswith("..") else rel
-
-
-# --cluster's defaults are ClusterOptions': stated there, once.
-CLUSTER = {f.name: f.default for f in dataclasses.fields(ClusterOptions)}
-
-
-# --cluster's defaults are ClusterOptions': stated there, once.
-CLUSTER = {f.name: f.default for f in dataclasses.fields(ClusterOptions)}
-
-
-# --cluster's defaults are ClusterOptions': stated there, once.
-CLUSTER = {f.name: f.default for f in dataclasses.fields(ClusterOptions)}
 
 
 # --cluster's defaults are ClusterOptions': stated there, once.
@@ -126,20 +73,20 @@ is locked while it is painted, and a lock left by a killed render is taken over.
         shot = with_overrides(load_shot(shot_file), from_previous=from_previous, boil=boil)
         wanted = parse_frame_range(frames) if frames else None
         if estimate:
-            _estimate(shot, wanted, device, from_previous, probe_iterations, force)
+            _estimate(shot, wanted, device, probe_iterations, force)
             return
         if cluster and fast:
             raise UsageError("--fast renders on this machine; drop --cluster (a fast model paints a frame in about a second).")
         if fast and shot.temporal.boil > 0:
+            # Only said here: the frame pipeline is what paints a fast model's frames at boil 0 (FramePipeline).
             err.print(f"[yellow]warning:[/] the fast model ignores boil (temporal.boil {shot.temporal.boil:g}): it paints "
                       "every frame on its own, as at boil 0.", highlight=False, soft_wrap=True)
-            shot = with_overrides(shot, boil=0.0)
         if cluster:
             opts = ClusterOptions(address=cluster, frames_per_task=frames_per_task, gpus_per_frame=gpus_per_frame,
                                   cpus_per_frame=cpus_per_frame, workers=workers, max_retries=max_retries)
-            _render_cluster(shot, wanted, from_previous, force, opts)
+            _render_cluster(shot, wanted, force, opts)
             return
-        _render(shot, wanted, device, from_previous, force, fast)
+        _render(shot, wanted, device, force, fast, from_previous)
 
 
 def _frames_per_task(frames_per_task: int | None, chunk: int | None) -> int:
@@ -153,9 +100,7 @@ def _frames_per_task(frames_per_task: int | None, chunk: int | None) -> int:
     return chunk
 
 
-def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> None:
-    if from_previous is not None:
-        shot.render.from_previous = from_previous
+def _estimate(shot, wanted, device, probe_iterations, force) -> None:
     err.print(f"{shot.name}: timing {probe_iterations} iterations on one frame ...", highlight=False, soft_wrap=True)
     est = estimate_shot(shot, wanted, device=device, probe_iterations=probe_iterations, force=force)
     pw, ph = est.paint_size
@@ -163,8 +108,8 @@ def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> N
     left = f"{_count(est.frames, 'frame')} left" if est.frames else "no frames left"
     typer.echo(
         f"{shot.name} v{shot.output.version:03d}: painting {pw}×{ph} (plate {w}×{h}), {_count(est.iterations, 'iteration')} at "
-        f"{est.per_iteration:.2f} s each on {est.device}: about {_dur(est.per_frame)} per frame, "
-        f"{est.frames_per_hour:.1f} frames per hour; {left}, about {_dur(est.total)}."
+        f"{est.per_iteration:.2f} s each on {est.device}: about {duration(est.per_frame)} per frame, "
+        f"{est.frames_per_hour:.1f} frames per hour; {left}, about {duration(est.total)}."
     )
     if est.scale_overrides_size:
         err.print(f"note: the shot paints at render.scale {est.scale:g} of the plate ({max(est.paint_size)} px long edge), "
@@ -178,16 +123,18 @@ def _estimate(shot, wanted, device, from_previous, probe_iterations, force) -> N
                   "the estimate assumes the machine stays this busy.", highlight=False, soft_wrap=True)
 
 
-def _render(shot, wanted, device, from_previous, force, fast: Path | None = None) -> None:
+def _render(shot, wanted, device, force, fast: Path | None = None, fast_from_previous: bool | None = None) -> None:
+    # `shot` carries the command's overrides (with_overrides, once): nothing below applies them again.
     old = signal.signal(signal.SIGTERM, _interrupt)
     label = f"{shot.name} v{shot.output.version:03d}"
     report = None
     said: set[str] = set()
     try:
         if fast is not None:
-            chosen = FastShotRenderer(shot, fast, device=device, from_previous=from_previous)
+            # a fast model starts from the plate unless --from-previous asks otherwise (it has no start of its own)
+            chosen = FastShotRenderer(shot, fast, device=device, from_previous=fast_from_previous)
         else:
-            chosen = ShotRenderer(shot, device=device, from_previous=from_previous)
+            chosen = ShotRenderer(shot, device=device)
         with chosen as renderer:
             plan = renderer.plan(wanted, force=force)
             if not plan.todo and not plan.missing:
@@ -206,7 +153,7 @@ def _render(shot, wanted, device, from_previous, force, fast: Path | None = None
                 err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames ({reasons}){_boil_note(renderer.shot)} -> "
                           f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
             _warn(renderer, said)
-            with ShotProgress(label, len(plan.todo)) as progress:
+            with Reporter(label, totals={"frame": len(plan.todo)}) as progress:
                 report = render_frames(renderer.shot, plan=plan, renderer=renderer, progress=progress)
             _warn(renderer, said)  # region warnings of frames painted during the run
     except KeyboardInterrupt:
@@ -222,7 +169,7 @@ def _render(shot, wanted, device, from_previous, force, fast: Path | None = None
     mean = sum(times) / len(times) if times else 0.0
     others = f", {len(report.elsewhere)} left to another render" if report.elsewhere else ""
     gone = f", {len(report.missing)} plate frames missing" if report.missing else ""
-    err.print(f"{label}: rendered {_count(done, 'frame')} ({_dur(mean)} per frame), {len(report.skipped)} already done"
+    err.print(f"{label}: rendered {_count(done, 'frame')} ({duration(mean)} per frame), {len(report.skipped)} already done"
               f"{others}, {len(report.failed)} failed{gone} -> {_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
     _raise_unfinished(shot, report, len(plan.frames))
 
@@ -271,41 +218,12 @@ def _raise_unfinished(shot, report, of: int) -> None:
 # ------------------------------------------------------------------------------------------- --cluster
 
 
-class ClusterShotProgress(ShotProgress):
-    """ShotProgress for a render spread over Ray workers: adds which worker painted a frame and every worker's pace."""
-
-    def __call__(self, e) -> None:
-        speed = sum(e.rates.values())
-        pace = f"{e.workers} worker{'s' if e.workers != 1 else ''}" + (f", {speed:.0f} frames/h" if speed else "")
-        if e.kind == "ready":
-            self._say(f"{self.label}: {pace} on {e.address}")
-        elif e.kind == "lost":
-            self._say(f"{self.label}: worker {e.worker} died while painting frame {e.frame}; Ray restarts it and the chunk "
-                      "resumes without repainting finished frames")
-        if self.bar:
-            self.bar.update(self.task, completed=e.done, now=pace, per=_dur(e.per_frame), eta=_dur(e.eta))
-            if e.kind == "failed":
-                self.bar.console.print(f"[red]frame {e.frame} failed:[/] {e.error}", highlight=False, soft_wrap=True)
-        elif e.kind in ("done", "failed"):
-            what = f"done in {_dur(e.seconds)}" if e.kind == "done" else f"FAILED ({e.error})"
-            own = e.rates.get(e.worker)
-            on = f" on {e.worker}" + (f" ({own:.0f} frames/h)" if own else "") if e.worker else ""
-            print(f"{self.label}: frame {e.frame} {what}{on} [{e.done}/{e.total}, {pace}, ETA {_dur(e.eta)}]",
-                  file=sys.stderr, flush=True)
-
-    def _say(self, text: str) -> None:
-        if self.bar:
-            self.bar.console.print(text, highlight=False, soft_wrap=True)
-        else:
-            print(text, file=sys.stderr, flush=True)
-
-
-def _render_cluster(shot, wanted, from_previous, force, opts) -> None:
-    check_cluster(shot, opts, from_previous)  # before planning or connecting: Ray installed, options that make sense
+def _render_cluster(shot, wanted, force, opts) -> None:
+    check_cluster(shot, opts)  # before planning or connecting: Ray installed, options that make sense
     old = signal.signal(signal.SIGTERM, _interrupt)
     label = f"{shot.name} v{shot.output.version:03d}"
     try:
-        with ShotRenderer(shot, device="cpu", from_previous=from_previous) as renderer:
+        with ShotRenderer(shot, device="cpu") as renderer:
             plan = renderer.plan(wanted, force=force)
         if not plan.todo and not plan.missing:
             err.print(f"{label}: all {len(plan.frames)} frames are done ({_rel(shot.output_pattern())}).", highlight=False, soft_wrap=True)
@@ -317,9 +235,8 @@ def _render_cluster(shot, wanted, from_previous, force, opts) -> None:
         with connect(opts.address):  # before saying anything: an unreachable cluster is one sentence
             err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames on Ray ({reasons}){_boil_note(shot)} -> "
                       f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
-            with ClusterShotProgress(label, len(plan.todo)) as progress:
-                report = render_on_cluster(shot, wanted, options=opts, force=force, from_previous=from_previous,
-                                           progress=progress, plan=plan)
+            with Reporter(label, totals={"frame": len(plan.todo)}) as progress:
+                report = render_on_cluster(shot, wanted, options=opts, force=force, progress=progress, plan=plan)
     except KeyboardInterrupt:
         err.print(f"{label}: interrupted; outstanding Ray tasks were cancelled and finished frames are kept, run "
                   f"impasto render {shot.source} --cluster {opts.address} again to resume.", highlight=False, soft_wrap=True)

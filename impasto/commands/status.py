@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 
 from impasto.commands.common import app, command_errors
-from impasto.commands.render import _dur, _rel
+from impasto.commands.render import _rel
+from impasto.progress import duration as _dur
 from impasto.errors import UsageError
 from impasto.io.sequence import format_frame_range as fr
 from impasto.shot.config import load_shot

@@ -8,7 +8,8 @@ from typing import Any, Optional
 import typer
 
 from impasto.api import render
-from impasto.commands.common import ProgressReporter, app, command_errors, err
+from impasto.commands.common import app, command_errors, err
+from impasto.commands.progress import Reporter
 from impasto.commands.look_options import (
     LOOK_OPTIONS,
     apply_memory_cap,
@@ -35,7 +36,7 @@ def stylize(
         apply_memory_cap(options["max_memory"])
         look_file, content_path, style_paths = look_inputs(options["look"], {"content": content, "styles": styles, **options})
         out = check_writable(output or Path(f"{content_path.stem}_impasto.png"))
-        with ProgressReporter(look_file.look.iterations, "stylize") as reporter:
+        with Reporter("stylize", totals={"iteration": look_file.look.iterations}) as reporter:
             result = render(content_path, [str(s) for s in style_paths], look_file.look, device=options["device"],
                             progress=reporter)
         sidecar = write_painting(out, result.image, {"look": result.look.model_dump(), "ratio": result.ratio},

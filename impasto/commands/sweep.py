@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-import threading
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import TextColumn
 
-from impasto.commands.common import BarReporter, app, command_errors, err, optional
+from impasto.commands.common import app, command_errors, err
+from impasto.commands.progress import Reporter
 from impasto.commands.look_options import (
     MATTE_OPTIONS,
     STYLE_OPTIONS,
@@ -21,50 +18,6 @@ from impasto.commands.look_options import (
 )
 from impasto.errors import UsageError
 from impasto.lookdev.sweep import check_saturation, parse_values, plan_sweep, run_sweep
-
-
-class SweepProgress(BarReporter):
-    """Cells and iterations as two rich bars on a terminal; otherwise plain lines: one every 10 % of a run's
-    iterations (so a long cell still shows it is moving), one per finished run and one per cell."""
-
-    STEPS = 10  # progress lines per run off a terminal
-
-    def __init__(self, console: Console | None = None) -> None:
-        super().__init__(optional(TextColumn("{task.fields[info]}")), console=console)
-        self.lock = threading.Lock()
-        self.runs_total = 0
-        self.runs_done = 0
-
-    def start(self, runs, skipped: int, total: int) -> None:
-        self.runs_total = len(runs)
-        its = sum(r.iterations for r in runs)
-        if self.bar:
-            self.cells = self.bar.add_task("cells", total=total, info="")
-            self.its = self.bar.add_task("iterations", total=max(its, 1), info="")
-        else:
-            print(f"sweep: {total} cells, {skipped} already in the folder, {len(runs)} runs ({its} iterations) to go",
-                  file=sys.stderr, flush=True)
-
-    def iteration(self, run, p) -> None:
-        if self.bar:
-            self.bar.update(self.its, advance=1, info=f"{run.variant.label}, u {run.u:g}: loss {p.loss:.3e}")
-        elif p.iteration < p.iterations and p.iteration % max(1, p.iterations // self.STEPS) == 0:
-            eta = (p.iterations - p.iteration) * p.elapsed / p.iteration
-            print(f"sweep: {run.variant.label}, u {run.u:g}: iteration {p.iteration}/{p.iterations} "
-                  f"({100 * p.iteration // p.iterations}%), loss {p.loss:.4e}, {p.elapsed:.1f} s, ETA {eta:.0f} s",
-                  file=sys.stderr, flush=True)
-        elif p.iteration == p.iterations:
-            with self.lock:
-                self.runs_done += 1
-                print(f"sweep: run {self.runs_done}/{self.runs_total} ({run.variant.label}, u {run.u:g}) "
-                      f"{p.iterations} iterations in {p.elapsed:.1f} s, loss {p.loss:.4e}", file=sys.stderr, flush=True)
-
-    def cell(self, event) -> None:
-        c = event.cell
-        if self.bar:
-            self.bar.update(self.cells, completed=event.done, info=f"{c.name}{' (kept)' if event.skipped else ''}")
-        elif not event.skipped:
-            print(f"sweep: cell {event.done}/{event.total} {c.name}", file=sys.stderr, flush=True)
 
 
 @app.command()
@@ -95,9 +48,8 @@ def sweep(
         print_warnings(plan.warnings)
         if saturated := check_saturation(plan, options["device"]):
             err.print(f"warning: {saturated}", highlight=False)
-        with SweepProgress() as progress:
-            report = run_sweep(plan, device=options["device"], workers=parallel, on_iteration=progress.iteration,
-                               on_cell=progress.cell, on_start=progress.start, thumb=thumb)
+        with Reporter("sweep", totals={"cell": len(plan.cells)}) as progress:
+            report = run_sweep(plan, device=options["device"], workers=parallel, progress=progress, thumb=thumb)
     why = " (CPU: torch already uses every core for one cell)" if report.device == "cpu" and report.workers == 1 else ""
     err.print(
         f"wrote {report.sheet} and {report.index}: {plan.rows}×{plan.cols} cells ({len(plan.variants)} style×seed "

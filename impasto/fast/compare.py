@@ -19,6 +19,7 @@ from impasto.fast.loss import GatysLoss, score, style_by_layer
 from impasto.io.images import write_image
 from impasto.io.tensors import fit_size, resize, to_array, to_tensor
 from impasto.lookdev.contact_sheet import SheetCell, SheetGrid, write_contact_sheet
+from impasto.progress import CellEvent, OnEvent
 
 
 @dataclass
@@ -67,17 +68,18 @@ def compare(
     iterations: int = 256,
     device: str = "auto",
     seed: int = 0,
-    progress: Callable[[str, float, int, int], None] | None = None,
+    progress: OnEvent | None = None,
 ) -> CompareReport:
     """Paint each frame at each u with the fast model and with `impasto.api.render` (same look, same size),
-    and score both with the engine's loss at that u."""
+    and score both with the engine's loss at that u. `progress` gets a `CellEvent` as each optimised render
+    starts and ends (its name: the frame's and the u)."""
     model.check_u(us)
     edge = int(size or model.size)
     dev = resolve_device(device)
     rows: list[CompareRow] = []
     images: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
     total = len(frames) * len(us)
-    done = 0
+    done, began = 0, time.perf_counter()
     for fi, (name, rgb) in enumerate(frames):
         # The content as both methods see it: resized once to the paint size.
         content = to_array(resize(to_tensor(rgb, torch.device("cpu")), fit_size(*rgb.shape[:2], edge)))
@@ -86,8 +88,9 @@ def compare(
         fast_images = model.paint(content, us, size=edge, device=str(dev))
         fast_seconds = (time.perf_counter() - start) / max(1, len(us))
         for u, fast in zip(us, fast_images):
+            cell, t0 = f"{name} u {u:g}", time.perf_counter()
             if progress is not None:
-                progress(name, u, done, total)
+                progress(CellEvent(kind="start", done=done, total=total, name=cell, elapsed=t0 - began))
             look = model.look.model_copy(update={"u": float(u), "size": edge, "iterations": iterations, "seed": seed})
             result = render(content, list(style_rgbs), look, device=str(dev))
             # Layer by layer, to show where a fast model falls short (fine texture or large forms).
@@ -97,8 +100,10 @@ def compare(
                                    fast_seconds, result.seconds, [p.loss for p in result.history], layers))
             images[(fi, float(u))] = (fast, result.image)
             done += 1
-    if progress is not None and total:
-        progress("", float("nan"), total, total)
+            if progress is not None:
+                now = time.perf_counter()
+                progress(CellEvent(kind="done", done=done, total=total, name=cell, seconds=now - t0, elapsed=now - began,
+                                   loss=result.history[-1].loss if result.history else None))
     return CompareReport(rows, edge, iterations, images, [n for n, _ in frames])
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from impasto.progress import TrainProgress  # the training-step scope of the one progress model
 from impasto.devices import resolve_device
 from impasto.errors import ImpastoError, UsageError
 from impasto.fast.core import (
@@ -99,16 +100,6 @@ class TrainSettings:
             raise UsageError(f"Unknown training objective '{self.objective}'; use one of {', '.join(OBJECTIVES)}.")
         if not 0.0 <= self.general_fraction <= 1.0:
             raise UsageError("The general-image fraction must lie between 0 and 1.")
-
-
-@dataclass
-class TrainProgress:
-    step: int
-    steps: int
-    loss: float  # normalised loss of this step's batch (1.0 = as good as the unpainted frame)
-    buckets: dict[str, float]  # smoothed normalised loss per u bucket
-    elapsed: float
-    resumed_from: int = 0
 
 
 @dataclass
@@ -330,9 +321,10 @@ class _Training:
             us, norm, value = self.train_step(train_net)
             self.note(us, norm, value)
             if progress is not None:
-                progress(TrainProgress(self.step, s.steps, value,
-                                       {k: self.smooth[k] for k in self.labels if k in self.smooth},
-                                       time.perf_counter() - self.start_time, self.resumed_from))
+                progress(TrainProgress(done=self.step, total=s.steps, loss=value,
+                                       buckets={k: self.smooth[k] for k in self.labels if k in self.smooth},
+                                       elapsed=time.perf_counter() - self.start_time, resumed_from=self.resumed_from,
+                                       time_limit=s.time_limit))
             if self.step % s.checkpoint_every == 0 and self.step < s.steps:
                 self.save_checkpoint(ckpt_path)
             if s.time_limit is not None and time.perf_counter() - self.start_time > s.time_limit:

@@ -23,6 +23,7 @@ from impasto.features.net import feature_net
 from impasto.io.tensors import ImageLike, fit_size, load_rgb, resize, to_tensor
 from impasto.look import Look
 from impasto.lookdev.preview import style_fraction
+from impasto.progress import CellEvent, OnEvent
 from impasto.objective.controls import REFERENCE_EDGE
 from impasto.objective.losses import STYLE_LAYERS, gram
 
@@ -91,9 +92,11 @@ def calibrate(
     candidates: Sequence[float] = DEFAULT_CANDIDATES,
     iterations: int | None = None,
     device: str = "auto",
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: OnEvent | None = None,
 ) -> Calibration:
-    """Measure k for this content/style pair and look (u, network, ...); `iterations` default: the look's."""
+    """Measure k for this content/style pair and look (u, network, ...); `iterations` default: the look's.
+
+    `progress` gets a `CellEvent` as each probe render starts and ends (its name: the size and ratio)."""
     sizes = sorted({int(s) for s in sizes})
     if len(sizes) < 2:
         raise UsageError("--sizes needs at least two different sizes, like 128,256.")
@@ -119,13 +122,18 @@ def calibrate(
 
     def run(size: int, ratio: float) -> tuple[np.ndarray, float]:
         nonlocal done
+        name, t0 = f"{size} px, ratio {ratio:.3g}", time.perf_counter()
         if progress:
-            progress(done, total, f"{size} px, ratio {ratio:.3g}")
+            progress(CellEvent(kind="start", done=done, total=total, name=name, elapsed=t0 - start))
         # k is a property of the pair's whole-frame balance: regions (their own u, feathers in px) stay out of it.
         r_look = look.model_copy(update={"size": size, "iterations": its, "raw_ratio": True,
                                          "u": math.log10(ratio), "seed": seed, "regions": []})
         res = render(content_rgb, style_rgbs, r_look, device=dev)
         done += 1
+        if progress:
+            now = time.perf_counter()
+            progress(CellEvent(kind="done", done=done, total=total, name=name, seconds=now - t0, elapsed=now - start,
+                               loss=res.history[-1].loss if res.history else None))
         return res.image, style_fraction(res)
 
     a_img, a_frac = run(anchor, anchor_ratio)
@@ -143,8 +151,6 @@ def calibrate(
             fs.append(abs(frac - a_frac))
         gdist[c] = float(np.mean(ds))
         fspread[c] = float(np.mean(fs))
-    if progress:
-        progress(total, total, "done")
     # Each criterion relative to its mean over the candidates, so neither dominates by its units.
     gm = np.mean(list(gdist.values())) or 1.0
     fm = np.mean(list(fspread.values())) or 1.0

@@ -52,6 +52,7 @@ from impasto.lookdev.saturation import SATURATES_BELOW, Saturation, measure, swe
 from impasto.objective.guides import Guides, Region
 from impasto.objective.regions import load_regions
 from impasto.optim.memory import estimate_memory
+from impasto.progress import CellEvent, OnEvent
 from impasto.version import __version__
 
 MANIFEST = "sweep.json"
@@ -415,17 +416,6 @@ def choose_workers(plan: SweepPlan, device, requested: int | None, free: int | N
 
 
 @dataclass
-class CellEvent:
-    """A cell finished: rendered now or skipped because the folder already holds it."""
-
-    cell: Cell
-    skipped: bool
-    done: int  # cells finished so far, this one included
-    total: int
-    seconds: float = 0.0
-
-
-@dataclass
 class SweepReport:
     plan: SweepPlan
     rendered: list[Cell]
@@ -450,12 +440,14 @@ def run_sweep(
     *,
     device: str = "auto",
     workers: int | None = None,
-    on_iteration: Callable[[Run, object], None] | None = None,
-    on_cell: Callable[[CellEvent], None] | None = None,
-    on_start: Callable[[list[Run], int, int], None] | None = None,
+    progress: OnEvent | None = None,
     thumb: int = 256,
 ) -> SweepReport:
-    """Render the cells the folder lacks, then the contact sheet and index.html; returns what was done."""
+    """Render the cells the folder lacks, then the contact sheet and index.html; returns what was done.
+
+    `progress` gets every event of the sweep (impasto.progress): a `CellEvent` per cell the folder already holds
+    (kind "skipped"), as each run starts (kind "start", named for the run's style and u) and per cell it writes
+    (kind "done", with the cell); and each run's iterations (`Progress`, its subject the run's style and u)."""
     start = time.perf_counter()
     dev = resolve_device(device)
     n_workers = choose_workers(plan, dev, workers, available_memory(dev))
@@ -485,19 +477,23 @@ def run_sweep(
     runs = plan.runs(todo)
     total = len(plan.cells)
     counter = [0]
-    if on_start is not None:
-        on_start(runs, len(done_cells), total)
     for c in done_cells:
         counter[0] += 1
-        if on_cell is not None:
-            on_cell(CellEvent(c, True, counter[0], total))
+        if progress is not None:
+            progress(CellEvent(kind="skipped", done=counter[0], total=total, name=c.name, cell=c,
+                               elapsed=time.perf_counter() - start))
 
     rendered: list[Cell] = []
 
     def one(run: Run) -> None:
         look = run.cells[0].look.model_copy(update={"iterations": run.iterations})
         vi = plan.styles.index(run.variant.style)
-        hook = (lambda p: on_iteration(run, p)) if on_iteration is not None else None
+        subject = f"{run.variant.label}, u {run.u:g}"
+        hook = (lambda p: progress(dataclasses.replace(p, subject=subject))) if progress is not None else None
+        if progress is not None:
+            with lock:
+                progress(CellEvent(kind="start", done=counter[0], total=total, name=subject,
+                                   elapsed=time.perf_counter() - start))
         result = render(plan.content_rgb, plan.style_rgbs[vi], look, device=str(dev), progress=hook,
                         snapshots=[c.iterations for c in run.cells], guides=plan.guides(run.u))
         last = result.history[-1].iteration
@@ -518,9 +514,10 @@ def run_sweep(
                 _write_manifest(folder, manifest)
                 rendered.append(cell)
                 counter[0] += 1
-                event = CellEvent(cell, False, counter[0], total, step.elapsed)
-            if on_cell is not None:
-                on_cell(event)
+                event = CellEvent(kind="done", done=counter[0], total=total, name=cell.name, cell=cell,
+                                  seconds=step.elapsed, loss=step.loss, elapsed=time.perf_counter() - start)
+            if progress is not None:
+                progress(event)
 
     if n_workers <= 1 or len(runs) <= 1:
         for run in runs:

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import torch
 
-
-@dataclass
-class Progress:
-    """One accepted iteration: the losses as the user sees them (unscaled)."""
-
-    iteration: int
-    iterations: int
-    loss: float
-    content: float
-    style: float
-    tv: float
-    elapsed: float
-    terms: dict[str, float] = field(default_factory=dict)  # every loss group, weighted (content, style, tv, ...)
-
+from impasto.progress import Progress  # the iteration scope of the one progress model
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -59,7 +45,7 @@ class Recorder:
     def extend(self, records: Sequence[Progress]) -> None:
         """Records of an earlier pass (a tiled render's whole-frame start), counted against this one's iterations."""
         for p in records:
-            p.iterations = self.iterations
+            p.total = self.iterations
         self.history.extend(records)
 
     def flush(self) -> None:
@@ -68,8 +54,7 @@ class Recorder:
         values = torch.stack([t for _, t, _ in self.pending]).tolist()
         for (i, _, elapsed), row in zip(self.pending, values):
             named = dict(zip(self.groups, row[2:]))
-            info = Progress(i, self.iterations, row[1], named.get("content", 0.0), named.get("style", 0.0),
-                            named.get("tv", 0.0), elapsed, named)
+            info = Progress(done=i, total=self.iterations, loss=row[1], elapsed=elapsed, terms=named)
             self.history.append(info)
             if self.progress is not None:
                 self.progress(info)

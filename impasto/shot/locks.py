@@ -84,9 +84,12 @@ def is_stale(holder: Holder, touched: float, *, now: float | None = None, stale_
 
 
 def _started_after(pid: int, when: float) -> bool:
-    """True when process `pid` started after `when` (Linux /proc): its number was reused, the lock's writer is gone."""
+    """True when process `pid` started after `when` (Linux /proc): its number was reused, the lock's writer is gone.
+    Also when it is a zombie: killed, and not yet reaped (a container without an init reaps nothing)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat[stat.rindex(")") + 2:].split()[0] in ("Z", "X"):
+            return True
         ticks = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22, starttime: clock ticks after boot
         boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
         return boot + ticks / os.sysconf("SC_CLK_TCK") > when + 5.0

@@ -15,8 +15,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
+from impasto.progress import FrameEvent
 from impasto.shot.config import Shot
 from impasto.shot.locks import FrameLock, Holder
 from impasto.shot.manifest import FrameEntry
@@ -24,28 +24,7 @@ from impasto.shot.painter import Painter
 from impasto.shot.plan import Plan, Unit, units
 from impasto.shot.render import ShotRenderer
 
-# elsewhere: another render of the shot holds the frame (or painted it meanwhile); missing: no plate frame.
-EventKind = Literal["start", "iteration", "done", "failed", "elsewhere", "missing"]
-
-
-@dataclass
-class FrameEvent:
-    """Where a shot render stands, sent to the progress callback."""
-
-    kind: EventKind
-    frame: int
-    done: int  # frames finished (rendered or failed) in this run
-    total: int  # frames this run renders
-    seconds: float | None = None  # this frame's time, once finished
-    per_frame: float | None = None  # typical time per frame so far
-    eta: float | None = None  # seconds left for this run
-    iteration: int = 0
-    iterations: int = 0
-    error: str | None = None
-    loss: float | None = None  # the frame's final loss, once painted (None from a painter that does not optimise)
-
-
-Progress = Callable[[FrameEvent], None]
+Progress = Callable[[FrameEvent], None]  # the frame scope of the one progress model (impasto.progress)
 
 
 @dataclass
@@ -164,11 +143,11 @@ def run_plan(r: ShotRenderer, plan: Plan, report: RunReport, progress: Progress 
 
     def started(n: int) -> None:
         if progress:
-            progress(FrameEvent("start", n, count, total, per_frame=typical(times), eta=eta()))
+            progress(FrameEvent(kind="start", frame=n, done=count, total=total, per_frame=typical(times), eta=eta()))
 
     def iteration(n: int, it: int, its: int) -> None:
         if progress:
-            progress(FrameEvent("iteration", n, count, total, per_frame=typical(times), iteration=it,
+            progress(FrameEvent(kind="iteration", frame=n, done=count, total=total, per_frame=typical(times), iteration=it,
                                 iterations=its, eta=eta()))
 
     def finished(n: int, entry: FrameEntry | None, why: str | None) -> None:
@@ -177,7 +156,7 @@ def run_plan(r: ShotRenderer, plan: Plan, report: RunReport, progress: Progress 
         if entry is None:
             report.elsewhere[n] = why or ""
             if progress:
-                progress(FrameEvent("elsewhere", n, count, total, per_frame=typical(times), error=why))
+                progress(FrameEvent(kind="elsewhere", frame=n, done=count, total=total, per_frame=typical(times), error=why))
             return
         times.append(entry.seconds)
         report.seconds[n] = entry.seconds
@@ -186,7 +165,7 @@ def run_plan(r: ShotRenderer, plan: Plan, report: RunReport, progress: Progress 
         else:
             report.failed[n] = entry.error or "unknown error"
         if progress:
-            progress(FrameEvent(entry.status, n, count, total, seconds=entry.seconds, per_frame=typical(times),
+            progress(FrameEvent(kind=entry.status, frame=n, done=count, total=total, seconds=entry.seconds, per_frame=typical(times),
                                 eta=eta(), error=entry.error, loss=entry.loss))
 
     for unit in units(plan):
