@@ -150,6 +150,132 @@ def worker_speed(tool: str, size, iterations: int, device: str, precision: str, 
             **_peak(device)}
 
 
+WARMUP, MEASURED = 8, 24  # iterations: the first line searches left out, then the ones timed (three-way table)
+
+
+def bare_loop(content_path: str, hw, iterations: int, device: str, precision: str):
+    """Gatys by hand: the same weights, images, size, u, precision and L-BFGS settings as impasto's VGG16 render,
+    in plain PyTorch and nothing else (no terms, no caches, no progress), so impasto's ratio to it is overhead.
+    Returns the L-BFGS, a closure that counts its evaluations, and the counter."""
+    import torch
+    import torch.nn.functional as F
+
+    from impasto.features.weights import CAFFE, load_weights
+    from impasto.io.tensors import fit_size, load_rgb, resize, to_tensor
+    from impasto.objective.controls import style_ratio
+    from impasto.optim.solve import LBFGS_HISTORY, LBFGS_MAX_LINE_SEARCH
+
+    dev = torch.device(device)
+    w = load_weights("vgg16")
+    convs = [(w.tensors[f"{n}.weight"].to(dev), w.tensors[f"{n}.bias"].to(dev)) for n in
+             ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2",
+              "conv4_3", "conv5_1"]]
+    mean = torch.tensor([103.939, 116.779, 123.68], device=dev).view(1, 3, 1, 1)
+    inet = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1)
+    bf16 = precision == "bf16"
+
+    def vgg(rgb):  # relu1_1 relu2_1 relu3_1 relu4_1 relu4_2 relu5_1
+        x = rgb.flip(1) * 255.0 - mean if w.preprocessing == CAFFE else (rgb - inet[0]) / inet[1]
+        out, i = [], 0
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            for block, n in enumerate((2, 2, 3, 3, 1), start=1):
+                for j in range(n):
+                    x = F.relu(F.conv2d(x, *convs[i], padding=1))
+                    i += 1
+                    if j == 0 or (block == 4 and j == 1):
+                        out.append(x)
+                if block < 5:
+                    x = F.max_pool2d(x, 2)
+        return out[:4] + out[5:], out[4]  # style layers, content layer
+
+    def gram(f):
+        f = f.reshape(f.shape[1], -1).float()
+        return f @ f.T
+
+    content = resize(to_tensor(load_rgb(content_path, "content"), dev), hw)
+    style_rgb = load_rgb(str(STYLE), "style")
+    style = resize(to_tensor(style_rgb, dev), fit_size(*style_rgb.shape[:2], round(1.2 * max(hw))))
+    with torch.no_grad():
+        targets = [gram(f) / (f.shape[2] * f.shape[3]) for f in vgg(style)[0]]  # per position
+        p = vgg(content)[1].float()
+    ratio = style_ratio(U, max(hw))
+    x = content.clone().requires_grad_(True)
+    scale, evals = [], [0]
+
+    def loss_of(img):
+        styles, c = vgg(img.clamp(0, 1))
+        loss = 0.5 * (c.float() - p).pow(2).sum()
+        for f, a in zip(styles, targets):
+            n, m = f.shape[1], f.shape[2] * f.shape[3]
+            loss = loss + ratio * 0.2 * (gram(f) - a * m).pow(2).sum() / (4.0 * n * n * m * m)
+        return loss
+
+    def closure():
+        evals[0] += 1
+        opt.zero_grad()
+        loss = loss_of(x)
+        if not scale:
+            scale.append(float(loss.detach()))
+        obj = loss / scale[0] + (x - x.clamp(0, 1)).pow(2).mean()
+        obj.backward()
+        return obj
+
+    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, max_eval=iterations * (LBFGS_MAX_LINE_SEARCH + 1),
+                            tolerance_grad=-1.0, tolerance_change=-1.0, history_size=LBFGS_HISTORY,
+                            line_search_fn="strong_wolfe")
+    return opt, closure, evals, x, loss_of
+
+
+def worker_overhead(tool: str, size, device: str, precision: str, tmp: str) -> dict:
+    """Seconds per accepted iteration, per network evaluation (forward + backward) and evaluations per iteration
+    over MEASURED iterations after WARMUP, for impasto's VGG16 render or the bare loop."""
+    import torch
+
+    from impasto.features.precision import resolve_precision
+
+    content_path, hw = _content(size, tmp)
+    precision = resolve_precision(precision, torch.device(device))
+    if tool == "bare":
+        opt, closure, evals, x, loss_of = bare_loop(content_path, hw, WARMUP, device, precision)
+        opt.step(closure)  # the warm-up iterations
+        n0, e0 = opt.state[x]["n_iter"], evals[0]
+        opt.param_groups[0]["max_iter"] = MEASURED
+        opt.param_groups[0]["max_eval"] = MEASURED * 26
+        _sync(device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        opt.step(closure)
+        _sync(device)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        its, n_evals = opt.state[x]["n_iter"] - n0, evals[0] - e0
+        with torch.no_grad():
+            final = float(loss_of(x.detach()))
+    else:
+        from impasto.api import render
+        from impasto.objective.objective import Objective
+
+        calls = [0]
+        real = Objective.evaluate
+
+        def counted(self, pixels):
+            calls[0] += 1
+            return real(self, pixels)
+
+        Objective.evaluate = counted
+        marks = []
+
+        def progress(p):
+            marks.append((time.perf_counter(), time.process_time(), calls[0]))
+
+        res = render(content_path, str(STYLE), _look(hw, "vgg16", iterations=WARMUP + MEASURED, precision=precision),
+                     device=device, progress=progress)
+        (w0, c0, e0), (w1, c1, e1) = marks[WARMUP - 1], marks[-1]
+        wall, cpu, its, n_evals = w1 - w0, c1 - c0, len(marks) - WARMUP, e1 - e0
+        final = res.history[-1].loss
+    return {"tool": tool, "hw": list(hw), "precision": precision, "iterations": its, "evaluations": n_evals,
+            "s_per_it": wall / its, "cpu_s_per_it": cpu / its, "s_per_eval": wall / max(1, n_evals),
+            "evals_per_it": n_evals / its, "final_loss": final, **_peak(device)}
+
+
 def worker_quality(tool: str, size, iterations: int, device: str, target: float | None, levels: int,
                    precision: str, tmp: str, reference: dict | None = None) -> dict:
     """Loss (impasto's, fp32) against seconds; for pastiche its final image after `iterations` steps. Both are also
@@ -247,12 +373,12 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a few iterations per speed figure at 128 and 256 px; time to quality at 128 px (full: 512 px)")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--parts", default="speed,quality", help="comma list of speed, quality (default both)")
+    ap.add_argument("--parts", default="speed,overhead,quality", help="comma list of speed, overhead (impasto against a bare PyTorch loop), quality (default all)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         kind, *rest = json.loads(a.worker)
-        fn = {"speed": worker_speed, "quality": worker_quality}[kind]
+        fn = {"speed": worker_speed, "quality": worker_quality, "overhead": worker_overhead}[kind]
         print(json.dumps(fn(*rest)))
         return 0
 
@@ -300,6 +426,32 @@ def main() -> int:
                 mem = "peak_cuda_mib" if cuda else "peak_rss_mib"
                 summary[f"{tool}_memory_ratio"] = _ratio(summary[tool][mem], summary["pastiche"][mem])
         results["speed"].append(summary)
+
+    # 1b. impasto against a bare loop of plain PyTorch (and pastiche), same run: what each iteration spends
+    #     outside the arithmetic. 512x384 in the full run (the issue's size), 256x192 with --quick.
+    if "overhead" in parts:
+        hw = [192, 256] if a.quick else [384, 512]
+        rows: dict = {}
+        for rep in range(reps):
+            for tool in ("bare", "impasto", "pastiche"):
+                log(f"overhead {tool} {hw} rep {rep + 1}")
+                if tool == "pastiche":
+                    r = _run(["speed", "pastiche", hw, MEASURED if not a.quick else 8, device, "auto", tmp], 3600)
+                else:
+                    r = _run(["overhead", tool, hw, device, "auto", tmp], timeout=3600)
+                rows.setdefault(tool, []).append(r)
+        table = {"hw": hw}
+        for tool, runs in rows.items():
+            ok = [r for r in runs if "error" not in r]
+            table[tool] = ({k: statistics.median(r[k] for r in ok) for k in ok[0] if isinstance(ok[0][k], (int, float))}
+                           if ok else {"error": runs[0]["error"]})
+            if ok and "precision" in ok[0]:
+                table[tool]["precision"] = ok[0]["precision"]
+        table["impasto_vs_bare_s_per_it_ratio"] = _ratio(table["impasto"].get("s_per_it"), table["bare"].get("s_per_it"))
+        table["impasto_vs_bare_s_per_eval_ratio"] = _ratio(table["impasto"].get("s_per_eval"), table["bare"].get("s_per_eval"))
+        table["impasto_vs_pastiche_s_per_it_ratio"] = _ratio(table["impasto"].get("s_per_it"),
+                                                            table["pastiche"].get("s_per_it"))
+        results["overhead"] = table
 
     # 2. time to quality: pastiche's loss after 256 iterations, then how long impasto takes to reach it
     if "quality" not in parts:
@@ -373,6 +525,21 @@ def _print_table(r: dict) -> None:
             cells.append(f"{tool} {t['s_per_it']:.3f}/{t['cpu_s_per_it']:.3f} s {t[mem]:.0f} MiB"
                          + (f" (ratio {ratio:.2f})" if ratio else ""))
         print(f"  {hw}: " + "; ".join(cells))
+    o = r.get("overhead")
+    if o:
+        print(f"\nthree-way at {o['hw'][1]}x{o['hw'][0]} (VGG16, {o['impasto'].get('precision', '?')}; "
+              f"{MEASURED} iterations after {WARMUP} warm-up)")
+        for tool in ("bare", "impasto", "pastiche"):
+            t = o.get(tool, {})
+            if "s_per_it" not in t:
+                print(f"  {tool}: {t.get('error', '-')}")
+                continue
+            extra = (f", {t['s_per_eval']:.3f} s per evaluation x {t['evals_per_it']:.2f} evaluations per iteration, "
+                     f"loss {t['final_loss']:.4g}") if "s_per_eval" in t else " (pastiche VGG19, its own loss)"
+            print(f"  {tool}: {t['s_per_it']:.3f} s/it wall, {t['cpu_s_per_it']:.3f} CPU{extra}")
+        print(f"  impasto_vs_bare_s_per_it_ratio {o['impasto_vs_bare_s_per_it_ratio']}, per evaluation "
+              f"{o['impasto_vs_bare_s_per_eval_ratio']} (target <= 1.2); impasto vs pastiche "
+              f"{o['impasto_vs_pastiche_s_per_it_ratio']}")
     q = r["quality"]
     p = q.get("pastiche", {})
     print(f"\ntime to quality ({PASTICHE_ITERATIONS} pastiche iterations, both judged by impasto's VGG19 loss)")

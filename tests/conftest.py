@@ -11,8 +11,11 @@ torch.set_default_dtype(torch.float32)
 # 'auto' precision is measured per machine; tests pin it so renders are the same on every CPU (the decision itself
 # is tested with a faked measurement in test_precision.py).
 os.environ["IMPASTO_AUTO_PRECISION"] = "fp32"
-# Tiny test images gain nothing from intra-op threads, and on a busy CPU threads make them far slower.
+# Tiny test images gain nothing from intra-op threads, and on a busy CPU threads make them far slower. Commands
+# that paint take their share of the cores (impasto.threads): one thread here too, and in the renders the tests
+# start as processes, so results do not depend on the core count. tests/test_threads.py unsets it.
 torch.set_num_threads(1)
+os.environ["IMPASTO_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -51,7 +51,7 @@ def project(tmp_path: Path, style_rgb: np.ndarray, monkeypatch: pytest.MonkeyPat
 
 def _painted_by(stderr: str) -> set[int]:
     """Frames a render says it painted (one plain line per frame off a terminal)."""
-    return {int(n) for n in re.findall(r"lk010 v001: frame (\d+) done in", stderr)}
+    return {int(n) for n in re.findall(r"lk010 v001: frames \d+/\d+ \(\d+%\), frame (\d+) done in", stderr)}
 
 
 def test_two_renders_at_once_paint_every_frame_exactly_once(project: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Optional, TypeVar
 
 import typer
@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from impasto.errors import ImpastoError, UsageError, validation_sentence
 from impasto.look import Look
+from impasto.threads import ENV, CpuShare, fixed_threads
 from impasto.version import __version__
 
 app = typer.Typer(
@@ -37,11 +38,16 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+THREADS: dict[str, int | None] = {"threads": None}  # impasto --threads N: for the painting commands below
+
+
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    threads: Optional[int] = typer.Option(None, "--threads", help=f"CPU threads to paint with (also ${ENV}). (default: this process's share of the cores among the impasto processes painting on this machine now, rebalanced as they come and go)"),
 ) -> None:
     """Turn film frames into paintings with neural style transfer, the way Come Swim did it."""
+    THREADS["threads"] = threads
     # A farm job (impasto farm export) pins the version every worker runs: another one stops before any work.
     wanted = os.environ.get("IMPASTO_REQUIRE_VERSION", "").strip()
     if wanted and wanted != __version__:
@@ -65,11 +71,13 @@ def parse_floats(text: Optional[str], what: str) -> Optional[list[float]]:
 
 
 @contextmanager
-def command_errors(interrupted: str | None = None, os_error: str | None = None) -> Iterator[None]:
+def command_errors(interrupted: str | None = None, os_error: str | None = None, paints: bool = False) -> Iterator[None]:
     """A command's body: an ImpastoError is its one-sentence message and exit code; with `interrupted`, Ctrl+C
-    prints that and exits 130; with `os_error`, an OSError is a UsageError `os_error` + ' (reason).'."""
+    prints that and exits 130; with `os_error`, an OSError is a UsageError `os_error` + ' (reason).'. A command
+    that `paints` takes its share of the CPU threads (impasto.threads) while it runs."""
     try:
-        yield
+        with CpuShare(fixed_threads(THREADS["threads"])) if paints else nullcontext():
+            yield
     except ImpastoError as exc:
         fail(exc)
     except OSError as exc:

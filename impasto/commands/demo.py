@@ -25,7 +25,7 @@ def demo(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Paint a bundled sample photo in the style of a bundled painting (Van Gogh's The Starry Night); also writes a before/after."""
-    with command_errors():
+    with command_errors(paints=True):
         look = make_look(u=u, iterations=iterations, size=size, seed=seed)
         out = check_writable(output)
         content = demo_content()
@@ -35,3 +35,4 @@ def demo(
         write_image(out, result.image, {"Software": f"impasto {__version__}", "impasto:look": json.dumps(record)})
         pair = write_image(out.with_name(f"{out.stem}_before_after{out.suffix}"), before_after(content, result.image))
     err.print(f"wrote {out} and {pair} ({result.seconds:.1f} s on {result.device})", highlight=False)
+    err.print(f"precision {result.precision_reason}", highlight=False)

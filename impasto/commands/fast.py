@@ -142,7 +142,7 @@ def train_cmd(
     amp: Optional[bool] = typer.Option(TRAIN["amp"], "--bf16/--fp32", help="bf16 autocast. (default: on CUDA)"),
 ) -> None:
     """Train a fast model for LOOK's style over a range of u, on the shot's own frames."""
-    with command_errors(interrupted=f"Interrupted; the checkpoint beside {output} keeps the progress: run the same command to resume."):
+    with command_errors(interrupted=f"Interrupted; the checkpoint beside {output} keeps the progress: run the same command to resume.", paints=True):
         look_file = resolve_look(look, {})
         if not look_file.styles:
             raise UsageError(f"Look file '{look}' names no style images.")
@@ -237,7 +237,7 @@ def compare_cmd(
 ) -> None:
     """Paint FRAMES at several u with the fast model and the optimisation engine; report the engine's loss of each
     and how many optimisation iterations the fast picture is worth."""
-    with command_errors():
+    with command_errors(paints=True):
         model = load_model(model_path)
         us = parse_values(u, "--u")
         model.check_u(us)

@@ -53,7 +53,7 @@ def preview(
 ) -> None:
     """Preview the final render of a look quickly, with the ratio scaled so u keeps its meaning."""
     device = options["device"]
-    with command_errors(interrupted="Interrupted; nothing written."):
+    with command_errors(interrupted="Interrupted; nothing written.", paints=True):
         look_file, content_path, style_paths = look_inputs(
             options["look"], {"content": content, "styles": styles, "final_size": final_size,
                               "final_iterations": final_iterations, **options},

@@ -14,7 +14,9 @@ from impasto.cluster import ClusterOptions, check_cluster, connect, render_on_cl
 from impasto.commands.common import app, command_errors, err
 from impasto.commands.progress import Reporter
 from impasto.commands.look_options import MAX_MEMORY_OPT, apply_memory_cap
+from impasto.devices import resolve_device
 from impasto.errors import ImpastoError, UsageError
+from impasto.features.precision import explain_precision
 from impasto.progress import duration
 from impasto.fast.hooks import FastShotRenderer
 from impasto.io.sequence import format_frame_range, parse_frame_range
@@ -67,7 +69,7 @@ def render(
     A frame whose plate frame is missing is recorded in the manifest and the others are painted; the run then \
 exits 1 naming them. Renders of one shot started at once (two terminals, a farm) split its frames: each frame \
 is locked while it is painted, and a lock left by a killed render is taken over."""
-    with command_errors():
+    with command_errors(paints=not cluster):  # a cluster's driver paints nothing here
         frames_per_task = _frames_per_task(frames_per_task, chunk)
         apply_memory_cap(max_memory)
         shot = with_overrides(load_shot(shot_file), from_previous=from_previous, boil=boil)
@@ -153,6 +155,9 @@ def _render(shot, wanted, device, force, fast: Path | None = None, fast_from_pre
                 err.print(f"{label}: rendering {len(plan.todo)} of {len(plan.frames)} frames ({reasons}){_boil_note(renderer.shot)} -> "
                           f"{_rel(shot.output_pattern())}", highlight=False, soft_wrap=True)
             _warn(renderer, said)
+            if plan.todo and not renderer.painter.look_tag:  # the optimisation (a fast model says its own)
+                why = explain_precision(renderer.look.precision, resolve_device(renderer.device))
+                err.print(f"{label}: precision {why}", highlight=False, soft_wrap=True)
             with Reporter(label, totals={"frame": len(plan.todo)}) as progress:
                 report = render_frames(renderer.shot, plan=plan, renderer=renderer, progress=progress)
             _warn(renderer, said)  # region warnings of frames painted during the run

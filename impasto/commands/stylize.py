@@ -32,7 +32,7 @@ def stylize(
     **options: Any,
 ) -> None:
     """Paint CONTENT in the style of STYLES (several styles are blended); --matte paints part of it with its own u and style."""
-    with command_errors(interrupted="Interrupted; nothing written."):
+    with command_errors(interrupted="Interrupted; nothing written.", paints=True):
         apply_memory_cap(options["max_memory"])
         look_file, content_path, style_paths = look_inputs(options["look"], {"content": content, "styles": styles, **options})
         out = check_writable(output or Path(f"{content_path.stem}_impasto.png"))

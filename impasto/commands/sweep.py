@@ -36,7 +36,7 @@ def sweep(
 ) -> None:
     """Render a grid of looks (u across, styles x seeds down, iterations as sub-rows) and a contact sheet; reruns resume."""
     # u and iterations are axes here (ranges, lists), not single look values: they are parsed below.
-    with command_errors(interrupted=f"Interrupted; the cells written so far are kept, and the same command resumes in '{output}'."):
+    with command_errors(interrupted=f"Interrupted; the cells written so far are kept, and the same command resumes in '{output}'.", paints=True):
         if seeds is not None and options["seed"] is not None:
             raise UsageError("Give --seed (one seed) or --seeds (a list of seeds), not both.")
         look_file, content_path, style_paths = look_inputs(options["look"], {"content": content, "styles": styles, **options})

@@ -24,6 +24,7 @@ from impasto.errors import ImpastoError, UsageError
 from impasto.features.vgg import VGGFeatures
 from impasto.features.weights import cache_dir
 from impasto.files import atomic_write_text
+from impasto.threads import cores
 
 AUTO_ENV = "IMPASTO_AUTO_PRECISION"  # what 'auto' means without measuring: fp32, tf32 or bf16 (tests, pinned farms)
 PROBE_FILE = "precision.json"
@@ -65,7 +66,8 @@ def machine_key(device: torch.device) -> str:
         index = device.index or 0
         chip = f"{torch.cuda.get_device_name(index)} sm{''.join(map(str, torch.cuda.get_device_capability(index)))}"
         return f"cuda | {chip} | torch {torch.__version__} | cuda {torch.version.cuda}"
-    return (f"{device.type} | {cpu_model()} | {os.cpu_count()} cores | {torch.get_num_threads()} threads | "
+    # The cores, not torch's threads now: a painter's share of them changes as others come and go (impasto.threads).
+    return (f"{device.type} | {cpu_model()} | {os.cpu_count()} cores | {cores()} threads | "
             f"{torch.backends.cpu.get_cpu_capability()} | torch {torch.__version__}")
 
 

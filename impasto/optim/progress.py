@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from impasto.progress import Progress  # the iteration scope of the one progress model
+from impasto.threads import rebalance
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -59,3 +60,4 @@ class Recorder:
             if self.progress is not None:
                 self.progress(info)
         self.pending.clear()
+        rebalance()  # between iterations: this process's share of the cores, as other painters come and go

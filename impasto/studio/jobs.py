@@ -36,6 +36,7 @@ from impasto.lookdev.preview import style_fraction
 from impasto.lookdev.saturation import Saturation, measure, preview_warning
 from impasto.studio.cache import Preview, PreviewCache
 from impasto.studio.pictures import SharedLRU, file_key
+from impasto.threads import CpuShare, fixed_threads
 from impasto.version import __version__
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -286,7 +287,8 @@ class RenderQueue:
             if cached is not None:  # rendered meanwhile by a job with the same key
                 self._update(job, state="done", cached=True, result=cached, iteration=cached.iterations)
                 continue
-            self._render(job)
+            with CpuShare(fixed_threads()):  # a preview takes its share of the cores beside renders, only while it paints
+                self._render(job)
 
     def _saturation_warning(self, request: PreviewRequest, look: Look) -> str | None:
         """Whether this preview's u lies where more u changes little at its size (impasto.lookdev.saturation),
