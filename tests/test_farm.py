@@ -230,6 +230,13 @@ def test_bad_input_is_one_sentence_and_writes_nothing(project: Path) -> None:
 
     code, out = _export(str(shot_file), "-o", "job6", "--frames-per-task", "0")
     assert code == 2 and "--frames-per-task must be 1 or more" in out and not (project / "job6").exists()
+    code, out = _export(str(shot_file), "-o", "job7", "--impasto", "no-such-impasto")
+    assert code == 2 and "give the absolute path of impasto on the workers" in out and not (project / "job7").exists()
+    code, out = _export(str(shot_file), "-o", "job8", "--precision", "fp16")
+    assert code == 2 and "--precision must be one of fp32, tf32, bf16" in out and not (project / "job8").exists()
+    code, out = _export(str(shot_file), "-o", "job9", "--impasto", "/opt/impasto/bin/impasto")
+    values = json.loads((project / "job9" / "openjd_parameters.json").read_text())
+    assert code == 0 and values["Impasto"] == "/opt/impasto/bin/impasto"  # the workers' path, kept as given
     assert not [p for p in project.iterdir() if ".tmp-" in p.name]
 
 

@@ -70,7 +70,24 @@ def impasto_executable() -> str:
     if beside.is_file():
         return str(beside)
     found = shutil.which("impasto")
-    return str(Path(found).resolve()) if found else "impasto"
+    if found is None:
+        raise UsageError("The impasto command was not found beside this Python or on PATH; give the workers' with "
+                         "--impasto /path/to/impasto.")
+    return str(Path(found).resolve())
+
+
+def _absolute_executable(executable: str | None) -> str:
+    """The workers' impasto as an absolute path (a PATH parameter: a relative one would be joined to the folder
+    the job is submitted from)."""
+    if not executable:
+        return impasto_executable()
+    if os.path.isabs(executable):
+        return executable
+    found = shutil.which(executable)
+    if found is None:
+        raise UsageError(f"--impasto '{executable}' is not a command here; give the absolute path of impasto on the "
+                         "workers, like /opt/impasto/bin/impasto.")
+    return str(Path(found).resolve())
 
 
 def _contiguous(frames: Sequence[int]) -> bool:
@@ -177,7 +194,7 @@ def build_job(shot: Shot, plan: Plan, *, frames_per_task: int = 1, executable: s
         what = "all its frames are done" if not plan.missing else "its frames left have no plate frames"
         raise UsageError(f"Shot {shot.name} v{shot.output.version:03d} has nothing to render ({what}); "
                          "there is no job to export.")
-    definitions, values = _parameters(shot, executable or impasto_executable(), precision)
+    definitions, values = _parameters(shot, _absolute_executable(executable), precision)
     boil = f", boil {shot.temporal.boil:g}" if plan.boil is not None else ""
     template = {
         "specificationVersion": SPECIFICATION,
