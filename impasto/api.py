@@ -26,6 +26,7 @@ from impasto.objective.objective import blend_weights, build_objective
 from impasto.objective.regions import load_regions
 from impasto.optim.memory import plan_tile
 from impasto.optim.progress import Progress
+from impasto.optim.solve import Converged
 from impasto.optim.strategies import Sources, paint, paint_tiled
 
 __all__ = ["Guides", "ImageLike", "Progress", "Region", "Result", "Temporal", "blend_weights", "evaluate_loss", "render", "stylize"]
@@ -82,11 +83,15 @@ def render(
     on_snapshot: Callable[[int, np.ndarray], None] | None = None,
     init: ImageLike | None = None,
     guides: Guides | None = None,
+    stop: Converged | None = None,
 ) -> Result:
     """Stylise one image; the full record (look with its seed, losses per iteration, snapshots).
 
     `init` (a picture) is where the optimisation starts, in place of the look's init; `guides` hold regions
     (mattes with their own u and style) and temporal targets, at the content picture's size.
+
+    `stop` (an `impasto.optim.solve.Converged` rule) ends the optimisation once its loss has converged, the
+    look's iterations the cap; a tiled render runs the full count.
 
     `on_snapshot(iteration, image)` is called as each snapshot is taken, so a viewer can show the render build up.
     Coarse-to-fine (`look.levels`) and tiling (`look.tile`, or automatically when the whole image will not fit
@@ -115,7 +120,7 @@ def render(
             if tile:
                 painted = paint_tiled(look, dev, src, (h, w), tile, progress)
             else:
-                painted = paint(look, dev, src, (h, w), progress, set(snapshots), on_snapshot)
+                painted = paint(look, dev, src, (h, w), progress, set(snapshots), on_snapshot, stop)
     except torch.OutOfMemoryError:
         raise OutOfMemory(oom) from None
     except RuntimeError as exc:

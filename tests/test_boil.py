@@ -1,5 +1,6 @@
-"""Boil in shot rendering (issue 16 parts 2, 3, 7): boil 0 is today's render bit for bit, boil > 0 paints keyframes
-first and then each chunk from the warped previous frame, caches the plate's flow, resumes inside a chunk, asks
+"""Boil in shot rendering (issue 16 parts 2, 3, 7), forward between keyframes (two-sided: tests/test_two_sided.py):
+boil 0 is today's render bit for bit, boil > 0 paints keyframes first and then each chunk from the warped previous
+frame, caches the plate's flow, resumes inside a chunk, asks
 for a version-up when the boil changes, is ignored (with a warning) by a fast model, and spreads over Ray."""
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def test_boil_0_is_todays_render_bit_for_bit(project: Path) -> None:
 
 
 def test_boil_1_paints_keyframes_first_then_warped_chunks(project: Path) -> None:
-    shot_file = _shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1})
+    shot_file = _shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1, "between": "forward"})
     res = runner.invoke(app, ["render", str(shot_file)])
     assert res.exit_code == 0, res.output
     assert "at boil 1: keyframes first, then chunks of 3" in " ".join(res.output.split())
@@ -101,7 +102,7 @@ def test_boil_1_paints_keyframes_first_then_warped_chunks(project: Path) -> None
     assert m[1003].pulled_to == 1004 and m[1006].pulled_to == 1007 and m[1002].pulled_to is None
     assert all(e.boil == 1.0 and e.chunk == 3 for e in m.values())
     assert all(m[k].finished < m[n].finished for k in (1001, 1004, 1007) for n in (1002, 1003, 1005, 1006))
-    assert m[1001].look_hash.endswith("+boil1c3p1")
+    assert m[1001].look_hash.endswith("+boil1c3p1iauto")
     assert all(painted_path(shot, n).is_file() for n in FRAMES)
 
     # The plate's motion is cached: a re-render of the look in a new version reads every flow back.
@@ -141,7 +142,7 @@ def _display(r: ShotRenderer, shot, n: int, size: tuple[int, int]) -> np.ndarray
 
 
 def test_resume_inside_a_chunk_starts_from_the_saved_picture(project: Path) -> None:
-    shot = load_shot(_shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 0}))
+    shot = load_shot(_shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 0, "between": "forward"}))
     calls = []
 
     def stop_at_1003(event) -> None:
@@ -169,8 +170,8 @@ def test_resume_inside_a_chunk_starts_from_the_saved_picture(project: Path) -> N
 
 
 def test_resumed_frame_matches_an_unbroken_render(project: Path) -> None:
-    one = load_shot(_shot(project, "pan", "one", temporal={"boil": 1.0, "chunk": 3, "pull": 0}))
-    two = load_shot(_shot(project, "pan", "two", temporal={"boil": 1.0, "chunk": 3, "pull": 0}))
+    one = load_shot(_shot(project, "pan", "one", temporal={"boil": 1.0, "chunk": 3, "pull": 0, "between": "forward"}))
+    two = load_shot(_shot(project, "pan", "two", temporal={"boil": 1.0, "chunk": 3, "pull": 0, "between": "forward"}))
     assert render_frames(one, [1001, 1002, 1003]).ok
     assert render_frames(two, [1001, 1002]).ok  # a separate run (another process, say) paints the rest
     with ShotRenderer(two) as r:
@@ -185,7 +186,7 @@ def test_changing_the_boil_asks_for_a_version_up(project: Path) -> None:
     assert res.exit_code != 0
     text = " ".join(res.output.split())
     assert "painted with a different look" in text and "version-up" in text
-    assert look_hash(with_overrides(load_shot(shot_file), boil=0.5)).endswith("+boil0.5c12p3")
+    assert look_hash(with_overrides(load_shot(shot_file), boil=0.5)).endswith("+boil0.5c12tsiauto")
 
 
 def test_boil_and_from_previous_are_refused_together(project: Path) -> None:
@@ -256,7 +257,7 @@ def test_boil_on_ray_paints_keyframes_first(project: Path) -> None:
     ray = pytest.importorskip("ray")
     from impasto.cluster import ClusterOptions, render_on_cluster
 
-    shot = load_shot(_shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1}))
+    shot = load_shot(_shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1, "between": "forward"}))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     try:
         report = render_on_cluster(shot, options=ClusterOptions(workers=2, max_retries=0))
@@ -272,7 +273,7 @@ def test_boil_on_ray_paints_keyframes_first(project: Path) -> None:
 
 @pytest.mark.parametrize("look", [{"levels": 2}, {"tile": 32, "tile_overlap": 8}], ids=["coarse-to-fine", "tiles"])
 def test_boil_with_post_dissolve_scale_levels_and_tiles(project: Path, look: dict) -> None:
-    path = _shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1})
+    path = _shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1, "between": "forward"})
     import tomllib
 
     data = tomllib.loads(path.read_text())
@@ -292,7 +293,7 @@ def test_two_renders_split_a_boil_shot(project: Path) -> None:
     import subprocess
     import sys
 
-    shot_file = _shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1})
+    shot_file = _shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1, "between": "forward"})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-m", "impasto", "render", str(shot_file)], cwd=project, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
@@ -318,7 +319,7 @@ def test_a_keyframe_another_render_is_painting_is_waited_for(project: Path, monk
     from impasto.shot.locks import lock_path
 
     monkeypatch.setattr(temporal, "WAIT_POLL", 0.05)
-    shot = load_shot(_shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1}))
+    shot = load_shot(_shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1, "between": "forward"}))
     shot.make_output_folder()
     other = subprocess.Popen(["sleep", "60"])  # stands in for a render painting keyframe 1004
     try:

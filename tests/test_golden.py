@@ -149,8 +149,9 @@ def cases(workdir: Path) -> dict[str, tuple[np.ndarray, float]]:
                                       anchor=4.0, seed=4)
     out["bf16"] = _render(content, style, size=48, iterations=6, precision="bf16", seed=5)
     out.update(_shot_case(workdir, content, style))
-    # Boil 1, chunk 2: keyframes 1001 and 1003 (chained), then 1002 held to 1001 warped and pulled toward 1003.
-    out.update(_shot_case(workdir, content, style, "boil", extra={"temporal": {"boil": 1.0, "chunk": 2, "pull": 1}}))
+    # Boil 1, chunk 2, forward: keyframes 1001 and 1003 (chained), then 1002 held to 1001 warped and pulled toward
+    # 1003 (iterations "auto" stops no earlier than its minimum, above these 3).
+    out.update(_shot_case(workdir, content, style, "boil", extra={"temporal": {"boil": 1.0, "chunk": 2, "pull": 1, "between": "forward"}}))
     out.update(_shot_case(workdir, content, style, "ray", args=("--cluster", "local", "--workers", "2")))
     out.update(_fast_case(workdir, content, style))
     return out

@@ -128,3 +128,33 @@ def test_units_for_every_executor() -> None:
 def test_frame_tasks_keep_the_shots_order_whatever_order_they_come_in() -> None:
     assert [t.key for t in frame_tasks([1003, 1001, 1002], FRAMES, None)] == [1001, 1002, 1003]
     assert [t.key for t in frame_tasks([1003, 1005, 1007], FRAMES, Boil(chunk=3))] == [1007, 1003, 1005]
+
+
+def test_two_sided_frames_need_both_keyframes_and_the_last_frame_is_one() -> None:
+    # 8 frames, chunk 3: keyframes 1001, 1004, 1007 and the shot's last frame 1008.
+    plan = plan_shot(FRAMES, table(), LOOK, boil=Boil(chunk=3, chained=True, two_sided=True))
+    keys = [t.key for t in plan.tasks if t.role == "keyframe"]
+    assert keys == [1001, 1004, 1007, 1008]
+    assert plan.task(1004).needs == {1001} and plan.task(1008).needs == {1007}
+    assert plan.task(1002).needs == {1001, 1004} and plan.task(1003).needs == {1001, 1004}
+    assert plan.task(1005).needs == {1004, 1007} and plan.task(1006).needs == {1004, 1007}
+    # Once the keyframes are done, every frame between them is ready at once: chunks and their frames in parallel.
+    assert {t.key for t in ready(plan, keys)} == {1002, 1003, 1005, 1006}
+    got = units(plan)
+    assert got[0] == Unit((1001, 1004, 1007, 1008))
+    assert got[1:] == [Unit((1002, 1003), frozenset({1001, 1004}), chained=False, chunk=1001),
+                       Unit((1005, 1006), frozenset({1004, 1007}), chained=False, chunk=1004)]
+    # Independent keyframes need nothing; a shot whose last frame starts a chunk adds no keyframe.
+    independent = plan_shot(FRAMES, table(), LOOK, boil=Boil(chunk=3, chained=False, two_sided=True))
+    assert all(not t.needs for t in independent.tasks if t.role == "keyframe")
+    seven = plan_shot(FRAMES[:7], {n: FrameFacts() for n in FRAMES[:7]}, LOOK, boil=Boil(chunk=3, two_sided=True))
+    assert [t.key for t in seven.tasks if t.role == "keyframe"] == [1001, 1004, 1007]
+
+
+def test_forward_keeps_its_plan() -> None:
+    """Forward (the scheme of versions painted before two-sided existed) plans exactly as it did."""
+    plan = plan_shot(FRAMES, table(), LOOK, boil=Boil(chunk=3, pull=1, chained=True))
+    assert [t.key for t in plan.tasks if t.role == "keyframe"] == [1001, 1004, 1007]
+    assert plan.task(1003).needs == {1002, 1004} and plan.task(1002).needs == {1001}
+    assert plan.task(1008).needs == {1007}
+    assert all(u.chained for u in units(plan)[1:])

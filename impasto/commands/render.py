@@ -108,8 +108,10 @@ def _estimate(shot, wanted, device, probe_iterations, force) -> None:
     pw, ph = est.paint_size
     w, h = est.plate_size
     left = f"{_count(est.frames, 'frame')} left" if est.frames else "no frames left"
+    its = f"{est.iterations:.0f} iterations" + (f" (the median {_count(est.recorded, 'finished frame')} ran)"
+                                                 if est.recorded else "")
     typer.echo(
-        f"{shot.name} v{shot.output.version:03d}: painting {pw}×{ph} (plate {w}×{h}), {_count(est.iterations, 'iteration')} at "
+        f"{shot.name} v{shot.output.version:03d}: painting {pw}×{ph} (plate {w}×{h}), {its} at "
         f"{est.per_iteration:.2f} s each on {est.device}: about {duration(est.per_frame)} per frame, "
         f"{est.frames_per_hour:.1f} frames per hour; {left}, about {duration(est.total)}."
     )

@@ -38,7 +38,9 @@ of each version beside the plate's own, the excess (painted minus plate), the bo
             "shot": s.shot, "version": s.version, "frames": fr(s.frames), "done": fr(s.done), "failed": {str(k): v for k, v in s.failed.items()},
             "old_look": fr(s.stale), "to_render": fr(s.todo), "plate_missing": fr(s.missing_plates),
             "damaged": {str(k): v for k, v in s.damaged.items()},
-            "seconds_per_frame": s.per_frame, "eta_seconds": s.eta, "output": s.output, "manifest": s.manifest,
+            "seconds_per_frame": s.per_frame, "eta_seconds": s.eta,
+            "iterations": {"median": s.median_iterations(), "keyframes": s.median_iterations(True),
+                           "between": s.median_iterations(False), "frames": len(s.iterations)}, "output": s.output, "manifest": s.manifest,
             "flicker": None if fl is None else {
                 "painted": fl.painted, "plate": fl.plate, "ratio": fl.ratio, "pairs": fl.pairs,
                 "worst": [{"frames": [a, b], "painted": p, "plate": q} for a, b, p, q in fl.worst],
@@ -68,6 +70,11 @@ of each version beside the plate's own, the excess (painted minus plate), the bo
                                        "once the plate frames are there)")))
     left = len(s.todo) + len(s.failed) + len(s.stale) + len(s.damaged)
     rows.append(("time/frame", f"{_dur(s.per_frame)} (median of {len(s.seconds)})" + (f", about {_dur(s.eta)} for the {left} left" if s.eta and left else "")))
+    if s.iterations:
+        parts = [f"median {s.median_iterations():g} over {len(s.iterations)} frames"]
+        if s.keyframes and len(s.keyframes) < len(s.iterations):
+            parts.append(f"keyframes {s.median_iterations(True):g}, between them {s.median_iterations(False):g}")
+        rows.append(("iterations", "; ".join(parts)))
     if fl is not None:
         ratio = f" (×{fl.ratio:.2f} the plate's)" if fl.ratio is not None else ""
         rows.append(("flicker", f"painted {fl.painted:.4f}, plate {fl.plate:.4f}{ratio}: mean abs. difference of "

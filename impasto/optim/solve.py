@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -16,10 +16,39 @@ BF16_STALL_TOLERANCE = 1e-5  # two bf16 L-BFGS iterations in a row gaining less 
 Report = Callable[[int, torch.Tensor, torch.Tensor], None]  # (iteration, [objective, total, *groups], pixels)
 
 
+@dataclass(frozen=True)
+class Converged:
+    """A stopping rule: stop once the objective (the loss with its constraints: temporal terms included) has fallen
+    by less than `tolerance` of its value `window` iterations earlier, after at least `minimum` iterations; the
+    count asked for is the cap."""
+
+    tolerance: float
+    window: int
+    minimum: int
+
+    def __post_init__(self) -> None:
+        if not (self.tolerance >= 0 and self.window >= 1 and self.minimum >= 1):
+            raise ValueError("a stopping rule needs tolerance >= 0, window >= 1 and minimum >= 1")
+
+    def __call__(self, values: Sequence[float], done: int | None = None) -> bool:
+        """`values`: the objective after each accepted iteration so far (of one precision: bf16's and fp32's are
+        scaled apart); `done`: iterations done in all (default: len(values)). True: stop now."""
+        done = len(values) if done is None else done
+        if done < self.minimum or len(values) < self.window + 1:
+            return False
+        old, new = values[-1 - self.window], values[-1]
+        return old - new < self.tolerance * abs(old)
+
+
+# Frames that start where their temporal terms put them (boil > 0 between keyframes; `[temporal] iterations =
+# "auto"`): measured in bench/auto_stop.py, see docs/shots.md#steady-frames-stop-when-converged.
+STEADY = Converged(tolerance=0.01, window=8, minimum=12)
+
+
 @dataclass(frozen=True, eq=False)
 class Solved:
     image: torch.Tensor  # the last good iterate (pixels may stray a little outside 0-1)
-    done: int  # iterations done: fewer than asked only if the optimisation diverged
+    done: int  # iterations done: fewer than asked only if the optimisation diverged or `stop` said so
     fp32_from: int | None = None  # bf16 only: the iteration where its line search stalled; fp32 from there on
 
 
@@ -28,21 +57,25 @@ class _Stalled(Exception):
 
 
 def solve(objective: Objective, x0: torch.Tensor, iterations: int, *, optimizer: str = "lbfgs",
-          lr: float | None = None, report: Report | None = None, offset: int = 0) -> Solved:
-    """Run `iterations` optimiser steps from x0; report(offset + i, terms, x) after each accepted one."""
+          lr: float | None = None, report: Report | None = None, offset: int = 0,
+          stop: Converged | None = None) -> Solved:
+    """Run `iterations` optimiser steps from x0; report(offset + i, terms, x) after each accepted one. With `stop`,
+    end early once it says the objective has converged."""
     x = x0.detach().clone().contiguous().requires_grad_(True)
     done = 0
     fp32_from = None
     current = objective
+    values: list[float] = []  # the objective after each accepted iteration, for `stop`
     while done < iterations:
         try:
-            done += _steps(current, x, iterations - done, offset + done, optimizer, lr, report)
+            done += _steps(current, x, iterations - done, offset + done, optimizer, lr, report, stop, values)
             break
         except _Stalled as stall:
             # bf16 with L-BFGS: once the line search can no longer see a decrease through the rounding, finish
             # in fp32 from where bf16 got to.
             done += stall.args[0]
             current = current.with_precision("fp32")
+            values.clear()  # fp32 divides by its own starting loss: its values start a new window
             fp32_from = offset + done
     return Solved(x.detach(), done, fp32_from)
 
@@ -57,7 +90,7 @@ def _optimiser(x: torch.Tensor, optimizer: str, lr: float | None) -> torch.optim
 
 
 def _steps(objective: Objective, x: torch.Tensor, iterations: int, offset: int, optimizer: str, lr: float | None,
-           report: Report | None) -> int:
+           report: Report | None, stop: Converged | None = None, values: list[float] | None = None) -> int:
     scale: list[float] = []  # first total loss: L-BFGS sees an O(1) objective whatever u is
     last: dict[str, object] = {}
     cache: dict[str, object] = {}
@@ -111,6 +144,10 @@ def _steps(objective: Objective, x: torch.Tensor, iterations: int, offset: int, 
             checked = i
         if report is not None:
             report(offset + i, terms, x)
+        if stop is not None and values is not None:
+            values.append(float(last["obj"]) if lbfgs else float(terms[0]))
+            if stop(values, offset + i):
+                return i
         if lbfgs and objective.precision == "bf16":
             flat = flat + 1 if last["obj"] >= previous * (1 - BF16_STALL_TOLERANCE) else 0
             previous = min(previous, last["obj"])

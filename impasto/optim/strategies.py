@@ -19,7 +19,7 @@ from impasto.objective.controls import style_ratio
 from impasto.objective.guides import Guides, GuidesAt
 from impasto.objective.objective import build_objective
 from impasto.optim.progress import Progress, ProgressCallback, Recorder
-from impasto.optim.solve import solve
+from impasto.optim.solve import Converged, solve
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,8 +105,10 @@ def _start(look: Look, src: Sources, hw: tuple[int, int], content: torch.Tensor,
 
 
 def paint(look: Look, dev: torch.device, src: Sources, hw: tuple[int, int], progress: ProgressCallback | None = None,
-          snapshots: set[int] = frozenset(), on_snapshot: Callable[[int, np.ndarray], None] | None = None) -> Painted:
-    """Coarse to fine over `look.levels` (a single pass for 1), each level started from the last one upsampled."""
+          snapshots: set[int] = frozenset(), on_snapshot: Callable[[int, np.ndarray], None] | None = None,
+          stop: Converged | None = None) -> Painted:
+    """Coarse to fine over `look.levels` (a single pass for 1), each level started from the last one upsampled;
+    `stop` may end the finest level early."""
     start = time.perf_counter()
     torch.manual_seed(look.seed)
     gen = torch.Generator(device="cpu").manual_seed(look.seed)
@@ -140,7 +142,9 @@ def paint(look: Look, dev: torch.device, src: Sources, hw: tuple[int, int], prog
                 if on_snapshot is not None:
                     on_snapshot(i, shots[i])
 
-        solved = solve(objective, x0, count, optimizer=look.optimizer, lr=look.lr, report=report, offset=offset)
+        finest = level_hw == sizes[-1]
+        solved = solve(objective, x0, count, optimizer=look.optimizer, lr=look.lr, report=report, offset=offset,
+                       stop=stop if finest else None)
         x = solved.image
         fp32_from = fp32_from if fp32_from is not None else solved.fp32_from
         if anchor is None:

@@ -1,7 +1,12 @@
-"""How long a shot will take: a short probe on its first frame to render, extrapolated (`impasto render --estimate`)."""
+"""How long a shot will take: a short probe on its first frame to render, extrapolated (`impasto render --estimate`).
+
+Iterations per frame: the median its finished frames of this look recorded (keyframes and the frames between
+them apart, at boil > 0, where `[temporal] iterations = "auto"` stops the latter early), the look's count where
+none is recorded yet."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -21,7 +26,7 @@ class Estimate:
     frames: int  # frames the estimate covers (those not done yet)
     paint_size: tuple[int, int]  # width, height painted
     plate_size: tuple[int, int]
-    iterations: int
+    iterations: float  # per frame to paint, on average (recorded medians where there are some, else the look's)
     per_iteration: float
     per_frame: float
     device: str
@@ -31,6 +36,7 @@ class Estimate:
     look_size: int = 0  # the look's long edge, which a shot does not use: render.scale of the plate sets it
     scale: float = 1.0
     missing: int = 0  # frames whose plate frame is missing
+    recorded: int = 0  # finished frames whose recorded iterations the estimate used (0: the look's count)
 
     @property
     def scale_overrides_size(self) -> bool:
@@ -78,8 +84,23 @@ def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None 
         write_s = time.perf_counter() - t2
         h, w = plate.rgb.shape[:2]
         ph, pw = fit_size(h, w, r.paint_edge(w, h))
-        per_frame = read_s + overhead + write_s + per_iter * r.look.iterations
-        return Estimate(frames=len(plan.todo), paint_size=(pw, ph), plate_size=(w, h), iterations=r.look.iterations,
+        iterations, recorded = planned_iterations(r, plan)
+        per_frame = read_s + overhead + write_s + per_iter * iterations
+        return Estimate(frames=len(plan.todo), paint_size=(pw, ph), plate_size=(w, h), iterations=iterations,
                         per_iteration=per_iter, per_frame=per_frame, device=result.device, probe_iterations=probe_iterations,
                         cores_used=cores, threads=torch.get_num_threads(), look_size=r.look.size,
-                        scale=shot.render.scale, missing=len(plan.missing))
+                        scale=shot.render.scale, missing=len(plan.missing), recorded=recorded)
+
+
+def planned_iterations(r: ShotRenderer, plan) -> tuple[float, int]:
+    """(mean iterations per frame to paint, finished frames recorded that it rests on): each frame to paint takes
+    the recorded median of its kind (keyframe, or between keyframes), else the look's count."""
+    done = [e for e in r.manifest().done().values() if e.look_hash == r.look_hash and e.iterations is not None]
+    medians = {}
+    for kind in (True, False):
+        its = [e.iterations for e in done if e.keyframe == kind]
+        medians[kind] = statistics.median(its) if its else r.look.iterations
+    keys = {t.key for t in plan.tasks if t.role == "keyframe"}
+    todo = plan.todo or [None]
+    mean = sum(medians[n in keys] if n is not None else r.look.iterations for n in todo) / len(todo)
+    return float(mean), len(done)

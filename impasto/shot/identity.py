@@ -14,7 +14,8 @@ from impasto.files import file_digest
 from impasto.io.mattes import is_pattern, matte_digest, matte_path
 from impasto.look import Look
 from impasto.lru import LRU
-from impasto.shot.config import Shot, colour_names
+from impasto.shot.config import Shot, TemporalSettings, colour_names
+from impasto.shot.manifest import read_manifest
 
 _DIGESTS: LRU[tuple[str, int, int], str] = LRU(256)
 
@@ -59,6 +60,26 @@ def matte_hashes(look: Look, frame: int) -> dict[str, str]:
     return out
 
 
+def settled_temporal(shot: Shot) -> TemporalSettings:
+    """The shot's temporal settings with what its file leaves unsaid filled in (`TemporalSettings.settled`): at
+    boil > 0, a version whose manifest holds frames painted with the settings of before `between` and
+    `iterations = "auto"` existed keeps those (its look hash does not change under it); any other takes today's
+    defaults. `impasto shot version-up` moves to an empty version, so to today's defaults."""
+    t = shot.temporal
+    if t.boil == 0 or (t.between is not None and t.iterations is not None):
+        return t.settled()
+    before = t.settled(painted_before=True)
+    if before.key() == t.settled().key():
+        return before
+    suffix = before.key()
+    path = shot.manifest_path()
+    if path.is_file():
+        done = read_manifest(path).done().values()
+        if any(e.look_hash and e.look_hash.endswith(suffix) for e in done):
+            return before
+    return t.settled()
+
+
 def look_hash(shot: Shot) -> str:
     """Digest of everything that changes how a frame is painted: look fields (not where the look was developed),
     style image contents, colour transforms, render scale, post steps and the previous-frame start. At boil > 0
@@ -82,4 +103,4 @@ def look_hash(shot: Shot) -> str:
         "scale": shot.render.scale,
         "post": shot.post.model_dump(mode="json", exclude_defaults=True),
     }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16] + shot.temporal.key()
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16] + settled_temporal(shot).key()

@@ -46,9 +46,11 @@ class FrameEntry(BaseModel):
     boil: float = Field(0.0, description="the shot's temporal.boil when the frame was painted (0: painted on its own)")
     chunk: int | None = Field(None, description="at boil > 0: frames per chunk (temporal.chunk)")
     keyframe: bool = Field(False, description="at boil > 0: the frame is its chunk's keyframe, painted from the plate first")
-    start: str | None = Field(None, description="at boil > 0: content, warped:<previous frame>, or content (<frame> not painted)")
+    start: str | None = Field(None, description="at boil > 0: content, warped:<previous frame> (forward), between:<K>,<K'> (two-sided), or content (<frame> not painted)")
     pulled_to: int | None = Field(None, description="at boil > 0: the next keyframe this frame was also pulled toward")
-    note: str | None = Field(None, description="at boil > 0: why a pull toward the next keyframe was left out")
+    note: str | None = Field(None, description="at boil > 0: why a pull toward the next keyframe (or, two-sided, a keyframe) was left out")
+    held_to: list[int] | None = Field(None, description="at boil > 0, two-sided: the keyframes the frame was held toward")
+    iterations: int | None = Field(None, description="iterations the optimisation ran for the frame (fewer than the look's when it stopped converged)")
     impasto: str = ""
     torch: str = ""
     device: str = ""

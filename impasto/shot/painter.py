@@ -19,6 +19,7 @@ from impasto.api import render
 from impasto.io.tensors import load_rgb
 from impasto.look import Look
 from impasto.objective.guides import Guides
+from impasto.optim.solve import Converged
 
 OnIteration = Callable[[int, int], None]
 
@@ -31,6 +32,7 @@ class Painted:
     device: str
     seconds: float = 0.0
     loss: float | None = None  # the optimisation's final loss (None from a painter that does not optimise)
+    iterations: int | None = None  # iterations the optimisation ran (None from a painter that does not optimise)
 
 
 @runtime_checkable
@@ -44,10 +46,12 @@ class Painter(Protocol):
     look_tag: str
 
     def paint(self, shown: np.ndarray, edge: int, *, init: str | np.ndarray = "content", iterations: int | None = None,
-              on_iteration: OnIteration | None = None, guides: Guides | None = None) -> Painted:
+              on_iteration: OnIteration | None = None, guides: Guides | None = None,
+              stop: Converged | None = None) -> Painted:
         """`shown` painted at long edge `edge`; `init` is content, noise, an image path or a picture (painters that
-        do not optimise ignore it, `iterations` and `guides`); `on_iteration(i, n)` is called as the painting goes;
-        `guides` (regions, temporal targets) are at `shown`'s size."""
+        do not optimise ignore it, `iterations`, `guides` and `stop`); `on_iteration(i, n)` is called as the
+        painting goes; `guides` (regions, temporal targets) are at `shown`'s size; `stop` may end the optimisation
+        once converged (`iterations` the cap)."""
         ...
 
     def close(self) -> None:
@@ -66,7 +70,8 @@ class GatysPainter:
         self.device = device
 
     def paint(self, shown: np.ndarray, edge: int, *, init: str | np.ndarray = "content", iterations: int | None = None,
-              on_iteration: OnIteration | None = None, guides: Guides | None = None) -> Painted:
+              on_iteration: OnIteration | None = None, guides: Guides | None = None,
+              stop: Converged | None = None) -> Painted:
         start = time.perf_counter()
         start_picture = init if isinstance(init, np.ndarray) else None
         update: dict[str, object] = {"size": edge, "init": "content" if start_picture is not None else init}
@@ -75,9 +80,10 @@ class GatysPainter:
         look = self.look.model_copy(update=update)
         progress = (lambda p: on_iteration(p.iteration, p.iterations)) if on_iteration else None
         result = render(shown, self.styles, look, device=self.device, progress=progress, init=start_picture,
-                        guides=guides)
+                        guides=guides, stop=stop)
         loss = result.history[-1].loss if result.history else None
-        return Painted(result.image, result.device, time.perf_counter() - start, loss)
+        done = result.history[-1].done if result.history else 0
+        return Painted(result.image, result.device, time.perf_counter() - start, loss, done)
 
     def close(self) -> None:
         pass

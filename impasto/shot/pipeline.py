@@ -26,9 +26,10 @@ from impasto.io.images import read_image, write_image
 from impasto.io.tensors import fit_size
 from impasto.motion.flow import fit
 from impasto.objective.guides import Guides
+from impasto.optim.solve import Converged
 from impasto.objective.regions import load_regions
 from impasto.shot.config import Shot, with_overrides
-from impasto.shot.identity import look_hash, matte_hashes
+from impasto.shot.identity import look_hash, matte_hashes, settled_temporal
 from impasto.shot.manifest import DiskFull, FrameEntry, Manifest, update_manifest
 from impasto.shot.painter import GatysPainter, Painted, Painter
 from impasto.shot.post import denoise, mix, upscale
@@ -72,8 +73,9 @@ class FramePipeline(PlateSource):
         self._frame_bytes = 1 << 20  # about what one written frame needs; set from the plate
         self._frame_warnings: list[str] = []
         self.boil: Boil | None = None
+        self.temporal = settled_temporal(shot)  # what [temporal] leaves unsaid, filled in once for this render
         if shot.temporal.boil > 0:
-            self.boil = Boil(shot, self.input_hash, self.picture, self.painted,
+            self.boil = Boil(shot, self.temporal, self.input_hash, self.picture, self.painted,
                              self.manifest, self.look.iterations)
 
     def close(self) -> None:
@@ -132,7 +134,7 @@ class FramePipeline(PlateSource):
 
     def paint(self, frame: int, plate, *, init: str | np.ndarray = "content", iterations: int | None = None,
               on_iteration: Callable[[int, int], None] | None = None,
-              guides: Guides | None = None) -> tuple[np.ndarray, np.ndarray, Painted]:
+              guides: Guides | None = None, stop: Converged | None = None) -> tuple[np.ndarray, np.ndarray, Painted]:
         """Paint one plate frame: (frame values to write, painted display picture at paint size, the painter's `Painted`)."""
         guides, warnings = self.region_guides(frame, plate, guides)
         self._warn_once(warnings)
@@ -144,6 +146,8 @@ class FramePipeline(PlateSource):
         shown = self.to_display(straight)
         # Guides go only when there are some: a painter written before them (a plug-in) keeps working at boil 0.
         extra = {"guides": guides} if guides is not None else {}
+        if stop is not None:
+            extra["stop"] = stop
         result = self.painter.paint(shown, self.paint_edge(w, h), init=init, iterations=iterations,
                                     on_iteration=on_iteration, **extra)
         image = painted = result.image
@@ -195,9 +199,10 @@ class FramePipeline(PlateSource):
                     init = start_at.init
                 label = start_at.label
                 base.update(boil=self.shot.temporal.boil, chunk=self.shot.temporal.chunk, keyframe=start_at.keyframe,
-                            start=start_at.label, pulled_to=start_at.pulled_to, note=start_at.note)
+                            start=start_at.label, pulled_to=start_at.pulled_to, note=start_at.note,
+                            held_to=list(start_at.held_to) or None)
             out, shown, result = self.paint(frame, plate, init=init, on_iteration=on_iteration,
-                                            iterations=start_at.iterations, guides=start_at.guides)
+                                            iterations=start_at.iterations, guides=start_at.guides, stop=start_at.stop)
             spec = plate.spec
             attrs = dict(spec.attributes)
             types = dict(spec.attribute_types)
@@ -211,6 +216,7 @@ class FramePipeline(PlateSource):
             loss = getattr(result, "loss", None)  # a plug-in painter may not say
             entry = FrameEntry(status="done", init=label, device=result.device, bytes=out_path.stat().st_size,
                                loss=None if loss is None else float(loss),
+                               iterations=getattr(result, "iterations", None),
                                warnings=self._frame_warnings or None,
                                seconds=round(time.perf_counter() - start, 3), finished=time.time(), **base)
         except (KeyboardInterrupt, DiskFull):

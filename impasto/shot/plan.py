@@ -11,9 +11,10 @@ renders sharing the frame locks, Ray and a farm export all split a shot the same
 Dependencies are task keys: a frame's key is its number, any other task's a string (for instance "train", a
 painter trained on finished frames). At boil 0 frames need nothing. At boil > 0 (`Boil`) the shot's frames fall
 into chunks of `chunk` frames counted on the shot's whole frame list, so every task agrees on them; a chunk's
-first frame is its keyframe. A chained keyframe needs the keyframe before it; every other frame needs the frame
-before it, and the last `pull` frames of a chunk the next keyframe too (a frame held from two keyframes is a frame
-whose `needs` name both).
+first frame is its keyframe (two-sided, the shot's last frame is one too, so every chunk is closed on both ends).
+A chained keyframe needs the keyframe before it. Two-sided, a frame between keyframes K and K' needs both and
+nothing else, so a chunk's frames paint in parallel; forward, it needs the frame before it, and the last `pull`
+frames of a chunk the next keyframe too.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Boil:
     chunk: int
     pull: int = 0
     chained: bool = True
+    two_sided: bool = False  # frames between keyframes held toward both (and the last frame is a keyframe)
 
 
 @dataclass(frozen=True)
@@ -125,19 +127,29 @@ def frame_reason(facts: FrameFacts, look_hash: str) -> str | None:
     return None
 
 
-def keyframes(frames: Sequence[int], chunk: int) -> list[int]:
-    """The shot's keyframes: its frames 0, chunk, 2·chunk… (of the whole frame list, whatever a task renders)."""
-    return list(frames[::chunk])
+def keyframes(frames: Sequence[int], chunk: int, last: bool = False) -> list[int]:
+    """The shot's keyframes: its frames 0, chunk, 2·chunk… (of the whole frame list, whatever a task renders), and
+    with `last` its last frame too."""
+    keys = list(frames[::chunk])
+    if last and frames and keys[-1] != frames[-1]:
+        keys.append(frames[-1])
+    return keys
 
 
 def chunks(frames: Sequence[int], chunk: int) -> list[list[int]]:
     return [list(frames[i:i + chunk]) for i in range(0, len(frames), chunk)]
 
 
-def next_keyframe(frames: Sequence[int], chunk: int, frame: int) -> int | None:
-    """The keyframe of the chunk after `frame`'s; None in the last chunk."""
-    j = (list(frames).index(frame) // chunk + 1) * chunk
-    return frames[j] if j < len(frames) else None
+def next_keyframe(frames: Sequence[int], chunk: int, frame: int, last: bool = False) -> int | None:
+    """The first keyframe after `frame` (`keyframes(frames, chunk, last)`); None after the last one."""
+    i = list(frames).index(frame)
+    return next((k for k in keyframes(frames, chunk, last) if frames.index(k) > i), None)
+
+
+def keyframe_before(frames: Sequence[int], chunk: int, frame: int, last: bool = False) -> int | None:
+    """The last keyframe before `frame` (`keyframes(frames, chunk, last)`); None before the first."""
+    i = list(frames).index(frame)
+    return next((k for k in reversed(keyframes(frames, chunk, last)) if frames.index(k) < i), None)
 
 
 def frame_tasks(todo: Iterable[int], frames: Sequence[int], boil: Boil | None) -> list[Task]:
@@ -147,19 +159,23 @@ def frame_tasks(todo: Iterable[int], frames: Sequence[int], boil: Boil | None) -
     todo = sorted(set(todo), key=index.__getitem__)
     if boil is None:
         return [Task(n) for n in todo]
-    keys = set(keyframes(frames, boil.chunk))
+    last = boil.two_sided
+    keys = set(keyframes(frames, boil.chunk, last))
     out = []
     for n in [n for n in todo if n in keys] + [n for n in todo if n not in keys]:
         i = index[n]
+        before = keyframe_before(frames, boil.chunk, n, last)
+        key = next_keyframe(frames, boil.chunk, n, last)
         if n in keys:
-            needs = {frames[i - boil.chunk]} if boil.chained and i >= boil.chunk else set()
+            needs = {before} if boil.chained and before is not None else set()
             out.append(Task(n, "keyframe", frozenset(needs)))
-            continue
-        needs = {frames[i - 1]}
-        key = next_keyframe(frames, boil.chunk, n)
-        if key is not None and boil.pull > 0 and index[key] - i <= boil.pull:
-            needs.add(key)
-        out.append(Task(n, "between", frozenset(needs)))
+        elif boil.two_sided:
+            out.append(Task(n, "between", frozenset(k for k in (before, key) if k is not None)))
+        else:
+            needs = {frames[i - 1]}
+            if key is not None and boil.pull > 0 and index[key] - i <= boil.pull:
+                needs.add(key)
+            out.append(Task(n, "between", frozenset(needs)))
     return out
 
 
@@ -202,20 +218,23 @@ def ready(plan: Plan, finished: Iterable[TaskKey]) -> list[Task]:
 def units(plan: Plan, per_task: int = 1) -> list[Unit]:
     """The plan's frames grouped into the units processes take: at boil 0, runs of `per_task` frames in order, each
     on its own; at boil > 0, the keyframes (one unit in order when chained, else one each), then each chunk's other
-    frames in order, waiting for its own keyframe and the next one it is pulled toward."""
+    frames in order, waiting for its own keyframe and the next one (forward: the one it is pulled toward). A forward
+    chunk is chained (its frames depend on each other); a two-sided one is not."""
     if per_task < 1:
         raise ValueError("per_task must be 1 or more")
     todo = plan.todo
     if plan.boil is None:
         return [Unit(tuple(todo[i:i + per_task])) for i in range(0, len(todo), per_task)]
-    frames, chunk = plan.shot_frames, plan.boil.chunk
+    frames, chunk, two = plan.shot_frames, plan.boil.chunk, plan.boil.two_sided
     wanted = set(todo)
-    keys = [k for k in keyframes(frames, chunk) if k in wanted]
+    every = keyframes(frames, chunk, two)
+    keys = [k for k in every if k in wanted]
     out = ([Unit(tuple(keys))] if keys else []) if plan.boil.chained else [Unit((k,)) for k in keys]
-    for i, part in enumerate(chunks(frames, chunk)):
-        rest = tuple(n for n in part[1:] if n in wanted)
+    for part in chunks(frames, chunk):
+        rest = tuple(n for n in part[1:] if n in wanted and n not in every)
         if rest:
-            nxt = frames[(i + 1) * chunk] if (i + 1) * chunk < len(frames) else None
+            nxt = next_keyframe(frames, chunk, part[0], two)
             needs = frozenset(k for k in (part[0], nxt) if k is not None and k in wanted)
-            out.append(Unit(rest, needs, chained=True, chunk=part[0]))
+            # Forward, a chunk's frames are a chain (each from the one before); two-sided they are independent.
+            out.append(Unit(rest, needs, chained=not two, chunk=part[0]))
     return out

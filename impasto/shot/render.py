@@ -60,8 +60,9 @@ class ShotRenderer(FramePipeline):
         facts = {n: self.facts(n, manifest, plate=n not in missing) for n in wanted}
         for n, e in manifest.done().items():  # another look anywhere in the version counts
             facts.setdefault(n, FrameFacts(entry=e, output=self.shot.output_path(n).exists()))
-        t = self.shot.temporal
-        boil = PlanBoil(t.chunk, t.pull, t.keyframes == "chained") if self.boil is not None else None
+        t = self.temporal
+        boil = (PlanBoil(t.chunk, t.pull, t.keyframes == "chained", t.between == "two-sided")
+                if self.boil is not None else None)
         plan = plan_shot(self.frames, facts, self.look_hash, wanted=wanted, boil=boil, started=started)
         if plan.other_look and not force:
             cfg = self.shot.source.name if self.shot.source else f"{self.shot.name}.toml"

@@ -59,10 +59,18 @@ class ShotStatus:
     flicker_note: str | None = None  # why flicker was not measured
     ewarp: Ewarp | None = None  # E_warp of the versions asked for (the current one and the others with a manifest)
     ewarp_note: str | None = None  # why E_warp was not measured
+    iterations: dict[int, int] = field(default_factory=dict)  # done frames of this look: iterations each ran
+    keyframes: set[int] = field(default_factory=set)  # ... those that were keyframes (boil > 0)
 
     @property
     def per_frame(self) -> float | None:
         return statistics.median(self.seconds) if self.seconds else None
+
+    def median_iterations(self, keyframes: bool | None = None) -> float | None:
+        """Median iterations of the done frames that recorded them (only keyframes, only the frames between them,
+        or all); None when none did."""
+        its = [i for n, i in self.iterations.items() if keyframes is None or (n in self.keyframes) == keyframes]
+        return statistics.median(its) if its else None
 
     @property
     def eta(self) -> float | None:
@@ -372,6 +380,8 @@ def shot_status(shot: Shot, *, flicker: bool = True, versions: list[int] | None 
     missing_plates, size = _status_plates(shot, frames)
     gone = set(missing_plates)
     done, stale, todo, seconds = [], [], [], []
+    iterations: dict[int, int] = {}
+    keyframes: set[int] = set()
     failed: dict[int, str] = {}
     damaged: dict[int, str] = {}
     for n in frames:
@@ -387,10 +397,15 @@ def shot_status(shot: Shot, *, flicker: bool = True, versions: list[int] | None 
                 continue
             (done if e.look_hash == current else stale).append(n)
             seconds.append(e.seconds)
+            if e.look_hash == current and e.iterations is not None:
+                iterations[n] = e.iterations
+                if e.keyframe:
+                    keyframes.add(n)
         elif n not in gone:
             todo.append(n)
     status = ShotStatus(shot.name, shot.output.version, frames, done, failed, stale, todo, missing_plates, seconds,
-                        str(shot.output_pattern()), str(shot.manifest_path()), damaged=damaged)
+                        str(shot.output_pattern()), str(shot.manifest_path()), damaged=damaged,
+                        iterations=iterations, keyframes=keyframes)
     if flicker and len(done) > 1:
         with PlateSource(shot) as r:
             status.flicker = measure_flicker(shot, [n for n in done if n not in gone], r)

@@ -1,15 +1,22 @@
-"""Boil (issue 16): how far a shot's frames are held to each other: where each frame starts and what holds it.
+"""Boil (issues 16 and 25): how far a shot's frames are held to each other: where each frame starts and what holds it.
 
 At boil 0 every frame is painted on its own from the plate (the strokes re-arrange: the boil). At boil > 0 the
 shot's frames fall into chunks of `temporal.chunk` consecutive frames, counted on the shot's whole frame list so
-every farm task and Ray worker agrees. The first frame of each chunk is its keyframe, painted from the plate
-all keyframes first (chained, the default: each from the keyframe before it carried along the plate's composed
-motion with a temporal term, so neighbouring chunks start from agreeing paintings; independent: from the plate
-exactly as at boil 0); then each chunk's other frames in order, each starting from the
-previous painted frame warped along the plate's motion (Ruder et al. 2016) with a temporal term toward it where
-the warp is trusted, the last `pull` of them also pulled toward the next chunk's keyframe so the seam does not
-show. Chunks depend only on their own and the next keyframe, so they render in parallel; the order and the
-dependencies are the planner's (`impasto.shot.plan`).
+every farm task and Ray worker agrees. The first frame of each chunk is its keyframe (two-sided, the shot's last
+frame is one too), painted first (chained, the default: each from the keyframe before it carried along the
+plate's composed motion with a temporal term, so neighbouring chunks start from agreeing paintings; independent:
+from the plate exactly as at boil 0). Then the frames between keyframes:
+
+* two-sided (the default): a frame at position t (0-1) between keyframes K and K' is held toward both paintings,
+  each carried to it along the plate's composed motion, with weights (1 - t) and t that cross over the whole
+  chunk, and starts at their blend with its contrast kept (as EbSynth blends its two passes). It needs only K
+  and K': a chunk's frames paint in any order and in parallel, and there is no drift to close at the seam.
+* forward: each frame in order from the previous painted frame warped along the plate's motion (Ruder et al.
+  2016) with a temporal term toward it where the warp is trusted, the last `pull` of them also pulled toward
+  the next keyframe.
+
+Frames between keyframes may stop once their loss has converged (`[temporal] iterations = "auto"`,
+`impasto.optim.solve.Converged`). The order and the dependencies are the planner's (`impasto.shot.plan`).
 
 A painted frame's display picture at paint size is kept under `<output folder>/.painted/v001/` (float32 .npy,
 written atomically before the frame's manifest entry): the next frame always starts from that file, never from a
@@ -25,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from impasto.files import atomic_path
@@ -33,10 +41,13 @@ from impasto.motion import FlowCache, Motion, compose, compose_masks, consistenc
 from impasto.motion.flow import fit
 from impasto.objective.controls import temporal_weight
 from impasto.objective.guides import Guides, Temporal
-from impasto.shot.config import Shot
+from impasto.optim.solve import STEADY, Converged
+from impasto.shot.config import Shot, TemporalSettings
 from impasto.shot.locks import is_stale, lock_path, read_holder
 from impasto.shot.manifest import Manifest
-from impasto.shot.plan import keyframes, next_keyframe
+from impasto.shot.plan import keyframe_before, keyframes, next_keyframe
+
+CONTRAST_BLUR = 0.02  # of the long edge: the blend's low frequencies, kept as they are; what is above is rescaled
 
 WAIT_POLL = 2.0  # seconds between looks at a keyframe another render is painting
 
@@ -74,10 +85,12 @@ class Start:
     init: np.ndarray | None = None  # None: the look's init, as at boil 0
     guides: Guides | None = None
     iterations: int | None = None  # None: the look's
+    stop: Converged | None = None  # stop early once converged (capped at `iterations`)
     label: str = "content"  # content, warped:<frame>, content (<frame> not painted)
     keyframe: bool = False
     pulled_to: int | None = None
     note: str | None = None  # why a pull was left out
+    held_to: tuple[int, ...] = ()  # two-sided: the keyframes the frame is held toward
 
 
 class Boil:
@@ -86,19 +99,23 @@ class Boil:
     `plate(n)` gives plate frame n's display picture (any size of the paint aspect); `painted(n, size)` the painted
     display picture of frame n at `size` when it is painted with this look, else None; `manifest()` the manifest."""
 
-    def __init__(self, shot: Shot, input_hash: Callable[[int], str], plate: Callable[[int], np.ndarray],
-                 painted: Callable[[int, tuple[int, int]], np.ndarray | None], manifest: Callable[[], Manifest],
-                 look_iterations: int) -> None:
+    def __init__(self, shot: Shot, settings: TemporalSettings, input_hash: Callable[[int], str],
+                 plate: Callable[[int], np.ndarray], painted: Callable[[int, tuple[int, int]], np.ndarray | None],
+                 manifest: Callable[[], Manifest], look_iterations: int) -> None:
         self.shot = shot
-        self.settings = shot.temporal
+        self.settings = settings  # settled (impasto.shot.identity.settled_temporal)
+        self.two_sided = settings.between == "two-sided"
         self.frames = shot.frame_list()
         self.chunk = self.settings.chunk
-        self.keys = set(keyframes(self.frames, self.chunk))
+        self.keys = set(keyframes(self.frames, self.chunk, self.two_sided))
         self.weight = temporal_weight(self.settings.boil)
         self.flows = FlowCache(shot.flow_folder())
         self.input_hash, self._plate, self.painted, self.manifest = input_hash, plate, painted, manifest
-        self.iterations = self.settings.iterations or look_iterations
-        self._small: LRU[tuple[int, tuple[int, int]], np.ndarray] = LRU(2 * self.settings.pull + 4)
+        auto = self.settings.iterations == "auto"
+        self.iterations = look_iterations if auto or self.settings.iterations is None else int(self.settings.iterations)
+        self.stop = STEADY if auto else None
+        keep = self.chunk + 2 if self.two_sided else 2 * self.settings.pull + 4
+        self._small: LRU[tuple[int, tuple[int, int]], np.ndarray] = LRU(keep)
 
     def plate_at(self, frame: int, size: tuple[int, int]) -> np.ndarray:
         """Plate frame `frame`'s display picture at `size` (width, height), kept for the next few frames."""
@@ -118,6 +135,8 @@ class Boil:
         """Where `frame` starts at paint size `size` (width, height), and its temporal guides."""
         if frame in self.keys:
             return self._keyframe_start(frame, size, wait)
+        if self.two_sided:
+            return self._two_sided_start(frame, size, wait)
         i = self.frames.index(frame)
         prev = self.frames[i - 1]
         previous = self.painted(prev, size)
@@ -139,25 +158,60 @@ class Boil:
         den = sum(t.weight * t.mask[..., None] for t in temporal)
         trusted = np.divide(num, den, out=np.zeros_like(target), where=den > 0)
         init = np.where(mask[..., None] > 0.5, trusted, self.plate_at(frame, size)).astype(np.float32)
-        return Start(init=init, guides=Guides(temporal=tuple(temporal)), iterations=self.iterations,
+        return Start(init=init, guides=Guides(temporal=tuple(temporal)), iterations=self.iterations, stop=self.stop,
                      label=f"warped:{prev}", pulled_to=pulled[0] if pulled else None, note=note)
+
+    def _two_sided_start(self, frame: int, size: tuple[int, int], wait: bool) -> Start:
+        """A frame between keyframes K and K': held toward both paintings carried to it along the plate's composed
+        motion, weighted (1 - t) and t by its position t between them, and started at their blend, contrast kept."""
+        i = self.frames.index(frame)
+        before = keyframe_before(self.frames, self.chunk, frame, True)
+        after = next_keyframe(self.frames, self.chunk, frame, True)
+        assert before is not None and after is not None  # two-sided, the first and last frames are keyframes
+        t = (i - self.frames.index(before)) / (self.frames.index(after) - self.frames.index(before))
+        sides, held, missing = [], [], []
+        for key, weight, name in ((before, 1.0 - t, "keyframe before"), (after, t, "keyframe after")):
+            painted = self._wait_painted(key, size, wait)
+            if painted is None:
+                missing.append(key)
+                continue
+            target, mask = self.carried(key, frame, painted, size)
+            sides.append(Temporal(target, mask, self.weight * weight, name))
+            held.append(key)
+        note = f"keyframe {', '.join(map(str, missing))} not painted" if missing else None
+        if not sides:
+            return Start(label=f"content ({before} and {after} not painted)", note=note)
+        init = contrast_kept_blend(sides, self.plate_at(frame, size))
+        return Start(init=init, guides=Guides(temporal=tuple(sides)), iterations=self.iterations, stop=self.stop,
+                     label=f"between:{before},{after}", held_to=tuple(held), note=note)
+
+    def carried(self, key: int, frame: int, painted: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Keyframe `key`'s painting carried to `frame` along the plate's composed motion, and where that is trusted.
+
+        Motion m holds m -> m-1 (backward, on m, with its mask) and m-1 -> m (forward, on m-1). From a keyframe
+        before `frame`: the backward flows from `frame` down to it; after: the forward flows up to it, each step's
+        mask the pair's consistency seen from its starting frame."""
+        i, k = self.frames.index(frame), self.frames.index(key)
+        if k < i:
+            motions = [self.motion(m, size) for m in reversed(self.frames[k + 1:i + 1])]
+            flows, masks = [m.backward for m in motions], [m.mask for m in motions]
+        else:
+            motions = [self.motion(m, size) for m in self.frames[i + 1:k + 1]]
+            flows = [m.forward for m in motions]
+            masks = [consistency_mask(m.backward, m.forward) for m in motions]
+        return warp(painted, compose(flows)), compose_masks(masks, flows)
 
     def _keyframe_start(self, frame: int, size: tuple[int, int], wait: bool) -> Start:
         """A keyframe: from the plate on its own (independent, and the shot's first), or from the keyframe before it
         carried along the plate's composed motion (chained), so that two chunks' chains meet without a seam."""
-        i = self.frames.index(frame)
-        if self.settings.keyframes == "independent" or i < self.chunk:
+        before = keyframe_before(self.frames, self.chunk, frame, self.two_sided)
+        if self.settings.keyframes == "independent" or before is None:
             return Start(keyframe=True)  # painted from the plate exactly as at boil 0
-        before = self.frames[i - self.chunk]
         previous = self._wait_painted(before, size, wait)
         if previous is None:
             return Start(keyframe=True, label=f"content ({before} not painted)")
-        # Frame m's motion holds its backward flow (m -> m-1) and that flow's mask, both on m: composed from the
-        # keyframe back to the one before, they carry that one's painting onto this one.
-        motions = [self.motion(m, size) for m in reversed(self.frames[i - self.chunk + 1:i + 1])]
-        flows = [m.backward for m in motions]
-        mask = compose_masks([m.mask for m in motions], flows)
-        target = warp(previous, compose(flows))
+        # Composed from the keyframe back to the one before, the plate's motion carries that one's painting here.
+        target, mask = self.carried(before, frame, previous, size)
         init = np.where(mask[..., None] > 0.5, target, self.plate_at(frame, size)).astype(np.float32)
         return Start(init=init, guides=Guides(temporal=(Temporal(target, mask, self.weight, "keyframes"),)),
                      keyframe=True, label=f"warped:{before}")
@@ -184,15 +238,7 @@ class Boil:
         painted = self._wait_painted(key, size, wait)
         if painted is None:
             return None, f"keyframe {key} not painted"
-        steps = self.frames[self.frames.index(frame) + 1:self.frames.index(key) + 1]
-        motions = [self.motion(m, size) for m in steps]
-        # Motion m holds m-1 -> m (forward, on m-1) and m -> m-1 (backward, on m): the forward flows compose from
-        # `frame` to K; each one's mask is the consistency of that pair seen from its starting frame.
-        flows = [m.forward for m in motions]
-        masks = [consistency_mask(m.backward, m.forward) for m in motions]
-        flow = compose(flows)
-        mask = compose_masks(masks, flows)
-        target = warp(painted, flow)
+        target, mask = self.carried(key, frame, painted, size)
         return (key, Temporal(target, mask, self.weight * (pull - d + 1) / pull, "keyframe")), None
 
     def _held_elsewhere(self, frame: int) -> bool:
@@ -204,3 +250,33 @@ class Boil:
         if holder.pid == os.getpid() and holder.host == socket.gethostname():
             return False
         return not is_stale(holder, touched)
+
+
+def contrast_kept_blend(sides: list[Temporal], plate: np.ndarray) -> np.ndarray:
+    """Where the temporal terms put a frame: their weighted mean where trusted, the plate elsewhere.
+
+    Averaging two paintings whose strokes do not line up washes the strokes out (a weighted mean of two
+    independent textures has (w0² + w1²) times their variance; Heitz and Neyret 2018, as EbSynth blends its two
+    passes). Where both are trusted, the detail above a blur of the mean is scaled so that its local variance is
+    the weighted mean of the two sides' own: by 1 where they agree, up to 1 / sqrt(w0² + w1²) where they do not."""
+    num = sum(s.weight * s.mask[..., None] * s.target for s in sides)
+    den = sum(s.weight * s.mask[..., None] for s in sides)
+    mean = np.divide(num, den, out=np.zeros_like(plate, dtype=np.float32), where=den > 0)
+    if len(sides) == 2:
+        w = np.array([s.weight for s in sides], dtype=np.float32)
+        w = w / max(float(w.sum()), 1e-12)
+        sigma = max(1.0, CONTRAST_BLUR * max(plate.shape[:2]))
+
+        def detail_variance(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            low = cv2.GaussianBlur(picture, (0, 0), sigma)
+            return low, cv2.GaussianBlur(((picture - low) ** 2).mean(axis=2), (0, 0), sigma)
+
+        both = (sides[0].mask > 0.5) & (sides[1].mask > 0.5)
+        low, blended = detail_variance(mean)
+        # Each side's own variance where both are trusted (elsewhere it stands in the blend's place).
+        own = sum(wi * detail_variance(np.where(both[..., None], s.target, mean))[1] for wi, s in zip(w, sides))
+        top = 1.0 / float(np.sqrt((w * w).sum()))
+        gain = np.clip(np.sqrt(own / np.maximum(blended, 1e-8)), 1.0, top)
+        mean = np.where(both[..., None], low + gain[..., None] * (mean - low), mean)
+    trusted = den[..., 0] > 0
+    return np.clip(np.where(trusted[..., None], mean, plate), 0.0, 1.0).astype(np.float32)
