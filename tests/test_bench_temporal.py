@@ -3,6 +3,7 @@ lead-in it skips, and its settings."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.media import bench_module, write_movie
@@ -35,38 +36,61 @@ def test_no_seam_no_figure(temporal):
     assert temporal.seam_figures([_pair(a, 2.0) for a in range(1, 4)], [1]) is None
 
 
-def _setting(excess: float, style: float, seconds: float, seams: dict | None = None) -> dict:
-    ewarp = {"excess": excess, **({"seams": seams} if seams else {})}
-    return {"ewarp": ewarp, "loss": {"style": style}, "time": {"median_s": seconds}}
+def _setting(excess: float, style: float, seconds: float, boil: float = 0.0, ratio: float | None = None) -> dict:
+    ewarp = {"excess": excess, **({"max_pair_ratio": ratio} if ratio is not None else {})}
+    return {"setting": {"boil": boil, "scheme": "two-sided", "chunk": 6}, "ewarp": ewarp, "loss": {"style": style},
+            "time": {"mean_s": seconds}}
+
+
+def test_max_pair_ratio_counts_the_seams_too(temporal):
+    pairs = [_pair(a, 2.0) for a in range(1, 9)]
+    pairs[2] = _pair(3, 5.0)
+    assert temporal.max_pair_ratio(pairs) == pytest.approx(2.5)
+    assert temporal.max_pair_ratio([]) is None
 
 
 def test_targets_met_and_missed(temporal):
-    clip = {"settings": {"boil0": _setting(4.0, 100.0, 10.0), "boil0.5": _setting(2.0, 105.0, 11.0),
-                         "boil1": _setting(1.0, 110.0, 14.0, {"ratio": 1.2})}}
+    clip = {"settings": {"boil0": _setting(4.0, 100.0, 10.0),
+                         "boil0.5_two-sided_c6": _setting(2.0, 105.0, 11.0, 0.5, 1.3),
+                         "boil1_two-sided_c6": _setting(1.0, 108.0, 6.0, 1.0, 1.2)}}
     got = temporal.targets(clip)
-    assert got["boil1_excess_fraction"]["figure"] == pytest.approx(0.25) and got["boil1_excess_fraction"]["met"]
-    assert got["boil1_style_change"]["met"] and got["boil1_style_change"]["signed"] == pytest.approx(0.10)
-    assert got["boil05_between"]["met"] and got["boil05_between"]["figure"]["excess_fraction"] == pytest.approx(0.5)
-    assert got["boil1_time_ratio"]["figure"] == pytest.approx(1.4) and not got["boil1_time_ratio"]["met"]
-    assert got["seam_ratio"]["met"]
-    clip["settings"]["boil1"] = _setting(2.0, 130.0, 10.0, {"ratio": 1.8})
-    clip["settings"]["boil0.5"] = _setting(5.0, 90.0, 10.0)  # more flicker than boil 0: not in between
+    one, half = got["boil1_two-sided_c6"], got["boil0.5_two-sided_c6"]
+    assert "boil0" not in got
+    assert one["boil1_excess_fraction"]["figure"] == pytest.approx(0.25) and one["boil1_excess_fraction"]["met"]
+    assert one["boil1_style_change"]["met"] and one["boil1_style_change"]["signed"] == pytest.approx(0.08)
+    assert one["boil1_time_ratio"]["figure"] == pytest.approx(0.6) and one["boil1_time_ratio"]["met"]
+    assert one["max_pair_ratio"]["met"] and half["max_pair_ratio"]["met"]
+    assert half["between"]["met"] and half["between"]["figure"]["excess_fraction"] == pytest.approx(0.5)
+    clip["settings"]["boil1_two-sided_c6"] = _setting(2.0, 120.0, 8.0, 1.0, 1.8)
+    clip["settings"]["boil0.5_two-sided_c6"] = _setting(5.0, 90.0, 10.0, 0.5)  # more flicker than boil 0
     got = temporal.targets(clip)
-    assert not got["boil1_excess_fraction"]["met"] and not got["boil1_style_change"]["met"]
-    assert not got["seam_ratio"]["met"] and not got["boil05_between"]["met"]
+    one = got["boil1_two-sided_c6"]
+    assert not one["boil1_excess_fraction"]["met"] and not one["boil1_style_change"]["met"]
+    assert not one["boil1_time_ratio"]["met"] and not one["max_pair_ratio"]["met"]
+    assert not got["boil0.5_two-sided_c6"]["between"]["met"]
 
 
 def test_targets_print_beside_the_figures(temporal, capsys):
-    clip = {"shot_frames": "1002-1013", "iterations": 3, "u": 4.0, "chunk": 6,
-            "settings": {"boil0": _setting(4.0, 100.0, 10.0), "boil1": _setting(1.0, 110.0, 14.0, None)}}
+    clip = {"shot_frames": "1002-1013", "iterations": 3, "u": 4.0,
+            "settings": {"boil0": _setting(4.0, 100.0, 10.0), "boil1_forward_c6": _setting(1.0, 110.0, 14.0, 1.0)}}
     clip["settings"]["boil0"]["ewarp"].update(painted=5.0, plate=1.0, size=[48, 35])
-    clip["settings"]["boil1"]["ewarp"].update(painted=2.0, plate=1.0, size=[48, 35])
+    clip["settings"]["boil1_forward_c6"]["ewarp"].update(painted=2.0, plate=1.0, size=[48, 35])
     clip["targets"] = temporal.targets(clip)
     temporal.print_clip("clip.avi", clip)
     out = capsys.readouterr().out
     assert "48×35" in out
-    assert "boil 1 excess / boil 0's excess: 25 % <= 0.3 -> met" in out
-    assert "time per frame, boil 1 / boil 0: 1.40 <= 1.3 -> MISSED" in out
+    assert "boil1_forward_c6 excess / boil 0's excess: 25 % <= 0.3 -> met" in out
+    assert "time per frame / boil 0's (keyframes included): 1.40 <= 0.7 -> MISSED" in out
+
+
+def test_the_chart_marks_the_seams(temporal, tmp_path):
+    from PIL import Image
+
+    e = {"per_pair": [[a, a + 1, 2.0 + (a == 3), 1.0] for a in range(1, 9)], "keyframes": [1, 4, 7],
+         "max_pair_ratio": 1.5}
+    path = temporal.chart(e, tmp_path / "c.png", "test")
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    assert (np.abs(pixels.astype(int) - (200, 40, 40)).sum(axis=2) == 0).any()  # a seam bar
 
 
 def test_black_lead_in_is_skipped(temporal, tmp_path):
@@ -77,6 +101,13 @@ def test_black_lead_in_is_skipped(temporal, tmp_path):
 
 def test_quick_settings(temporal):
     a = temporal.parse(["--quick", "--chunk", "4"])
-    assert (a.frames, a.edge, a.iterations, a.chunk) == (12, 128, 128, 4)
+    assert (a.frames, a.edge, a.iterations, a.chunks) == (12, 128, 128, [4])
     a = temporal.parse([])
-    assert (a.frames, a.edge, a.iterations, a.chunk, a.u) == (24, 256, 256, 12, 4.0)
+    assert (a.frames, a.edge, a.iterations, a.chunks, a.u) == (24, 256, 256, [12], 4.0)
+    a = temporal.parse(["--chunks", "6,12", "--boils", "1"])
+    names = [st.name for st in temporal.settings(a)]
+    assert names == ["boil0", "boil1_forward_c6", "boil1_two-sided_c6", "boil1_forward_c12", "boil1_two-sided_c12",
+                     "from_previous"]
+    assert "from_previous" not in a.settings.split(",")
+    with pytest.raises(SystemExit):
+        temporal.parse(["--schemes", "both"])

@@ -36,6 +36,7 @@ from impasto.io.ocio import get_config
 from impasto.io.sequence import DEFAULT_FIRST_FRAME, FramePattern, is_movie, movie_source_index, parse_frame_range
 from impasto.look import Look, RegionSpec, load_look
 from impasto.shot.post import dissolve_weight
+from impasto.shot.temporal_settings import TemporalSettings
 
 SHOT_SCHEMA_VERSION = 1
 DEFAULT_OUTPUT_PATTERN = "{shot}_paint_v{version}.####.exr"
@@ -64,57 +65,6 @@ class RenderSettings(BaseModel):
     scale: float = Field(1.0, gt=0, le=1, description="paint at this fraction of the plate's size, then upscale back (Lanczos) to line up")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     from_previous: bool = Field(False, description="start each frame from the previous painted frame (steadier, frames depend on each other)")
-
-
-class TemporalSettings(BaseModel):
-    """How much the strokes may re-arrange from frame to frame (issues 16 and 25): boil 0 paints every frame on its
-    own (the boil); above 0 each frame between two keyframes is held toward both (two-sided, the default) or
-    toward the previous painted frame (forward), carried along the plate's motion.
-
-    `between` and `iterations` left unsaid take the current defaults (two-sided, "auto"), except in a version
-    that already holds frames painted at boil > 0 without them: those keep rendering as they were painted
-    (forward, the look's count; `impasto.shot.identity.settled_temporal`), until `impasto shot version-up`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    boil: float = Field(0.0, ge=0, le=1, description="0 = every frame painted on its own (strokes boil); 1 = as steady as the plate's motion allows")
-    chunk: int = Field(12, ge=1, le=10000, description="frames per chunk: keyframes are the shot's frames 0, chunk, 2·chunk… (and, two-sided, its last frame), painted first; chunks then render in parallel")
-    pull: int = Field(3, ge=0, description="forward only: the last `pull` frames of a chunk are also pulled toward the next keyframe")
-    between: Literal["two-sided", "forward"] | None = Field(
-        None, description="two-sided: each frame between keyframes K and K' is held toward both, carried to it along "
-        "the plate's composed motion, with weights that cross over the chunk (frames of a chunk paint in parallel); "
-        "forward: each from the previous painted frame, in order (default: two-sided; see the class docstring)")
-    iterations: int | Literal["auto"] | None = Field(
-        None, description="iterations for frames between keyframes: a number, or \"auto\" (stop once the loss has "
-        "converged, capped at the look's count); keyframes take the look's (default: \"auto\"; see the class docstring)")
-    keyframes: Literal["chained", "independent"] = Field(
-        "chained", description="chained: each keyframe starts from the one before, carried along the plate's motion "
-        "(keyframes paint one after another, and chunks meet without a seam); independent: each from the plate "
-        "(keyframes paint in parallel too)")
-
-    @field_validator("iterations", mode="before")
-    @classmethod
-    def _iterations(cls, v: object) -> object:
-        if isinstance(v, int) and not isinstance(v, bool) and v < 1:
-            raise ValueError('iterations must be 1 or more, or "auto"')
-        return v
-
-    def settled(self, painted_before: bool = False) -> TemporalSettings:
-        """These settings with `between` and `iterations` filled in: the defaults of today (two-sided, "auto"), or
-        with `painted_before`, those of frames painted before they existed (forward, the look's count)."""
-        between = self.between or ("forward" if painted_before else "two-sided")
-        iterations = self.iterations if self.iterations is not None else (None if painted_before else "auto")
-        return self.model_copy(update={"between": between, "iterations": iterations})
-
-    def key(self) -> str:
-        """What the look hash gains at boil > 0, so a version never mixes boils: '' at boil 0. Settled settings
-        (`settled`); forward with the look's count keeps the suffix frames painted before issue 25 carry."""
-        if self.boil == 0:
-            return ""
-        its = f"i{self.iterations}" if self.iterations is not None else ""
-        ind = "ki" if self.keyframes == "independent" else ""
-        hold = "ts" if self.between == "two-sided" else f"p{self.pull}"
-        return f"+boil{self.boil:g}c{self.chunk}{hold}{its}{ind}"
 
 
 class OutputSettings(BaseModel):
