@@ -75,7 +75,9 @@ RESULTS = REPO / "bench" / "results"
 FIRST = 1001
 STRIP = 6  # consecutive frames in a contact strip
 
-SCHEMES = ("forward", "two-sided")  # issue 16's (with the look's count) and issue 25's (iterations "auto")
+# issue 16's (with the look's count) and issue 25's two (iterations "auto"); relay's versions are numbered after
+# the others', so adding it left the versions of earlier runs where they were.
+SCHEMES = ("forward", "two-sided", "relay")
 
 TARGETS = {  # issue 25's
     "boil1_excess_fraction": 0.30,  # boil 1's E_warp excess at most 30 % of boil 0's
@@ -100,10 +102,12 @@ class Setting:
 def settings(a: argparse.Namespace) -> list[Setting]:
     """boil 0, every boil × scheme × chunk asked for, and --from-previous: one output version each."""
     out = [Setting("boil0", 1)]
-    for chunk in a.chunks:
-        for boil in a.boils:
-            for scheme in a.schemes:
-                out.append(Setting(f"boil{boil:g}_{scheme}_c{chunk}", len(out) + 1, boil, scheme, chunk))
+    for first in (True, False):
+        for chunk in a.chunks:
+            for boil in a.boils:
+                for scheme in a.schemes:
+                    if (scheme != "relay") == first:
+                        out.append(Setting(f"boil{boil:g}_{scheme}_c{chunk}", len(out) + 1, boil, scheme, chunk))
     out.append(Setting("from_previous", len(out) + 1, from_previous=True))
     return out
 
@@ -153,6 +157,14 @@ def make_shots(clip: Path, work: Path, a: argparse.Namespace) -> dict[str, Path]
         s.render.from_previous = st.from_previous
         paths[st.name] = save_shot(work / f"{name}_{st.name}.toml", s)
     return paths
+
+
+def forget(shot) -> None:
+    """Delete a version's painted frames, its manifest and its saved paintings (--fresh): it renders anew."""
+    for n in shot.frame_list():
+        shot.output_path(n).unlink(missing_ok=True)
+    shot.manifest_path().unlink(missing_ok=True)
+    shutil.rmtree(shot.output_folder() / ".painted" / f"v{shot.output.version:03d}", ignore_errors=True)
 
 
 def lead_in(clip: Path, most: int = 48) -> int:
@@ -517,11 +529,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def run_clip(clip: Path, a: argparse.Namespace, tag: str) -> dict:
     name = clip.stem.lower()
     work = OUT / f"{name}_{tag}"
-    if a.fresh and work.exists():
-        shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     paths = make_shots(clip, work, a)
     wanted = set(a.settings.split(","))
+    if a.fresh:
+        for s in wanted & set(paths):
+            forget(load_shot(paths[s]))
     out: dict = {"clip": str(clip), "frames": a.frames, "shot_frames": load_shot(paths["boil0"]).frames, "edge": a.edge,
                  "iterations": a.iterations, "u": a.u, "chunks": a.chunks, "shots": {s: str(p) for s, p in paths.items()},
                  "settings": {}}
@@ -611,7 +624,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{absent[0]} is missing; run 'make bench-setup' (it installs Debian's opencv-doc).", file=sys.stderr)
         return 1
     tag = (f"f{a.frames}_e{a.edge}_i{a.iterations}_u{a.u:g}_c{'-'.join(map(str, a.chunks))}"
-           + (f"_p{a.pull}" if a.pull is not None else ""))
+           + (f"_p{a.pull}" if a.pull is not None else "")
+           + (f"_x{a.processes}" if a.processes > 1 else "") + (f"_k{a.kill_after}" if a.kill_after else ""))
     results = {"bench": "temporal", "issue": 25, "settings": {k: getattr(a, k) for k in
                ("frames", "edge", "iterations", "u", "chunks", "boils", "schemes", "pull", "quick", "device")},
                "reduced_from": {"frames": 24, "edge": 256, "iterations": 256, "u": 4}, "targets": TARGETS,

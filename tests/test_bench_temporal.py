@@ -107,7 +107,7 @@ def test_quick_settings(temporal):
     a = temporal.parse(["--chunks", "6,12", "--boils", "1"])
     names = [st.name for st in temporal.settings(a)]
     assert names == ["boil0", "boil1_forward_c6", "boil1_two-sided_c6", "boil1_forward_c12", "boil1_two-sided_c12",
-                     "from_previous"]
+                     "boil1_relay_c6", "boil1_relay_c12", "from_previous"]
     assert "from_previous" not in a.settings.split(",")
     with pytest.raises(SystemExit):
         temporal.parse(["--schemes", "both"])

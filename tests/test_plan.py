@@ -132,7 +132,7 @@ def test_frame_tasks_keep_the_shots_order_whatever_order_they_come_in() -> None:
 
 def test_two_sided_frames_need_both_keyframes_and_the_last_frame_is_one() -> None:
     # 8 frames, chunk 3: keyframes 1001, 1004, 1007 and the shot's last frame 1008.
-    plan = plan_shot(FRAMES, table(), LOOK, boil=Boil(chunk=3, chained=True, two_sided=True))
+    plan = plan_shot(FRAMES, table(), LOOK, boil=Boil(chunk=3, chained=True, between="two-sided"))
     keys = [t.key for t in plan.tasks if t.role == "keyframe"]
     assert keys == [1001, 1004, 1007, 1008]
     assert plan.task(1004).needs == {1001} and plan.task(1008).needs == {1007}
@@ -145,9 +145,9 @@ def test_two_sided_frames_need_both_keyframes_and_the_last_frame_is_one() -> Non
     assert got[1:] == [Unit((1002, 1003), frozenset({1001, 1004}), chained=False, chunk=1001),
                        Unit((1005, 1006), frozenset({1004, 1007}), chained=False, chunk=1004)]
     # Independent keyframes need nothing; a shot whose last frame starts a chunk adds no keyframe.
-    independent = plan_shot(FRAMES, table(), LOOK, boil=Boil(chunk=3, chained=False, two_sided=True))
+    independent = plan_shot(FRAMES, table(), LOOK, boil=Boil(chunk=3, chained=False, between="two-sided"))
     assert all(not t.needs for t in independent.tasks if t.role == "keyframe")
-    seven = plan_shot(FRAMES[:7], {n: FrameFacts() for n in FRAMES[:7]}, LOOK, boil=Boil(chunk=3, two_sided=True))
+    seven = plan_shot(FRAMES[:7], {n: FrameFacts() for n in FRAMES[:7]}, LOOK, boil=Boil(chunk=3, between="two-sided"))
     assert [t.key for t in seven.tasks if t.role == "keyframe"] == [1001, 1004, 1007]
 
 

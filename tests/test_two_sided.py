@@ -104,21 +104,41 @@ def test_the_frame_midway_is_held_equally_to_both_keyframes(project: Path, big: 
     start = boil.start(1003, size)
     before, after = start.guides.temporal
     w = temporal_weight(1.0)
-    assert before.weight == pytest.approx(w / 2) and after.weight == pytest.approx(w / 2)
+    assert before.weight == after.weight == pytest.approx(w)  # each term's share of it is its mask
     assert start.held_to == (1001, 1005) and start.label == "between:1001,1005" and start.stop == STEADY
     plate = crop(big, index[1003])
-    for side in (before, after):
-        trusted = side.mask > 0.5
-        assert trusted.mean() > 0.8
-        assert np.abs(side.target - plate)[trusted].max() < 1e-4  # carried exactly: the scene where 1003 shows it
     # 1001 carried forward loses the columns that entered since; 1005 carried back, those that left.
     assert not before.mask[:, -2 * PAN:].any() and not after.mask[:, :2 * PAN].any()
+    both = (before.mask > 0) & (after.mask > 0)
+    assert both.mean() > 0.8
+    assert np.allclose(before.mask[both], 0.5) and np.allclose(after.mask[both], 0.5)  # held equally to both
+    assert np.allclose(before.mask[:, :2 * PAN], 1.0)  # where only one side sees the scene, it holds alone
+    for side in (before, after):
+        trusted = side.mask > 0
+        assert np.abs(side.target - plate)[trusted].max() < 1e-4  # carried exactly: the scene where 1003 shows it
     # The start is where the two terms put it: the plate itself here, as both sides agree (no contrast added).
     assert np.abs(start.init - plate).max() < 1e-4
-    # Weights cross over the whole chunk: 1002 at t = 1/4 and 1004 at t = 3/4.
+    # Shares cross over the whole chunk: 1002 at t = 1/4 and 1004 at t = 3/4.
     for n, t in ((1002, 0.25), (1004, 0.75)):
         s = boil.start(n, size).guides.temporal
-        assert (s[0].weight, s[1].weight) == (pytest.approx(w * (1 - t)), pytest.approx(w * t))
+        inside = (s[0].mask > 0) & (s[1].mask > 0)
+        assert np.allclose(s[0].mask[inside], 1 - t) and np.allclose(s[1].mask[inside], t)
+
+
+def test_relay_holds_each_frame_to_the_one_before_and_the_next_keyframe(project: Path) -> None:
+    shot_file = _shot(project, temporal={"boil": 1.0, "chunk": 3, "between": "relay"})
+    shot = load_shot(shot_file)
+    assert render_frames(shot).ok
+    m = read_manifest(shot.manifest_path()).frames
+    assert [n for n in FRAMES if m[n].keyframe] == [1001, 1004, 1007, 1008]
+    assert m[1002].start == "warped:1001" and m[1002].held_to == [1001, 1004] and m[1002].pulled_to == 1004
+    assert m[1003].start == "warped:1002" and m[1003].held_to == [1002, 1004]
+    assert m[1001].look_hash.endswith("+boil1c3rliauto")
+    from impasto.shot.plan import Boil as PlanBoil
+    from impasto.shot.plan import frame_tasks
+
+    needs = {t.key: t.needs for t in frame_tasks(FRAMES, FRAMES, PlanBoil(chunk=3, between="relay"))}
+    assert needs[1003] == {1002, 1004} and needs[1006] == {1005, 1007} and needs[1008] == {1007}
 
 
 def test_contrast_is_kept_where_the_sides_disagree() -> None:

@@ -6,7 +6,7 @@ and `impasto status` are a local render's. The steps follow the planner (`impast
 step whose `CHUNK[INT]` task parameter (OpenJD's TASK_CHUNKING extension) cuts the frames left into contiguous
 ranges of `frames_per_task`; at boil above 0 a keyframe step (the keyframes in one task when each is painted from
 the one before, one task each when they are independent), then a chunk step that depends on it, one task per
-boil chunk (its frames paint in order, each from the one before).
+boil chunk (its frames held toward its two keyframes; forward, painted in order, each from the one before).
 
 The template names the shot file, its folder, the output folder and the impasto executable by PATH parameters, so
 a farm whose workers mount the project elsewhere maps them with OpenJD path mapping rules; a job environment pins
@@ -137,8 +137,9 @@ def _steps(plan: Plan, frames_per_task: int) -> list[dict[str, Any]]:
             "Paint the keyframes first: " + ("each from the one before, in one task." if chained else "each on its own."),
             _chunked("Frames", frames, len(frames) if chained else 1, contiguous=False)))
     if chunks:
-        steps.append(_step("Chunks", "Paint each boil chunk's frames in order, each from the one before, held to its "
-                                     "keyframe and pulled toward the next.", _chunk_parameter(chunks),
+        how = ("each held toward its two keyframes." if plan.boil is not None and plan.boil.two_sided else
+               "in order, each from the one before, held to its keyframe and pulled toward the next.")
+        steps.append(_step("Chunks", f"Paint each boil chunk's frames {how}", _chunk_parameter(chunks),
                            depends="Keyframes" if keys else None))
     return steps
 

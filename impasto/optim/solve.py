@@ -42,7 +42,7 @@ class Converged:
 
 # Frames that start where their temporal terms put them (boil > 0 between keyframes; `[temporal] iterations =
 # "auto"`): measured in bench/auto_stop.py, see docs/boil.md#steady-frames-stop-when-converged.
-STEADY = Converged(tolerance=0.01, window=8, minimum=12)
+STEADY = Converged(tolerance=0.01, window=8, minimum=24)
 
 
 @dataclass(frozen=True, eq=False)

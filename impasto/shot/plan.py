@@ -11,10 +11,10 @@ renders sharing the frame locks, Ray and a farm export all split a shot the same
 Dependencies are task keys: a frame's key is its number, any other task's a string (for instance "train", a
 painter trained on finished frames). At boil 0 frames need nothing. At boil > 0 (`Boil`) the shot's frames fall
 into chunks of `chunk` frames counted on the shot's whole frame list, so every task agrees on them; a chunk's
-first frame is its keyframe (two-sided, the shot's last frame is one too, so every chunk is closed on both ends).
-A chained keyframe needs the keyframe before it. Two-sided, a frame between keyframes K and K' needs both and
-nothing else, so a chunk's frames paint in parallel; forward, it needs the frame before it, and the last `pull`
-frames of a chunk the next keyframe too.
+first frame is its keyframe (two-sided and relay, the shot's last frame is one too, so every chunk is closed on
+both ends). A chained keyframe needs the keyframe before it. Two-sided, a frame between keyframes K and K' needs
+both and nothing else, so a chunk's frames paint in parallel; relay, the frame before it and K'; forward, the
+frame before it, and the last `pull` frames of a chunk the next keyframe too.
 """
 
 from __future__ import annotations
@@ -53,7 +53,16 @@ class Boil:
     chunk: int
     pull: int = 0
     chained: bool = True
-    two_sided: bool = False  # frames between keyframes held toward both (and the last frame is a keyframe)
+    between: str = "forward"  # how frames between keyframes are held: forward, two-sided or relay
+
+    @property
+    def closed(self) -> bool:
+        """The shot's last frame is a keyframe too (two-sided and relay hold every frame toward the next one)."""
+        return self.between != "forward"
+
+    @property
+    def two_sided(self) -> bool:
+        return self.between == "two-sided"
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,7 @@ def frame_tasks(todo: Iterable[int], frames: Sequence[int], boil: Boil | None) -
     todo = sorted(set(todo), key=index.__getitem__)
     if boil is None:
         return [Task(n) for n in todo]
-    last = boil.two_sided
+    last = boil.closed
     keys = set(keyframes(frames, boil.chunk, last))
     out = []
     for n in [n for n in todo if n in keys] + [n for n in todo if n not in keys]:
@@ -173,7 +182,7 @@ def frame_tasks(todo: Iterable[int], frames: Sequence[int], boil: Boil | None) -
             out.append(Task(n, "between", frozenset(k for k in (before, key) if k is not None)))
         else:
             needs = {frames[i - 1]}
-            if key is not None and boil.pull > 0 and index[key] - i <= boil.pull:
+            if key is not None and (boil.between == "relay" or boil.pull > 0 and index[key] - i <= boil.pull):
                 needs.add(key)
             out.append(Task(n, "between", frozenset(needs)))
     return out
@@ -219,7 +228,7 @@ def units(plan: Plan, per_task: int = 1) -> list[Unit]:
     """The plan's frames grouped into the units processes take: at boil 0, runs of `per_task` frames in order, each
     on its own; at boil > 0, the keyframes (one unit in order when chained, else one each), then each chunk's other
     frames in order, waiting for its own keyframe and the next one (forward: the one it is pulled toward). A forward
-    chunk is chained (its frames depend on each other); a two-sided one is not."""
+    chunk (and a relay one) is chained: its frames depend on each other; a two-sided one is not."""
     if per_task < 1:
         raise ValueError("per_task must be 1 or more")
     todo = plan.todo
@@ -227,13 +236,13 @@ def units(plan: Plan, per_task: int = 1) -> list[Unit]:
         return [Unit(tuple(todo[i:i + per_task])) for i in range(0, len(todo), per_task)]
     frames, chunk, two = plan.shot_frames, plan.boil.chunk, plan.boil.two_sided
     wanted = set(todo)
-    every = keyframes(frames, chunk, two)
+    every = keyframes(frames, chunk, plan.boil.closed)
     keys = [k for k in every if k in wanted]
     out = ([Unit(tuple(keys))] if keys else []) if plan.boil.chained else [Unit((k,)) for k in keys]
     for part in chunks(frames, chunk):
         rest = tuple(n for n in part[1:] if n in wanted and n not in every)
         if rest:
-            nxt = next_keyframe(frames, chunk, part[0], two)
+            nxt = next_keyframe(frames, chunk, part[0], plan.boil.closed)
             needs = frozenset(k for k in (part[0], nxt) if k is not None and k in wanted)
             # Forward, a chunk's frames are a chain (each from the one before); two-sided they are independent.
             out.append(Unit(rest, needs, chained=not two, chunk=part[0]))

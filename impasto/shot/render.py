@@ -61,7 +61,7 @@ class ShotRenderer(FramePipeline):
         for n, e in manifest.done().items():  # another look anywhere in the version counts
             facts.setdefault(n, FrameFacts(entry=e, output=self.shot.output_path(n).exists()))
         t = self.temporal
-        boil = (PlanBoil(t.chunk, t.pull, t.keyframes == "chained", t.between == "two-sided")
+        boil = (PlanBoil(t.chunk, t.pull, t.keyframes == "chained", t.between or "forward")
                 if self.boil is not None else None)
         plan = plan_shot(self.frames, facts, self.look_hash, wanted=wanted, boil=boil, started=started)
         if plan.other_look and not force:

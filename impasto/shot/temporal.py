@@ -105,9 +105,10 @@ class Boil:
         self.shot = shot
         self.settings = settings  # settled (impasto.shot.identity.settled_temporal)
         self.two_sided = settings.between == "two-sided"
+        self.closed = settings.between in ("two-sided", "relay")  # the last frame is a keyframe too
         self.frames = shot.frame_list()
         self.chunk = self.settings.chunk
-        self.keys = set(keyframes(self.frames, self.chunk, self.two_sided))
+        self.keys = set(keyframes(self.frames, self.chunk, self.closed))
         self.weight = temporal_weight(self.settings.boil)
         self.flows = FlowCache(shot.flow_folder())
         self.input_hash, self._plate, self.painted, self.manifest = input_hash, plate, painted, manifest
@@ -135,8 +136,8 @@ class Boil:
         """Where `frame` starts at paint size `size` (width, height), and its temporal guides."""
         if frame in self.keys:
             return self._keyframe_start(frame, size, wait)
-        if self.two_sided:
-            return self._two_sided_start(frame, size, wait)
+        if self.closed:
+            return self._closed_start(frame, size, wait)
         i = self.frames.index(frame)
         prev = self.frames[i - 1]
         previous = self.painted(prev, size)
@@ -161,29 +162,33 @@ class Boil:
         return Start(init=init, guides=Guides(temporal=tuple(temporal)), iterations=self.iterations, stop=self.stop,
                      label=f"warped:{prev}", pulled_to=pulled[0] if pulled else None, note=note)
 
-    def _two_sided_start(self, frame: int, size: tuple[int, int], wait: bool) -> Start:
-        """A frame between keyframes K and K': held toward both paintings carried to it along the plate's composed
-        motion, weighted (1 - t) and t by its position t between them, and started at their blend, contrast kept."""
+    def _closed_start(self, frame: int, size: tuple[int, int], wait: bool) -> Start:
+        """A frame at position t (0-1) between keyframes K and K': held toward K' carried back to it along the plate's
+        composed motion, share t, and toward K carried forward (two-sided) or the previous painted frame carried one
+        step (relay), share 1 - t; started at their blend, contrast kept."""
         i = self.frames.index(frame)
         before = keyframe_before(self.frames, self.chunk, frame, True)
         after = next_keyframe(self.frames, self.chunk, frame, True)
-        assert before is not None and after is not None  # two-sided, the first and last frames are keyframes
+        assert before is not None and after is not None  # closed chunks: the first and last frames are keyframes
         t = (i - self.frames.index(before)) / (self.frames.index(after) - self.frames.index(before))
-        sides, held, missing = [], [], []
-        for key, weight, name in ((before, 1.0 - t, "keyframe before"), (after, t, "keyframe after")):
-            painted = self._wait_painted(key, size, wait)
+        first = before if self.two_sided else self.frames[i - 1]
+        carried, held, missing = [], [], []
+        for key, name in ((first, "keyframe before" if self.two_sided else "previous"), (after, "keyframe after")):
+            painted = self._wait_painted(key, size, wait) if key in self.keys else self.painted(key, size)
             if painted is None:
                 missing.append(key)
+                carried.append(None)
                 continue
-            target, mask = self.carried(key, frame, painted, size)
-            sides.append(Temporal(target, mask, self.weight * weight, name))
+            carried.append((*self.carried(key, frame, painted, size), name))
             held.append(key)
-        note = f"keyframe {', '.join(map(str, missing))} not painted" if missing else None
-        if not sides:
-            return Start(label=f"content ({before} and {after} not painted)", note=note)
+        note = "; ".join(f"{'keyframe' if k in self.keys else 'frame'} {k} not painted" for k in missing) or None
+        if not held:
+            return Start(label=f"content ({first} and {after} not painted)", note=note)
+        sides = crossed(carried, (1.0 - t, t), self.weight)
         init = contrast_kept_blend(sides, self.plate_at(frame, size))
+        label = f"between:{before},{after}" if self.two_sided else f"warped:{first}"
         return Start(init=init, guides=Guides(temporal=tuple(sides)), iterations=self.iterations, stop=self.stop,
-                     label=f"between:{before},{after}", held_to=tuple(held), note=note)
+                     label=label, held_to=tuple(held), note=note, pulled_to=None if self.two_sided else after)
 
     def carried(self, key: int, frame: int, painted: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Keyframe `key`'s painting carried to `frame` along the plate's composed motion, and where that is trusted.
@@ -204,7 +209,7 @@ class Boil:
     def _keyframe_start(self, frame: int, size: tuple[int, int], wait: bool) -> Start:
         """A keyframe: from the plate on its own (independent, and the shot's first), or from the keyframe before it
         carried along the plate's composed motion (chained), so that two chunks' chains meet without a seam."""
-        before = keyframe_before(self.frames, self.chunk, frame, self.two_sided)
+        before = keyframe_before(self.frames, self.chunk, frame, self.closed)
         if self.settings.keyframes == "independent" or before is None:
             return Start(keyframe=True)  # painted from the plate exactly as at boil 0
         previous = self._wait_painted(before, size, wait)
@@ -252,31 +257,47 @@ class Boil:
         return not is_stale(holder, touched)
 
 
+def crossed(carried: list[tuple[np.ndarray, np.ndarray, str] | None], shares: tuple[float, float],
+            weight: float) -> list[Temporal]:
+    """The temporal terms of a frame held from two sides: each side's (target, trusted mask, name), or None when it
+    is not painted, and its share of the hold (1 - t, t). A pixel both sides trust is held by each with its share;
+    one only one side trusts is held by that side alone, with the whole weight, so no pixel is held more loosely
+    because the other side cannot see it. Each term's mask is its share per pixel."""
+    there = [(c, share) for c, share in zip(carried, shares) if c is not None]
+    if len(there) == 1:
+        (target, mask, name), _ = there[0]
+        return [Temporal(target, mask, weight, name)]
+    ((t0, m0, n0), s0), ((t1, m1, n1), s1) = there
+    return [Temporal(t0, m0 * (s0 + s1 * (1.0 - m1)), weight, n0), Temporal(t1, m1 * (s1 + s0 * (1.0 - m0)), weight, n1)]
+
+
 def contrast_kept_blend(sides: list[Temporal], plate: np.ndarray) -> np.ndarray:
-    """Where the temporal terms put a frame: their weighted mean where trusted, the plate elsewhere.
+    """Where the temporal terms put a frame: their mean weighted per pixel (weight × mask) where any is trusted, the
+    plate elsewhere.
 
     Averaging two paintings whose strokes do not line up washes the strokes out (a weighted mean of two
     independent textures has (w0² + w1²) times their variance; Heitz and Neyret 2018, as EbSynth blends its two
     passes). Where both are trusted, the detail above a blur of the mean is scaled so that its local variance is
     the weighted mean of the two sides' own: by 1 where they agree, up to 1 / sqrt(w0² + w1²) where they do not."""
-    num = sum(s.weight * s.mask[..., None] * s.target for s in sides)
-    den = sum(s.weight * s.mask[..., None] for s in sides)
-    mean = np.divide(num, den, out=np.zeros_like(plate, dtype=np.float32), where=den > 0)
+    a = [s.weight * s.mask for s in sides]
+    den = sum(a)
+    num = sum(ai[..., None] * s.target for ai, s in zip(a, sides))
+    safe = np.maximum(den, 1e-12)[..., None]
+    mean = np.where(den[..., None] > 0, num / safe, 0.0).astype(np.float32)
     if len(sides) == 2:
-        w = np.array([s.weight for s in sides], dtype=np.float32)
-        w = w / max(float(w.sum()), 1e-12)
+        w0, w1 = (np.where(den > 0, ai / np.maximum(den, 1e-12), 0.0) for ai in a)
+        both = (a[0] > 0) & (a[1] > 0)
         sigma = max(1.0, CONTRAST_BLUR * max(plate.shape[:2]))
 
         def detail_variance(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             low = cv2.GaussianBlur(picture, (0, 0), sigma)
             return low, cv2.GaussianBlur(((picture - low) ** 2).mean(axis=2), (0, 0), sigma)
 
-        both = (sides[0].mask > 0.5) & (sides[1].mask > 0.5)
         low, blended = detail_variance(mean)
         # Each side's own variance where both are trusted (elsewhere it stands in the blend's place).
-        own = sum(wi * detail_variance(np.where(both[..., None], s.target, mean))[1] for wi, s in zip(w, sides))
-        top = 1.0 / float(np.sqrt((w * w).sum()))
+        own = sum(wi * detail_variance(np.where(both[..., None], s.target, mean))[1] for wi, s in zip((w0, w1), sides))
+        top = 1.0 / np.sqrt(np.maximum(w0 * w0 + w1 * w1, 1e-12))
         gain = np.clip(np.sqrt(own / np.maximum(blended, 1e-8)), 1.0, top)
         mean = np.where(both[..., None], low + gain[..., None] * (mean - low), mean)
-    trusted = den[..., 0] > 0
+    trusted = den > 0
     return np.clip(np.where(trusted[..., None], mean, plate), 0.0, 1.0).astype(np.float32)

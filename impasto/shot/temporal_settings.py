@@ -22,10 +22,12 @@ class TemporalSettings(BaseModel):
     boil: float = Field(0.0, ge=0, le=1, description="0 = every frame painted on its own (strokes boil); 1 = as steady as the plate's motion allows")
     chunk: int = Field(12, ge=1, le=10000, description="frames per chunk: keyframes are the shot's frames 0, chunk, 2·chunk… (and, two-sided, its last frame), painted first; chunks then render in parallel")
     pull: int = Field(3, ge=0, description="forward only: the last `pull` frames of a chunk are also pulled toward the next keyframe")
-    between: Literal["two-sided", "forward"] | None = Field(
+    between: Literal["two-sided", "relay", "forward"] | None = Field(
         None, description="two-sided: each frame between keyframes K and K' is held toward both, carried to it along "
         "the plate's composed motion, with weights that cross over the chunk (frames of a chunk paint in parallel); "
-        "forward: each from the previous painted frame, in order (default: two-sided; see the class docstring)")
+        "relay: toward the previous painted frame and K', the weights crossing over the chunk (frames paint in "
+        "order); forward: toward the previous painted frame, the last `pull` also toward K' (default: two-sided; "
+        "see the class docstring)")
     iterations: int | Literal["auto"] | None = Field(
         None, description="iterations for frames between keyframes: a number, or \"auto\" (stop once the loss has "
         "converged, capped at the look's count); keyframes take the look's (default: \"auto\"; see the class docstring)")
@@ -55,5 +57,5 @@ class TemporalSettings(BaseModel):
             return ""
         its = f"i{self.iterations}" if self.iterations is not None else ""
         ind = "ki" if self.keyframes == "independent" else ""
-        hold = "ts" if self.between == "two-sided" else f"p{self.pull}"
+        hold = {"two-sided": "ts", "relay": "rl"}.get(self.between or "", f"p{self.pull}")
         return f"+boil{self.boil:g}c{self.chunk}{hold}{its}{ind}"
