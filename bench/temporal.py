@@ -570,8 +570,8 @@ def chart(e: dict, path: Path, title: str) -> Path:
     from PIL import Image, ImageDraw
 
     pairs = e["per_pair"]
-    bar, gap, top, left, height = 14, 4, 28, 44, 220
-    width = left + len(pairs) * (bar + gap) + 16
+    bar, gap, top, left, height = 14, 4, 30, 44, 220
+    width = max(left + len(pairs) * (bar + gap) + 16, 380)
     img = Image.new("RGB", (width, top + height + 30), "white")
     d = ImageDraw.Draw(img)
     most = max([p[2] for p in pairs] + [p[3] for p in pairs] + [1e-6]) * 1.1
@@ -589,8 +589,8 @@ def chart(e: dict, path: Path, title: str) -> Path:
     d.text((4, top - 4), f"{most / 1.1:.1f}", fill="black")
     d.text((4, top + height - 8), "0", fill="black")
     ratio = e.get("max_pair_ratio")
-    d.text((left, 6), f"{title}: E_warp per pair (blue painted, red into a keyframe, grey plate; line: median)"
-           + (f"; max/median {ratio:.2f}" if ratio else ""), fill="black")
+    d.text((left, 2), f"{title}: E_warp per pair" + (f", max/median {ratio:.2f}" if ratio else ""), fill="black")
+    d.text((left, 14), "blue painted, red into a keyframe, grey plate; line: median", fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return path
