@@ -66,3 +66,17 @@ def bench_module(name: str) -> Iterator[ModuleType]:
     finally:
         sys.path.remove(str(BENCH))
 
+
+
+def render_in_processes(shot_file: Path, count: int = 2) -> str:
+    """`impasto render SHOT` in `count` processes at once (one torch thread each), as a user starts two renders of
+    one shot; their standard error together, once every one has exited 0."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-m", "impasto", "render", str(shot_file)], cwd=shot_file.parent,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(count)]
+    outs = [p.communicate(timeout=600)[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    return " ".join(outs)

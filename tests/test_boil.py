@@ -290,21 +290,15 @@ def test_boil_with_post_dissolve_scale_levels_and_tiles(project: Path, look: dic
 
 
 def test_two_renders_split_a_boil_shot(project: Path) -> None:
-    import subprocess
-    import sys
+    from tests.media import render_in_processes
 
     shot_file = _shot(project, temporal={"boil": 1.0, "chunk": 3, "pull": 1, "between": "forward"})
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "impasto", "render", str(shot_file)], cwd=project, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
-    outs = [p.communicate(timeout=600)[1].decode() for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
+    rendered = render_in_processes(shot_file)
     m = read_manifest(load_shot(shot_file).manifest_path()).frames
     assert sorted(m) == FRAMES and all(e.status == "done" for e in m.values())
     assert {m[n].start for n in (1002, 1005)} == {"warped:1001", "warped:1004"}
     assert m[1003].start == "warped:1002" and m[1006].start == "warped:1005"
     assert m[1003].pulled_to == 1004 and m[1006].pulled_to == 1007  # the keyframes were painted first
-    rendered = " ".join(outs)
     assert all(rendered.count(f"frame {n} done") == 1 for n in FRAMES)  # each frame painted once
 
 

@@ -8,10 +8,6 @@ their iterations; status and --estimate read them)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +28,7 @@ from impasto.shot.manifest import read_manifest
 from impasto.shot.render import ShotRenderer
 from impasto.shot.temporal import Boil, contrast_kept_blend, painted_path
 from impasto.objective.guides import Temporal
+from tests.media import render_in_processes
 
 runner = CliRunner()
 W, H = 64, 48
@@ -195,15 +192,10 @@ def test_resume_inside_a_two_sided_chunk_paints_what_an_unbroken_render_did(proj
 
 def test_two_local_renders_split_a_two_sided_shot(project: Path) -> None:
     shot_file = _shot(project)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "impasto", "render", str(shot_file)], cwd=project, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
-    outs = [p.communicate(timeout=600)[1].decode() for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
+    rendered = render_in_processes(shot_file)
     m = read_manifest(load_shot(shot_file).manifest_path()).frames
     assert sorted(m) == FRAMES and all(e.status == "done" for e in m.values())
     assert all(m[n].held_to == [1001, 1004] for n in (1002, 1003)) and m[1005].held_to == [1004, 1007]
-    rendered = " ".join(outs)
     assert all(rendered.count(f"frame {n} done") == 1 for n in FRAMES)  # each frame painted once
 
 
