@@ -120,17 +120,19 @@ def test_boil_1_paints_keyframes_then_chunks_in_dependency_order(project: Path) 
     keys, chunks = template["steps"]
     assert keys["name"] == "Keyframes" and chunks["name"] == "Chunks"
     assert chunks["dependencies"] == [{"dependsOn": "Keyframes"}]
-    assert keys["parameterSpace"]["taskParameterDefinitions"][0]["range"] == "1001,1004"
-    assert chunks["parameterSpace"]["taskParameterDefinitions"][0]["range"] == "1002-1003,1005-1006"
+    # two-sided (the default): the shot's last frame is a keyframe too
+    assert keys["parameterSpace"]["taskParameterDefinitions"][0]["range"] == "1001,1004,1006"
+    assert chunks["parameterSpace"]["taskParameterDefinitions"][0]["range"] == "1002-1003,1005"
     assert _openjd("check", str(project / "job" / "template.json")).returncode == 0
 
     log = _run(project / "job", "--step", "Chunks", "--run-dependencies")
     painted = _painted(log)
     assert sorted(painted) == list(range(1001, 1007))
-    assert painted[:2] == [1001, 1004]  # the keyframes' step ran first
+    assert painted[:3] == [1001, 1004, 1006]  # the keyframes' step ran first
     m = read_manifest(load_shot(shot_file).manifest_path()).frames
     assert all(m[n].status == "done" for n in range(1001, 1007))
-    assert m[1001].keyframe and m[1004].keyframe and m[1005].start == "warped:1004" and m[1003].pulled_to == 1004
+    assert m[1001].keyframe and m[1004].keyframe and m[1006].keyframe
+    assert m[1005].start == "between:1004,1006" and m[1003].held_to == [1001, 1004]
 
 
 def test_independent_keyframes_are_a_task_each(project: Path) -> None:
@@ -140,7 +142,7 @@ def test_independent_keyframes_are_a_task_each(project: Path) -> None:
     shot = load_shot(_shot(project, temporal={"boil": 0.5, "chunk": 2, "keyframes": "independent"}))
     with ShotRenderer(shot, device="cpu") as r:
         job = build_job(shot, r.plan())
-    assert job.steps == {"Keyframes": [[1001], [1003], [1005]], "Chunks": [[1002], [1004], [1006]]}
+    assert job.steps == {"Keyframes": [[1001], [1003], [1005], [1006]], "Chunks": [[1002], [1004]]}
 
 
 def _descendants(pid: int) -> list[int]:

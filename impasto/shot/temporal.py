@@ -48,6 +48,7 @@ from impasto.shot.manifest import Manifest
 from impasto.shot.plan import keyframe_before, keyframes, next_keyframe
 
 CONTRAST_BLUR = 0.02  # of the long edge: the blend's low frequencies, kept as they are; what is above is rescaled
+UNTRUSTED_SHARE = 0.3  # of the hold, on pixels neither keyframe's carried painting is trusted at (bench/temporal.py)
 
 WAIT_POLL = 2.0  # seconds between looks at a keyframe another render is painting
 
@@ -262,13 +263,17 @@ def crossed(carried: list[tuple[np.ndarray, np.ndarray, str] | None], shares: tu
     """The temporal terms of a frame held from two sides: each side's (target, trusted mask, name), or None when it
     is not painted, and its share of the hold (1 - t, t). A pixel both sides trust is held by each with its share;
     one only one side trusts is held by that side alone, with the whole weight, so no pixel is held more loosely
-    because the other side cannot see it. Each term's mask is its share per pixel."""
+    because the other side cannot see it; one neither side trusts (around a moving outline, where occlusions
+    gather along both composed motions) is held loosely toward both (UNTRUSTED_SHARE of the weight), rather than
+    left free to boil. Each term's mask is its share per pixel."""
     there = [(c, share) for c, share in zip(carried, shares) if c is not None]
     if len(there) == 1:
         (target, mask, name), _ = there[0]
         return [Temporal(target, mask, weight, name)]
     ((t0, m0, n0), s0), ((t1, m1, n1), s1) = there
-    return [Temporal(t0, m0 * (s0 + s1 * (1.0 - m1)), weight, n0), Temporal(t1, m1 * (s1 + s0 * (1.0 - m0)), weight, n1)]
+    neither = UNTRUSTED_SHARE * (1.0 - m0) * (1.0 - m1)
+    return [Temporal(t0, m0 * (s0 + s1 * (1.0 - m1)) + s0 * neither, weight, n0),
+            Temporal(t1, m1 * (s1 + s0 * (1.0 - m0)) + s1 * neither, weight, n1)]
 
 
 def contrast_kept_blend(sides: list[Temporal], plate: np.ndarray) -> np.ndarray:
