@@ -4,21 +4,18 @@ core count and the instruction sets that decide which precision is fast (AVX2, A
 from __future__ import annotations
 
 import os
-import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # impasto from this checkout
+from impasto.features.precision import cpu_model  # noqa: E402
 
 KEY_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 
 def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (the platform's word for it elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's model name (impasto's own, as precision choices record it)."""
+    return cpu_model()
 
 
 def cpu_flags() -> list[str]:
