@@ -18,7 +18,9 @@ from impasto.commands.progress import Reporter
 from impasto.commands.look_options import resolve_look
 from impasto.errors import UsageError
 from impasto.fast.compare import compare, write_compare_sheet, write_sweep_sheet
-from impasto.fast.core import FastModel, load_model
+from impasto.fast.core import FastModel, load_model, style_identity
+from impasto.fast.learn import LearnSettings, learn
+from impasto.fast.sweeps import sweep_paintings
 from impasto.fast.export import TOLERANCE, export_onnx
 from impasto.fast.train import TrainSettings, _display_frame, read_training_frames, train
 from impasto.features.net import feature_net
@@ -174,6 +176,59 @@ def train_cmd(
     buckets = ", ".join(f"{k} {result.first.get(k, float('nan')):.3f} -> {v:.3f}" for k, v in result.last.items())
     err.print(f"wrote {output}: {result.steps} steps{resumed} in {result.seconds:.0f} s on {result.model.record['device']}; "
               f"loss per u bucket (1.0 = the unpainted frame): {buckets}", highlight=False, soft_wrap=True)
+
+
+LEARN = {f.name: f.default for f in dataclasses.fields(LearnSettings)}
+
+
+@fast_app.command("learn")
+def learn_cmd(
+    sweep: Path = typer.Argument(..., help="Sweep folder (impasto sweep) of one frame over u: the painter learns its cells.", show_default=False),
+    output: Path = typer.Option(..., "-o", "--output", help="Model file to write (.pt); its checkpoint goes beside it as <name>.ckpt.", show_default=False),
+    style: Optional[str] = typer.Option(None, "--style", help="The sweep's style image to learn (its file name), when it holds several."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="The sweep's seed to learn. (default: its lowest)"),
+    leave_out: Optional[str] = typer.Option(None, "--leave-out", help="u values of the sweep not to learn from, like 3,5 (to judge the painter on them with fast compare)."),
+    look: Optional[Path] = typer.Option(None, "--look", help="Check the sweep painted this look's style; refuse it otherwise."),
+    steps: int = typer.Option(LEARN["steps"], help="Learning steps."),
+    batch: int = typer.Option(LEARN["batch"], help="Patches per step."),
+    patch: int = typer.Option(LEARN["patch"], help="Patch edge in px of the sweep's paint size (a multiple of 4)."),
+    lr: float = typer.Option(LEARN["lr"], help="Adam learning rate."),
+    gatys_weight: float = typer.Option(LEARN["gatys_weight"], "--gatys-weight", help="Weight of the look's own loss at u between the cells (0: the paintings alone)."),
+    preset: str = typer.Option(LEARN["preset"], help="Network: learned, or learned-tiny (tests)."),
+    checkpoint_every: int = typer.Option(LEARN["checkpoint_every"], help="Steps between checkpoints."),
+    minutes: Optional[float] = typer.Option(LEARN["time_limit"], help="Stop after this many minutes (the model is written; rerun with more --steps to go on)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming from the checkpoint."),
+    device: str = DEVICE_OPT,
+) -> None:
+    """Learn a painter from the paintings a sweep made of one frame over u: it paints that frame, and the shot's
+    other frames, at any u inside the swept range in milliseconds (fast stylize, fast sweep, the studio's slider)."""
+    with command_errors(interrupted=f"Interrupted; the checkpoint beside {output} keeps the progress: run the same command to resume.", paints=True):
+        settings = LearnSettings(steps=steps, batch=batch, patch=patch, lr=lr, preset=preset, gatys_weight=gatys_weight,
+                                 checkpoint_every=max(1, checkpoint_every), device=device,
+                                 time_limit=None if minutes is None else 60.0 * minutes)
+        settings.check()
+        _writable_file(output, "model file")
+        left = parse_values(leave_out, "--leave-out") if leave_out else []
+        found = sweep_paintings(sweep, style=style, seed=seed, leave_out=left)
+        if look is not None:
+            look_file = resolve_look(look, {})
+            styles = [load_rgb(s, "style image") for s in look_file.styles]
+            origin = feature_net(look_file.look.network, look_file.look.weights, look_file.look.pooling, "cpu").origin
+            mine = style_identity(found.style_rgbs, found.look, origin)
+            if not look_file.styles or style_identity(styles, look_file.look, origin) != mine:
+                raise UsageError(f"Sweep '{sweep}' painted another look than '{look.name}' (style images, style settings "
+                                 "or network differ); learn from a sweep of that look.")
+        h, w = found.examples[0].content.shape[:2]
+        us = ", ".join(f"{e.u:g}" for e in found.examples)
+        err.print(f"learning from {len(found.examples)} cells of {sweep} ({w}×{h}, {found.iterations} iterations, seed "
+                  f"{found.seed}) at u {us}" + (f", leaving out u {', '.join(f'{u:g}' for u in left)}" if left else ""),
+                  highlight=False, soft_wrap=True)
+        with Reporter("fast learn", totals={"step": settings.steps}, time_limit=settings.time_limit) as reporter:
+            result = learn(found.look, found.style_rgbs, found.examples, output, settings, style_paths=found.style_paths,
+                           sources=found.sources(), resume=not fresh, progress=reporter)
+    resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
+    err.print(f"wrote {output}: {result.steps} steps{resumed} in {result.seconds:.0f} s on {result.model.record['device']}, "
+              f"u {result.model.describe_range()}; loss {result.first:.4f} -> {result.last:.4f}", highlight=False, soft_wrap=True)
 
 
 @_painting("stylize")

@@ -19,6 +19,8 @@ from impasto.errors import ImpastoError, UsageError
 from impasto.features.precision import explain_precision
 from impasto.progress import duration
 from impasto.fast.hooks import FastShotRenderer
+from impasto.fast.keyframes import ShotTrainer
+from impasto.shot.learned import painter_path
 from impasto.io.sequence import format_frame_range, parse_frame_range
 from impasto.shot.config import load_shot, with_overrides
 from impasto.shot.render import ShotRenderer
@@ -61,6 +63,7 @@ def render(
     chunk: Optional[int] = typer.Option(None, "--chunk", help="Deprecated: the old name of --frames-per-task. (The boil's chunk is the shot file's temporal.chunk.)", show_default=False),
     workers: Optional[int] = typer.Option(CLUSTER["workers"], "--workers", help="With --cluster: at most this many worker processes. (default: as many as the cluster holds)"),
     max_retries: int = typer.Option(CLUSTER["max_retries"], "--max-retries", help="With --cluster: restarts of a lost worker, and retries of its chunk."),
+    learned: Optional[int] = typer.Option(None, "--learned", metavar="N", help="Paint frames 0, N, 2N… of the shot and its last frame by the optimisation, learn a painter from them (a few minutes on a CPU; resumable) and paint the other frames with it in about a second each; 0 turns it off. Its frames belong to the version by design: the look hash carries N, and the manifest records which frames were learned and from which painter; changed keyframes learn it again. Not with boil above 0, --fast, regions or --cluster. (default: the shot file's render.learned)"),
     fast: Optional[Path] = typer.Option(None, "--fast", help="Paint with this fast model (impasto fast train) instead of the optimisation: about a second per frame. Fast frames count as another look, so they never mix into a version of optimised frames."),
     max_memory: Optional[str] = MAX_MEMORY_OPT,
 ) -> None:
@@ -72,8 +75,12 @@ is locked while it is painted, and a lock left by a killed render is taken over.
     with command_errors(paints=not cluster):  # a cluster's driver paints nothing here
         frames_per_task = _frames_per_task(frames_per_task, chunk)
         apply_memory_cap(max_memory)
-        shot = with_overrides(load_shot(shot_file), from_previous=from_previous, boil=boil)
+        shot = with_overrides(load_shot(shot_file), from_previous=from_previous, boil=boil, learned=learned)
         wanted = parse_frame_range(frames) if frames else None
+        if shot.render.learned and fast:
+            raise UsageError("--fast and --learned are two ways to paint without the optimisation; give one.")
+        if shot.render.learned and cluster:
+            raise UsageError("--learned renders on this machine (or several local renders of the shot); drop --cluster.")
         if estimate:
             _estimate(shot, wanted, device, probe_iterations, force)
             return
@@ -137,6 +144,8 @@ def _render(shot, wanted, device, force, fast: Path | None = None, fast_from_pre
         if fast is not None:
             # a fast model starts from the plate unless --from-previous asks otherwise (it has no start of its own)
             chosen = FastShotRenderer(shot, fast, device=device, from_previous=fast_from_previous)
+        elif shot.render.learned:
+            chosen = ShotRenderer(shot, device=device, trainer=ShotTrainer(shot, device=device))
         else:
             chosen = ShotRenderer(shot, device=device)
         with chosen as renderer:
@@ -162,6 +171,9 @@ def _render(shot, wanted, device, force, fast: Path | None = None, fast_from_pre
                 err.print(f"{label}: precision {why}", highlight=False, soft_wrap=True)
             with Reporter(label, totals={"frame": len(plan.todo)}) as progress:
                 report = render_frames(renderer.shot, plan=plan, renderer=renderer, progress=progress)
+            if report.learned:
+                err.print(f"{label}: learned painter {report.learned} ({_rel(painter_path(shot, report.learned))})",
+                          highlight=False, soft_wrap=True)
             _warn(renderer, said)  # region warnings of frames painted during the run
     except KeyboardInterrupt:
         err.print(f"{label}: interrupted; finished frames are kept, run impasto render {shot.source} again to resume.",
@@ -183,6 +195,9 @@ def _render(shot, wanted, device, force, fast: Path | None = None, fast_from_pre
 
 def _boil_note(shot) -> str:
     t = shot.temporal
+    if shot.render.learned:
+        return (f" with a learned painter: keyframes every {shot.render.learned} frames and the last by the "
+                "optimisation, then the painter learns from them and paints the rest")
     if t.boil <= 0:
         return ""
     return f" at boil {t.boil:g}: keyframes first, then chunks of {t.chunk}"
@@ -217,6 +232,9 @@ def _raise_unfinished(shot, report, of: int) -> None:
         s = _missing_sentence(shot, report.missing, of)
         parts.append(s[0].upper() + s[1:] + " and were not painted" if len(report.missing) > 1 else
                      s[0].upper() + s[1:] + " and was not painted")
+    if report.learn_error:
+        parts.append(f"the learned painter could not be learned ({report.learn_error.rstrip('.')}), so "
+                     f"{_count(len(report.elsewhere), 'frame')} were not painted")
     if parts:
         fix = "fix the cause and run impasto render again to paint " + ("them" if len(report.failed) + len(report.missing) > 1 else "it")
         raise ImpastoError("; ".join(parts) + f"; {fix}.")

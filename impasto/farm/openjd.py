@@ -6,7 +6,8 @@ and `impasto status` are a local render's. The steps follow the planner (`impast
 step whose `CHUNK[INT]` task parameter (OpenJD's TASK_CHUNKING extension) cuts the frames left into contiguous
 ranges of `frames_per_task`; at boil above 0 a keyframe step (the keyframes in one task when each is painted from
 the one before, one task each when they are independent), then a chunk step that depends on it, one task per
-boil chunk (its frames held toward its two keyframes; forward, painted in order, each from the one before).
+boil chunk (its frames held toward its two keyframes; forward, painted in order, each from the one before); with
+render.learned a keyframe step, a step of one task that learns the painter (and paints one frame), then the rest.
 
 The template names the shot file, its folder, the output folder and the impasto executable by PATH parameters, so
 a farm whose workers mount the project elsewhere maps them with OpenJD path mapping rules; a job environment pins
@@ -33,7 +34,7 @@ from impasto.errors import UsageError
 from impasto.files import output_folder_problem
 from impasto.io.sequence import format_frame_range, parse_frame_range
 from impasto.shot.config import Shot
-from impasto.shot.plan import Plan, Unit, units
+from impasto.shot.plan import TRAIN, Plan, Unit, units
 from impasto.version import __version__
 
 SPECIFICATION = "jobtemplate-2023-09"
@@ -120,8 +121,31 @@ def _step(name: str, description: str, parameter: dict[str, Any], depends: str |
     return step
 
 
+def _learned_steps(plan: Plan, frames_per_task: int) -> list[dict[str, Any]]:
+    """render.learned: the keyframes (one task each), then one task that learns the painter (the render of the
+    first learned frame runs the plan's TRAIN task before it paints), then the other learned frames."""
+    keys = [t.frame for t in plan.tasks if t.role == "keyframe" and t.frame is not None]
+    rest = [t.frame for t in plan.tasks if t.role == "learned" and t.frame is not None]
+    learns = any(t.key == TRAIN for t in plan.tasks)
+    steps = []
+    if keys:
+        steps.append(_step("Keyframes", "Paint the keyframes by the optimisation, each on its own.",
+                           _chunked("Frames", keys, 1, contiguous=False)))
+    after = "Keyframes" if keys else None
+    if learns and rest:
+        steps.append(_step("Learn", "Learn the painter from the keyframes, then paint one frame with it.",
+                           _chunked("Frames", rest[:1], 1, contiguous=False), depends=after))
+        rest, after = rest[1:], "Learn"
+    if rest:
+        steps.append(_step("Learned", "Paint the other frames with the learned painter.",
+                           _chunked("Frames", rest, frames_per_task, contiguous=False), depends=after))
+    return steps
+
+
 def _steps(plan: Plan, frames_per_task: int) -> list[dict[str, Any]]:
     """The job's steps from the planner's units."""
+    if plan.learned is not None:
+        return _learned_steps(plan, frames_per_task)
     if plan.boil is None:
         return [_step("Paint", "Paint the shot's frames, each on its own (boil 0).",
                       _chunked("Frames", plan.todo, frames_per_task, contiguous=True))]

@@ -32,9 +32,22 @@ class FastConfig:
     embed: int = 8  # sin/cos frequencies of the u embedding
     hidden: int = 64  # MLP width
     anchors: int = 0  # conditional instance norm tables at this many u values, interpolated (Dumoulin et al.)
+    # "instance": Johnson's instance norm (statistics of the whole picture); "none": FiLM scale and shift alone, so
+    # a network trained on small patches paints a whole frame alike (Texler et al. 2020 train on patches).
+    norm: str = "instance"
+    # False: the MLP does not see u (it learns what every u shares) and u acts through the anchor tables alone, so
+    # a u between two anchors paints with their parameters interpolated: the smooth in-between a few examples need.
+    u_mlp: bool = True
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | str]:
         return asdict(self)
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm '{self.norm}'; use one of {', '.join(NORMS)}")
+
+
+NORMS = ("instance", "none")
 
 
 PRESETS: dict[str, FastConfig] = {
@@ -43,6 +56,11 @@ PRESETS: dict[str, FastConfig] = {
     # left a visible band along the frame edges and after 500 steps a 1.1-1.35× higher loss).
     "small": FastConfig(reflect=True),
     "large": FastConfig(width=32, blocks=5, first_kernel=9, embed=8, hidden=128, reflect=True),  # Johnson's widths; GPU
+    # The learned painter (impasto.fast.learn): no normalisation, so patches and whole frames paint alike.
+    # u through anchor tables only (impasto.fast.learn sets their count from the examples' u values).
+    "learned": FastConfig(width=16, blocks=2, first_kernel=3, embed=1, hidden=32, reflect=True, norm="none", u_mlp=False),
+    "learned-tiny": FastConfig(width=8, blocks=1, first_kernel=3, embed=1, hidden=16, reflect=True, norm="none",
+                               u_mlp=False),  # tests
 }
 
 
@@ -62,13 +80,17 @@ class UEmbedding(nn.Module):
 
 
 class FiLMNorm(nn.Module):
-    """Instance norm whose scale and shift are given per sample (from u)."""
+    """Instance norm whose scale and shift are given per sample (from u); with `normalise` False, the scale and
+    shift alone (FiLM), which leaves a pixel's value independent of the rest of the picture."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, normalise: bool = True) -> None:
         super().__init__()
         self.channels = channels
+        self.normalise = normalise
 
     def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        if not self.normalise:
+            return torch.addcmul(beta[:, :, None, None], x, gamma[:, :, None, None])
         # Normalise and apply gamma/beta as one affine per channel: one pass over the pixels instead of three.
         mean = x.mean(dim=(2, 3), keepdim=True)
         var = (x * x).mean(dim=(2, 3), keepdim=True) - mean * mean
@@ -93,14 +115,16 @@ class FastStyleNet(nn.Module):
         c1, c2, c3 = w, 2 * w, 4 * w
         # encoder: plain (affine) instance norm, shared by every u
         self.enc = nn.ModuleList([_conv(3, c1, k), _conv(c1, c2, 3, 2), _conv(c2, c3, 3, 2)])
-        self.enc_norm = nn.ModuleList([nn.InstanceNorm2d(c, affine=True) for c in (c1, c2, c3)])
+        instance = config.norm == "instance"
+        self.enc_norm = nn.ModuleList([nn.InstanceNorm2d(c, affine=True) if instance else nn.Identity()
+                                       for c in (c1, c2, c3)])
         # conditioned part: residual blocks (two convs each) and the decoder
         r = config.reflect
         self.res = nn.ModuleList([_conv(c3, c3, 3, reflect=r) for _ in range(2 * config.blocks)])
         self.up = nn.ModuleList([_conv(c3, c2, 3, reflect=r), _conv(c2, c1, 3, reflect=r)])
         self.out = _conv(c1, 3, config.out_kernel, reflect=True)
         self.norm_channels = [c3] * (2 * config.blocks) + [c2, c1]
-        self.norms = nn.ModuleList([FiLMNorm(c) for c in self.norm_channels])
+        self.norms = nn.ModuleList([FiLMNorm(c, instance) for c in self.norm_channels])
         self.embedding = UEmbedding(config.embed)
         n_film = 2 * sum(self.norm_channels)
         self.film = nn.Sequential(
@@ -128,7 +152,7 @@ class FastStyleNet(nn.Module):
 
     def film_params(self, t: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(gamma, beta) per conditioned norm for each t: N×C each."""
-        p = self.film(self.embedding(t)) + self.film_base
+        p = self.film(self.embedding(t if self.config.u_mlp else torch.zeros_like(t))) + self.film_base
         k = self.config.anchors
         if k:
             pos = t.reshape(-1, 1).clamp(0.0, 1.0) * (k - 1)

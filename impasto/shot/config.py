@@ -65,6 +65,26 @@ class RenderSettings(BaseModel):
     scale: float = Field(1.0, gt=0, le=1, description="paint at this fraction of the plate's size, then upscale back (Lanczos) to line up")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     from_previous: bool = Field(False, description="start each frame from the previous painted frame (steadier, frames depend on each other)")
+    learned: int | None = Field(None, ge=2, description="paint frames 0, N, 2N… of the shot and its last frame by the optimisation, learn a painter from them and paint the other frames with it (None: every frame by the optimisation)")
+
+
+class LearnConfig(BaseModel):
+    """How render.learned learns its painter; a field left out takes `impasto.fast.learn.LearnSettings`' default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int | None = Field(None, ge=1, description="learning steps (more: closer to the keyframes, slower)")
+    batch: int | None = Field(None, ge=1, description="patches per step")
+    patch: int | None = Field(None, ge=16, description="patch edge in px of the paint size (a multiple of 4)")
+    preset: str | None = Field(None, description="network: learned (the default) or learned-tiny (tests)")
+    minutes: float | None = Field(None, gt=0, description="stop learning after this many minutes, whatever steps remain")
+
+    def settings(self) -> dict[str, object]:
+        """The fields given, as `LearnSettings` keywords (minutes become its time_limit in seconds)."""
+        out: dict[str, object] = self.model_dump(exclude_none=True, exclude={"minutes"})
+        if self.minutes is not None:
+            out["time_limit"] = 60.0 * self.minutes
+        return out
 
 
 class OutputSettings(BaseModel):
@@ -142,6 +162,7 @@ class Shot(BaseModel):
     styles: list[str] = Field(default_factory=list, description="style images; default: the look file's")
     colour: ColourSettings = Field(default_factory=ColourSettings)
     render: RenderSettings = Field(default_factory=RenderSettings)
+    learn: LearnConfig = Field(default_factory=LearnConfig, description="with render.learned: how its painter learns")
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     post: PostSettings = Field(default_factory=PostSettings)
@@ -326,18 +347,34 @@ def _with_regions(shot: Shot, look: Look) -> Look:
 
 
 def check_temporal(shot: Shot) -> None:
-    """boil > 0 and from_previous are two ways to start from the previous frame: refuse both at once (one sentence)."""
+    """boil > 0 and from_previous are two ways to start from the previous frame: refuse both at once (one sentence);
+    a learned painter (render.learned) paints each frame on its own: refuse it with either."""
     if shot.temporal.boil > 0 and shot.render.from_previous:
         raise UsageError(f"Shot {shot.name} asks for boil {shot.temporal.boil:g} and from_previous together; boil already "
                          "starts each frame from the previous painted one, so drop from_previous (--from-content) or set boil 0.")
+    if shot.render.learned and shot.temporal.boil > 0:
+        raise UsageError(f"Shot {shot.name} asks for a learned painter (render.learned {shot.render.learned}) at boil "
+                         f"{shot.temporal.boil:g}; the learned painter paints every frame on its own, so set boil 0 or drop --learned.")
+    if shot.render.learned and shot.render.from_previous:
+        raise UsageError(f"Shot {shot.name} asks for a learned painter and from_previous together; the learned painter "
+                         "paints every frame from its plate, so drop from_previous (--from-content) or --learned.")
 
 
-def with_overrides(shot: Shot, *, from_previous: bool | None = None, boil: float | None = None) -> Shot:
-    """`shot` with render.from_previous and temporal.boil overridden (a command line's --from-previous, --boil);
-    `shot` itself when nothing changes. UsageError when the two are asked together, or boil is out of 0-1."""
+def with_overrides(shot: Shot, *, from_previous: bool | None = None, boil: float | None = None,
+                   learned: int | None = None) -> Shot:
+    """`shot` with render.from_previous, temporal.boil and render.learned overridden (a command line's
+    --from-previous, --boil, --learned; --learned 0 turns it off); `shot` itself when nothing changes. UsageError
+    when two are asked together that do not go together, or a value is out of its range."""
     update: dict[str, BaseModel] = {}
+    render: dict[str, object] = {}
     if from_previous is not None and from_previous != shot.render.from_previous:
-        update["render"] = shot.render.model_copy(update={"from_previous": from_previous})
+        render["from_previous"] = from_previous
+    if learned is not None and (learned or None) != shot.render.learned:
+        if learned < 0 or learned == 1:
+            raise UsageError(f"--learned takes the keyframe spacing N (2 or more; 0 for none), not {learned}.")
+        render["learned"] = learned or None
+    if render:
+        update["render"] = shot.render.model_copy(update=render)
     if boil is not None and boil != shot.temporal.boil:
         if not 0.0 <= boil <= 1.0:
             raise UsageError(f"--boil must lie between 0 and 1, not {boil:g}.")

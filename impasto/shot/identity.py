@@ -82,7 +82,7 @@ def settled_temporal(shot: Shot) -> TemporalSettings:
 
 def look_hash(shot: Shot) -> str:
     """Digest of everything that changes how a frame is painted: look fields (not where the look was developed),
-    style image contents, colour transforms, render scale, post steps and the previous-frame start. At boil > 0
+    style image contents, colour transforms, render scale, post steps and the previous-frame start. With render.learned, `+learnedN` follows. At boil > 0
     the temporal settings follow as a readable suffix (`+boil0.5c12p3`), so a version never mixes boils; boil 0
     adds nothing, so a shot without [temporal] keeps its hash."""
     look, styles = shot.resolved_look()
@@ -103,4 +103,7 @@ def look_hash(shot: Shot) -> str:
         "scale": shot.render.scale,
         "post": shot.post.model_dump(mode="json", exclude_defaults=True),
     }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16] + settled_temporal(shot).key()
+    # A learned painter's frames belong to the version by design (the suffix keeps them apart from a version
+    # painted wholly by the optimisation); which painter painted each is the frame's entry's `painter`.
+    learned = f"+learned{shot.render.learned}" if shot.render.learned else ""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16] + settled_temporal(shot).key() + learned

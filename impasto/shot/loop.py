@@ -13,18 +13,22 @@ and ETA come from `typical`, so every executor predicts alike. Nothing here prin
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from impasto.progress import FrameEvent
+from impasto.errors import ImpastoError
+from impasto.progress import Event, FrameEvent
 from impasto.shot.config import Shot
-from impasto.shot.locks import FrameLock, Holder
+from impasto.shot.learned import WAIT_POLL, Trainer, painter_path
+from impasto.shot.locks import FrameLock, Holder, claim
 from impasto.shot.manifest import FrameEntry
 from impasto.shot.painter import Painter
-from impasto.shot.plan import Plan, Unit, units
+from impasto.shot.plan import TRAIN, Plan, Unit, units
 from impasto.shot.render import ShotRenderer
 
-Progress = Callable[[FrameEvent], None]  # the frame scope of the one progress model (impasto.progress)
+# The frame scope of the one progress model (impasto.progress), and the step scope while a painter is learned.
+Progress = Callable[[Event], None]
 
 
 @dataclass
@@ -36,10 +40,12 @@ class RunReport:
     seconds: dict[int, float] = field(default_factory=dict)
     missing: list[int] = field(default_factory=list)  # plate frames not there: recorded in the manifest
     elsewhere: dict[int, str] = field(default_factory=dict)  # frames another render held or painted meanwhile
+    learned: str | None = None  # render.learned: the id of the painter this render learned or used
+    learn_error: str | None = None  # ... or why it could not be learned (its frames are then not painted)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.missing
+        return not self.failed and not self.missing and self.learn_error is None
 
 
 def typical(seconds: Sequence[float]) -> float | None:
@@ -71,6 +77,29 @@ def paint_claimed(r: ShotRenderer, n: int, since: float, *, run: str = "",
                 on_iteration(i, its)
 
         return r.render_frame(n, on_iteration=touched)
+
+
+def learn_claimed(r: ShotRenderer, *, run: str = "", progress: Progress | None = None) -> str:
+    """The plan's TRAIN task: learn the painter of the keyframes as they are now under its lock, or wait while
+    another render learns it; its id. Raises ImpastoError (one sentence) when it cannot be learned."""
+    pid = r.painter_id()
+    if pid is None:
+        r.learn_painter()  # raises the sentence naming the keyframes not painted yet
+    assert pid is not None
+    path = painter_path(r.shot, pid, r.version)
+    while True:
+        got = claim(path, r.manifest_path, lambda: not path.is_file(), run=run)
+        if got is None:
+            return pid  # there already (learned by another render meanwhile)
+        if isinstance(got, FrameLock):
+            with got:
+                def touched(event: Event) -> None:
+                    got.touch()
+                    if progress is not None:
+                        progress(event)
+
+                return r.learn_painter(progress=touched)[0]
+        time.sleep(WAIT_POLL)  # another live render is learning it: its painter paints our frames too
 
 
 def run_unit(r: ShotRenderer, unit: Unit, since: float, *, run: str = "",
@@ -110,14 +139,16 @@ def render_frames(
     plan: Plan | None = None,
     renderer: ShotRenderer | None = None,
     painter: Painter | None = None,
+    trainer: Trainer | None = None,
 ) -> RunReport:
     """Render the frames of `shot` (default: all) that are not done yet, in this process; failures and missing
     plate frames are recorded and the run goes on. Each frame is claimed first (impasto.shot.locks), so renders of
     the shot running at once split the frames between them.
 
-    `painter` (default: the optimisation) paints each frame when no `renderer` is given."""
+    `painter` (default: the optimisation) paints each frame when no `renderer` is given; `trainer` learns the
+    painter of a shot with render.learned (`impasto.fast.learn.ShotTrainer`)."""
     own = renderer is None
-    r = renderer or ShotRenderer(shot, painter=painter, device=device, from_previous=from_previous)
+    r = renderer or ShotRenderer(shot, painter=painter, device=device, from_previous=from_previous, trainer=trainer)
     try:
         plan = plan or r.plan(frames, force=force)
         report = RunReport(version=r.version, skipped=list(plan.skip), missing=list(plan.missing))
@@ -169,4 +200,14 @@ def run_plan(r: ShotRenderer, plan: Plan, report: RunReport, progress: Progress 
                                 eta=eta(), error=entry.error, loss=entry.loss))
 
     for unit in units(plan):
+        if unit.task == TRAIN:
+            try:
+                report.learned = learn_claimed(r, progress=progress)
+            except ImpastoError as exc:
+                report.learn_error = str(exc)
+            continue
+        if TRAIN in unit.waits and report.learn_error is not None:
+            for n in unit.frames:  # nothing to paint them with
+                finished(n, None, f"the learned painter could not be learned: {report.learn_error}")
+            continue
         run_unit(r, unit, plan.started, on_start=started, on_iteration=iteration, on_frame=finished)

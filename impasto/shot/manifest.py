@@ -50,6 +50,8 @@ class FrameEntry(BaseModel):
     pulled_to: int | None = Field(None, description="at boil > 0: the next keyframe this frame was also pulled toward")
     note: str | None = Field(None, description="at boil > 0: why a pull toward the next keyframe (or, two-sided, a keyframe) was left out")
     held_to: list[int] | None = Field(None, description="at boil > 0, two-sided: the keyframes the frame was held toward")
+    learned: bool = Field(False, description="with render.learned: the frame was painted by the painter learned from the shot's keyframes")
+    painter: str | None = Field(None, description="with render.learned: the id of the learned painter that painted the frame (keyframes: none)")
     iterations: int | None = Field(None, description="iterations the optimisation ran for the frame (fewer than the look's when it stopped converged)")
     impasto: str = ""
     torch: str = ""

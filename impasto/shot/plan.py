@@ -26,7 +26,8 @@ from typing import Literal
 from impasto.shot.manifest import FrameEntry
 
 TaskKey = int | str
-Role = Literal["frame", "keyframe", "between", "other"]
+Role = Literal["frame", "keyframe", "between", "learned", "other"]
+TRAIN = "train"  # the task that learns a painter from finished keyframes (render.learned)
 DAMAGED = "file missing or damaged"
 
 
@@ -44,6 +45,8 @@ class FrameFacts:
     input_hash: str | None = None  # the plate frame's digest now
     mattes: dict[str, str] | None = None  # the regions' matte digests now
     dissolve: float = 1.0  # the dissolve weight the shot asks for now
+    learned: bool = False  # with render.learned: a frame the learned painter paints
+    painter: str | None = None  # ... and the id of the painter the keyframes make now (None: they are not all done)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,16 @@ class Boil:
     @property
     def two_sided(self) -> bool:
         return self.between == "two-sided"
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A shot painted from keyframes (render.learned): every `every`-th frame and the last are painted by the
+    optimisation, a painter is learned from them (`TRAIN`), and it paints the rest. `trained`: the painter the
+    keyframes make now is there already."""
+
+    every: int
+    trained: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,8 @@ class Unit:
     needs: frozenset[int] = frozenset()
     chained: bool = False
     chunk: int | None = None  # a boil chunk's keyframe (its name in messages)
+    task: str | None = None  # a task that is not frames (TRAIN: learn the painter); `frames` is then empty
+    waits: frozenset[str] = frozenset()  # such tasks this unit waits for
 
 
 @dataclass
@@ -104,6 +119,7 @@ class Plan:
     other_look: list[int] = field(default_factory=list)  # done with another look: the version would mix two
     boil: Boil | None = None
     shot_frames: list[int] = field(default_factory=list)  # the shot's whole frame list (chunks count on it)
+    learned: Learned | None = None
 
     @property
     def damaged(self) -> list[int]:
@@ -131,6 +147,10 @@ def frame_reason(facts: FrameFacts, look_hash: str) -> str | None:
         return "matte changed"
     if abs(entry.dissolve - facts.dissolve) > 1e-6:
         return "dissolve changed"
+    if facts.learned and facts.painter is None:
+        return "keyframes to paint first"
+    if facts.learned and entry.painter != facts.painter:
+        return "keyframes changed"
     if not facts.opens:
         return DAMAGED
     return None
@@ -188,9 +208,24 @@ def frame_tasks(todo: Iterable[int], frames: Sequence[int], boil: Boil | None) -
     return out
 
 
+def learned_tasks(todo: Iterable[int], frames: Sequence[int], learned: Learned) -> list[Task]:
+    """With render.learned: the keyframes to paint (each on its own), then, when any other frame is to paint and
+    the painter the keyframes make is not there (or a keyframe paints again), `TRAIN` after them, then the other
+    frames, each after `TRAIN`."""
+    index = {n: i for i, n in enumerate(frames)}
+    todo = sorted(set(todo), key=index.__getitem__)
+    keys = set(keyframes(frames, learned.every, last=True))
+    key_tasks = [Task(n, "keyframe") for n in todo if n in keys]
+    rest = [n for n in todo if n not in keys]
+    train = bool(rest) and (not learned.trained or bool(key_tasks))
+    needs = frozenset([TRAIN]) if train else frozenset()
+    out = key_tasks + ([Task(TRAIN, "other", frozenset(t.key for t in key_tasks))] if train else [])
+    return out + [Task(n, "learned", needs) for n in rest]
+
+
 def plan_shot(frames: Sequence[int], facts: Mapping[int, FrameFacts], look_hash: str, *,
               wanted: Sequence[int] | None = None, boil: Boil | None = None, started: float = 0.0,
-              extra: Sequence[Task] = ()) -> Plan:
+              extra: Sequence[Task] = (), learned: Learned | None = None) -> Plan:
     """The plan for painting `wanted` (default: all) of a shot version whose frames are `frames`, from the `facts`
     of each wanted frame (and of any other frame the manifest holds as done, for `other_look`). `extra` tasks (not frames) run after the frames they need. Pure: tables in, a table out."""
     wanted = list(frames) if wanted is None else [n for n in frames if n in set(wanted)]
@@ -212,9 +247,9 @@ def plan_shot(frames: Sequence[int], facts: Mapping[int, FrameFacts], look_hash:
             reasons[n] = reason
         else:
             skip.append(n)
-    tasks = frame_tasks(todo, frames, boil) + list(extra)
+    tasks = (learned_tasks(todo, frames, learned) if learned is not None else frame_tasks(todo, frames, boil)) + list(extra)
     order = [t.frame for t in tasks if t.frame is not None]
-    return Plan(wanted, order, skip, reasons, missing, started, tasks, other_look, boil, list(frames))
+    return Plan(wanted, order, skip, reasons, missing, started, tasks, other_look, boil, list(frames), learned)
 
 
 def ready(plan: Plan, finished: Iterable[TaskKey]) -> list[Task]:
@@ -232,6 +267,8 @@ def units(plan: Plan, per_task: int = 1) -> list[Unit]:
     if per_task < 1:
         raise ValueError("per_task must be 1 or more")
     todo = plan.todo
+    if plan.learned is not None:
+        return _learned_units(plan, per_task)
     if plan.boil is None:
         return [Unit(tuple(todo[i:i + per_task])) for i in range(0, len(todo), per_task)]
     frames, chunk, two = plan.shot_frames, plan.boil.chunk, plan.boil.two_sided
@@ -247,3 +284,16 @@ def units(plan: Plan, per_task: int = 1) -> list[Unit]:
             # Forward, a chunk's frames are a chain (each from the one before); two-sided they are independent.
             out.append(Unit(rest, needs, chained=not two, chunk=part[0]))
     return out
+
+
+def _learned_units(plan: Plan, per_task: int) -> list[Unit]:
+    """render.learned: each keyframe its own unit (they are independent), then `TRAIN` (waiting for the keyframes
+    in the plan), then the other frames in runs of `per_task`, each waiting for `TRAIN` when it is in the plan."""
+    keys = [t.frame for t in plan.tasks if t.role == "keyframe" and t.frame is not None]
+    rest = [t.frame for t in plan.tasks if t.role == "learned" and t.frame is not None]
+    train = any(t.key == TRAIN for t in plan.tasks)
+    out = [Unit((k,)) for k in keys]
+    if train:
+        out.append(Unit((), frozenset(keys), task=TRAIN))
+    waits = frozenset([TRAIN]) if train else frozenset()
+    return out + [Unit(tuple(rest[i:i + per_task]), waits=waits) for i in range(0, len(rest), per_task)]

@@ -25,7 +25,8 @@ from impasto.shot.locks import FrameLock, Holder, claim, make_folder
 from impasto.shot.manifest import FrameEntry, Manifest, update_manifest
 from impasto.shot.pipeline import FramePipeline
 from impasto.shot.plan import Boil as PlanBoil
-from impasto.shot.plan import FrameFacts, Plan, frame_reason, plan_shot
+from impasto.shot.learned import painter_path
+from impasto.shot.plan import FrameFacts, Learned, Plan, frame_reason, plan_shot
 from impasto.version import __version__
 
 
@@ -57,13 +58,16 @@ class ShotRenderer(FramePipeline):
         missing = set(self.check_plates(wanted))
         self.clean_stale_temporaries()
         manifest = self.manifest()
-        facts = {n: self.facts(n, manifest, plate=n not in missing) for n in wanted}
+        pid = self.painter_id(manifest) if self.learned_keys else None
+        facts = {n: self.facts(n, manifest, plate=n not in missing, painter=pid) for n in wanted}
         for n, e in manifest.done().items():  # another look anywhere in the version counts
             facts.setdefault(n, FrameFacts(entry=e, output=self.shot.output_path(n).exists()))
         t = self.temporal
         boil = (PlanBoil(t.chunk, t.pull, t.keyframes == "chained", t.between or "forward")
                 if self.boil is not None else None)
-        plan = plan_shot(self.frames, facts, self.look_hash, wanted=wanted, boil=boil, started=started)
+        learned = (Learned(self.shot.render.learned or 0, pid is not None and painter_path(self.shot, pid, self.version).is_file())
+                   if self.learned_keys else None)
+        plan = plan_shot(self.frames, facts, self.look_hash, wanted=wanted, boil=boil, started=started, learned=learned)
         if plan.other_look and not force:
             cfg = self.shot.source.name if self.shot.source else f"{self.shot.name}.toml"
             raise UsageError(
@@ -73,13 +77,19 @@ class ShotRenderer(FramePipeline):
             )
         return plan
 
-    def facts(self, n: int, manifest: Manifest, plate: bool = True) -> FrameFacts:
+    def facts(self, n: int, manifest: Manifest, plate: bool = True, painter: str | None | bool = False) -> FrameFacts:
         """What frame `n`'s manifest entry and files say now (the plan's only I/O). The costly looks (the plate's
-        digest, the mattes, reading the written frame back) are taken only where they decide."""
+        digest, the mattes, reading the written frame back) are taken only where they decide. With render.learned,
+        `painter` is the id of the painter the keyframes make now (False: look it up)."""
         entry = manifest.frames.get(n)
         out = self.shot.output_path(n)
+        learned = self.is_learned(n)
+        if learned and painter is False:
+            painter = self.painter_id(manifest)
+        pid = painter if learned and isinstance(painter, str) else None
         if not plate or entry is None or entry.status != "done" or entry.look_hash != self.look_hash:
-            return FrameFacts(entry=entry, plate=plate, output=out.exists() if plate else out.is_file())
+            return FrameFacts(entry=entry, plate=plate, output=out.exists() if plate else out.is_file(),
+                              learned=learned, painter=pid)
         input_hash = self.input_hash(n)
         mattes = None
         if self._regions_painted() and entry.input_hash == input_hash:
@@ -91,7 +101,7 @@ class ShotRenderer(FramePipeline):
         dissolve = self.shot.dissolve_weight(n)
         opens = frame_opens(out, self.plate_size) if settled and abs(entry.dissolve - dissolve) <= 1e-6 else None
         return FrameFacts(entry=entry, plate=True, output=out.exists(), opens=opens, input_hash=input_hash,
-                          mattes=mattes, dissolve=dissolve)
+                          mattes=mattes, dissolve=dissolve, learned=learned, painter=pid)
 
     def reason(self, n: int, manifest: Manifest) -> str | None:
         """Why frame `n` needs painting, or None when its manifest entry and file say it is done."""
