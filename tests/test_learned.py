@@ -230,6 +230,8 @@ def test_a_shot_painted_from_keyframes_records_its_painter_and_resumes(project: 
     assert m2[1005].finished > m[1005].finished and m2[1005].painter == m[1005].painter
     assert m2[1002].finished == m[1002].finished
     assert "rendering 1 of 7" in again.output
+    status = _cli("status", shot_file)
+    assert status.exit_code == 0 and "4 frames (1002-1003,1005-1006) painted by the learned painter" in status.output.replace("\n", " "), status.output
 
 
 def test_changed_keyframes_learn_the_painter_again(project: Path) -> None:
@@ -262,7 +264,7 @@ def test_a_killed_learning_resumes_from_its_checkpoint(project: Path) -> None:
     steps: list[int] = []
     report = render_frames(shot, trainer=ShotTrainer(shot),
                            progress=lambda e: steps.append(e.resumed_from) if type(e).__name__ == "TrainProgress" else None)
-    assert report.ok and steps and steps[0] == 4  # the checkpoint every 4 steps: resumed there, not from 0
+    assert report.ok and steps and steps[0] == 5  # saved as it was stopped: resumed there, not from 0
 
 
 def test_two_local_renders_share_one_learning(project: Path) -> None:
@@ -315,3 +317,72 @@ def test_a_farm_job_learns_once_between_keyframes_and_the_rest(project: Path) ->
     assert list(steps) == ["Keyframes", "Learn", "Learned"]
     assert steps["Learn"]["dependencies"] == [{"dependsOn": "Keyframes"}]
     assert steps["Learned"]["dependencies"] == [{"dependsOn": "Learn"}]
+
+
+# ------------------------------------------------------------------------------------------------ sweeps
+
+
+@pytest.fixture()
+def swept(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny sweep of one frame at u 2, 3, 4 (2 and 3 iterations: the painter learns the 3-iteration cells)."""
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "frame.png", content_rgb[:48, :64])
+    write_image(tmp_path / "style.png", style_rgb[:64, :64])
+    write_image(tmp_path / "other.png", style_rgb[::-1, ::-1][:64, :64] * 0.5)
+    r = _cli("sweep", "frame.png", "style.png", "--u", "2:4:1", "--iterations", "2,3", "--size", "48", "--seed", "0",
+             "--device", "cpu", "-o", "sw")
+    assert r.exit_code == 0, r.output
+    return tmp_path
+
+
+def test_a_painter_learned_from_a_sweep_paints_its_u_range(swept: Path) -> None:
+    from impasto.fast.sweeps import sweep_paintings
+
+    found = sweep_paintings("sw", leave_out=[3.0])
+    assert [e.u for e in found.examples] == [2.0, 4.0] and found.iterations == 3 and found.swept == [2.0, 3.0, 4.0]
+    assert found.examples[0].content.shape == found.examples[0].painting.shape == (36, 48, 3)
+    r = _cli("fast", "learn", "sw", "-o", "m.pt", "--leave-out", "3", "--steps", "8", "--batch", "2", "--patch", "32",
+             "--preset", "learned-tiny", "--device", "cpu", "--look", next(Path("sw/cells").glob("*.look.toml")))
+    assert r.exit_code == 0, r.output
+    model = load_model("m.pt")
+    assert is_learned(model) and model.u_range == (2.0, 4.0) and model.record["left_out"] == [3.0]
+    assert model.size == 48 and model.config.anchors == 2
+    # It paints at any u of the range, the left-out one too; outside it, one sentence.
+    r = _cli("fast", "stylize", "m.pt", "frame.png", "--u", "3", "-o", "u3.png")
+    assert r.exit_code == 0, r.output
+    r = _cli("fast", "stylize", "m.pt", "frame.png", "--u", "5", "-o", "u5.png")
+    assert r.exit_code != 0 and "range" in r.output
+    _one_sentence(r.output)
+    # fast compare judges it on what it did not see: u 3 was left out, u 2 was learned.
+    r = _cli("fast", "compare", "m.pt", "frame.png", "--u", "2,3", "--iterations", "2", "--device", "cpu",
+             "--look", next(Path("sw/cells").glob("*.look.toml")), "-o", "cmp.png")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(Path("cmp.json").read_text())["rows"]
+    assert [(row["u"], row["seen_in_training"]) for row in rows] == [(2.0, True), (3.0, False)]
+    assert all(np.isfinite(row["style_distance"]) and row["style_distance"] >= 0 for row in rows)
+    # Resumes: more steps go on from the checkpoint.
+    r = _cli("fast", "learn", "sw", "-o", "m.pt", "--leave-out", "3", "--steps", "10", "--batch", "2", "--patch", "32",
+             "--preset", "learned-tiny", "--device", "cpu")
+    assert r.exit_code == 0 and "resumed at step 8" in r.output, r.output
+
+
+def test_paintings_of_another_look_or_not_a_sweep_are_refused(swept: Path) -> None:
+    from impasto.look import LookFile, save_look
+
+    save_look(Path("other.toml"), LookFile(look=Look(size=48), styles=[str(Path("other.png").resolve())]))
+    cases = [
+        (["fast", "learn", "sw", "-o", "m.pt", "--look", "other.toml"], "another look"),
+        (["fast", "learn", ".", "-o", "m.pt"], "not a sweep folder"),
+        (["fast", "learn", "sw", "-o", "m.pt", "--leave-out", "7"], "not a cell"),
+        (["fast", "learn", "sw", "-o", "m.pt", "--leave-out", "2,3,4"], "leaves no cells"),
+        (["fast", "learn", "sw", "-o", "m.pt", "--style", "nope.png"], "no style"),
+    ]
+    for args, words in cases:
+        r = _cli(*args, "--steps", "1", "--device", "cpu")
+        assert r.exit_code != 0 and words in r.output, (args, r.output)
+        _one_sentence(r.output)
+    # A frame changed since the sweep: its paintings are not of it any more.
+    write_image(Path("frame.png"), np.zeros((48, 64, 3), np.float32))
+    r = _cli("fast", "learn", "sw", "-o", "m.pt", "--steps", "1", "--device", "cpu")
+    assert r.exit_code != 0 and "changed" in r.output, r.output
+    _one_sentence(r.output)

@@ -310,16 +310,20 @@ def compare_cmd(
         rows = [{"frame": r.frame, "u": r.u, "fast": r.fast, "optimised": r.optimised,
                  "relative": {k: r.relative(k) for k in ("style", "content", "total")},
                  "matching_iteration": r.matching_iteration(), "style_by_layer": r.style_layers,
+                 "style_distance": r.style_distance, "seen_in_training": r.seen,
                  "fast_seconds": r.fast_seconds, "optimised_seconds": r.optimised_seconds} for r in report.rows]
         out.with_suffix(".json").write_text(json.dumps({"size": report.size, "iterations": iterations, "rows": rows}, indent=2))
-    typer.echo(f"{'frame':<24} {'u':>5} {'style fast/opt':>15} {'content fast/opt':>17} {'total fast/opt':>15} "
-               f"{'worth iterations':>17}")
+    typer.echo(f"{'frame':<24} {'u':>5} {'seen':>5} {'style fast/opt':>15} {'content fast/opt':>17} {'total fast/opt':>15} "
+               f"{'style distance':>15} {'worth iterations':>17}")
     for r in report.rows:
-        typer.echo(f"{r.frame[:24]:<24} {r.u:>5g} {r.relative('style'):>15.2f} {r.relative('content'):>17.2f} "
-                   f"{r.relative('total'):>15.2f} {_worth(r.matching_iteration(), iterations):>17}")
+        typer.echo(f"{r.frame[:24]:<24} {r.u:>5g} {'yes' if r.seen else 'no':>5} {r.relative('style'):>15.2f} "
+                   f"{r.relative('content'):>17.2f} {r.relative('total'):>15.2f} {r.style_distance:>15.3g} "
+                   f"{_worth(r.matching_iteration(), iterations):>17}")
     err.print(f"wrote {out} and {out.with_suffix('.json').name} (losses: the engine's, at {report.size} px; "
               f"fast/opt above 1 means the fast model is further from the optimum; 'worth iterations': the "
-              f"optimisation iteration whose loss the fast picture matches)", highlight=False, soft_wrap=True)
+              f"optimisation iteration whose loss the fast picture matches; 'seen': a learned painter learned from that frame "
+              f"at that u, so judge it on the rows that say no; 'style distance': between the fast and the optimised "
+              f"picture's Gram matrices)", highlight=False, soft_wrap=True)
 
 
 def _worth(n: int | None, iterations: int) -> str:

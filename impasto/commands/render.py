@@ -126,6 +126,9 @@ def _estimate(shot, wanted, device, probe_iterations, force) -> None:
         err.print(f"note: the shot paints at render.scale {est.scale:g} of the plate ({max(est.paint_size)} px long edge), "
                   f"not at the look's size {est.look_size}; change render.scale in the shot file to paint larger or smaller.",
                   highlight=False, soft_wrap=True)
+    if est.learns:
+        err.print("note: the learned painter's learning comes on top (a few minutes on a CPU; [learn] minutes caps it); "
+                  "the frames it paints take about a second each.", highlight=False, soft_wrap=True)
     if est.missing:
         err.print(f"note: {_count(est.missing, 'plate frame')} missing; render records them and exits 1 until they are there.",
                   highlight=False, soft_wrap=True)

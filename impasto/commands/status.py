@@ -40,7 +40,8 @@ of each version beside the plate's own, the excess (painted minus plate), the bo
             "damaged": {str(k): v for k, v in s.damaged.items()},
             "seconds_per_frame": s.per_frame, "eta_seconds": s.eta,
             "iterations": {"median": s.median_iterations(), "keyframes": s.median_iterations(True),
-                           "between": s.median_iterations(False), "frames": len(s.iterations)}, "output": s.output, "manifest": s.manifest,
+                           "between": s.median_iterations(False), "frames": len(s.iterations)},
+            "learned": {str(k): v for k, v in s.learned.items()}, "output": s.output, "manifest": s.manifest,
             "flicker": None if fl is None else {
                 "painted": fl.painted, "plate": fl.plate, "ratio": fl.ratio, "pairs": fl.pairs,
                 "worst": [{"frames": [a, b], "painted": p, "plate": q} for a, b, p, q in fl.worst],
@@ -75,6 +76,10 @@ of each version beside the plate's own, the excess (painted minus plate), the bo
         if s.keyframes and len(s.keyframes) < len(s.iterations):
             parts.append(f"keyframes {s.median_iterations(True):g}, between them {s.median_iterations(False):g}")
         rows.append(("iterations", "; ".join(parts)))
+    if s.learned:
+        painters = sorted(set(s.learned.values()))
+        rows.append(("learned", f"{len(s.learned)} frames ({fr(sorted(s.learned))}) painted by the learned "
+                                f"painter{'s' if len(painters) > 1 else ''} {', '.join(painters)}"))
     if fl is not None:
         ratio = f" (×{fl.ratio:.2f} the plate's)" if fl.ratio is not None else ""
         rows.append(("flicker", f"painted {fl.painted:.4f}, plate {fl.plate:.4f}{ratio}: mean abs. difference of "

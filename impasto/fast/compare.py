@@ -15,7 +15,7 @@ import torch
 from impasto.api import render
 from impasto.devices import resolve_device
 from impasto.fast.core import FastModel
-from impasto.fast.loss import GatysLoss, score, style_by_layer
+from impasto.fast.loss import GatysLoss, score, style_by_layer, style_distance
 from impasto.io.images import write_image
 from impasto.io.tensors import fit_size, resize, to_array, to_tensor
 from impasto.lookdev.contact_sheet import SheetCell, SheetGrid, write_contact_sheet
@@ -32,6 +32,8 @@ class CompareRow:
     optimised_seconds: float
     optimised_history: list[float] = field(default_factory=list)  # the optimisation's loss after each iteration
     style_layers: dict[str, float] = field(default_factory=dict)  # fast ÷ optimised style loss, layer by layer
+    style_distance: float = float("nan")  # Gram style distance between the fast picture and the optimised one
+    seen: bool = False  # the model learned from this frame at this u (a learned painter's record says so)
 
     def matching_iteration(self) -> int | None:
         """The optimisation iteration that first does as well as the fast picture (None: none in its run), i.e.
@@ -97,7 +99,8 @@ def compare(
             fast_l, opt_l = style_by_layer(loss, fast), style_by_layer(loss, result.image)
             layers = {k: fast_l[k] / opt_l[k] if opt_l[k] > 0 else float("inf") for k in fast_l}
             rows.append(CompareRow(name, float(u), score(loss, fast, content, u), score(loss, result.image, content, u),
-                                   fast_seconds, result.seconds, [p.loss for p in result.history], layers))
+                                   fast_seconds, result.seconds, [p.loss for p in result.history], layers,
+                                   style_distance(loss, fast, result.image), seen_in_training(model, name, u)))
             images[(fi, float(u))] = (fast, result.image)
             done += 1
             if progress is not None:
@@ -105,6 +108,23 @@ def compare(
                 progress(CellEvent(kind="done", done=done, total=total, name=cell, seconds=now - t0, elapsed=now - began,
                                    loss=result.history[-1].loss if result.history else None))
     return CompareReport(rows, edge, iterations, images, [n for n, _ in frames])
+
+
+def seen_in_training(model: FastModel, frame: str, u: float) -> bool:
+    """True when `model` learned from a painting of `frame` (a file name) at `u`: a painter learned from a sweep
+    records its content and cells' u, one learned from a shot its keyframes. A model trained on the Gatys loss
+    saw no paintings (False)."""
+    record = model.record
+    if record.get("kind") != "learned":
+        return False
+    us = [float(e.get("u", float("nan"))) for e in record.get("examples", [])]
+    if not any(abs(v - u) <= 1e-6 for v in us):
+        return False
+    content = str(record.get("content") or "")
+    if content:
+        return Path(content.split("@")[0]).name == Path(frame.split("@")[0]).name and (
+            "@" not in content or content.split("@")[-1] == frame.split("@")[-1])
+    return any(str(e.get("name", "")).endswith(f"@{frame}") for e in record.get("examples", []))
 
 
 def write_compare_sheet(report: CompareReport, path: str | os.PathLike, *, thumb: int = 256) -> Path:

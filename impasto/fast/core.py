@@ -21,7 +21,7 @@ import torch
 
 from impasto.devices import resolve_device
 from impasto.errors import UsageError
-from impasto.fast.model import MULTIPLE, FastConfig, FastStyleNet, pad_to_multiple
+from impasto.fast.model import MULTIPLE, FastConfig, FastStyleNet, pad_to_multiple, positional_guide
 from impasto.files import atomic_path
 from impasto.io import colour_transfer
 from impasto.io.tensors import fit_size, resize, to_array, to_tensor
@@ -139,7 +139,7 @@ class FastModel:
         n = chunk or max(1, min(len(us), int(512 * 2**20 // max(per_u, 1))))
         out: list[np.ndarray] = []
         with torch.inference_mode():
-            feats = net.encode(padded)
+            feats = net.encode(padded, frame_guide(net, h, w, padded))
             for i in range(0, len(us), n):
                 t = u_to_t(torch.tensor(us[i:i + n]), self.u_range).to(dev)
                 painted = net.decode(feats, padded, t)[:, :, :h, :w]
@@ -149,6 +149,13 @@ class FastModel:
                         one = colour_transfer.luminance_transfer(one, content)
                     out.append(to_array(one))
         return out
+
+
+def frame_guide(net: FastStyleNet, h: int, w: int, like: torch.Tensor) -> torch.Tensor | None:
+    """A network's position channels for an H×W frame, padded as the frame is (None for a network without)."""
+    if not net.config.positional:
+        return None
+    return pad_to_multiple(positional_guide(h, w, net.config.positional, like))[0]
 
 
 def save_dict(path: str | os.PathLike, data: dict[str, Any]) -> Path:

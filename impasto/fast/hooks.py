@@ -22,7 +22,7 @@ import torch
 
 from impasto.devices import resolve_device
 from impasto.errors import ImpastoError, UsageError
-from impasto.fast.core import FastModel, load_model, u_to_t
+from impasto.fast.core import FastModel, frame_guide, load_model, u_to_t
 from impasto.fast.model import pad_to_multiple
 from impasto.features.net import feature_net
 from impasto.files import file_digest
@@ -101,7 +101,7 @@ class FastPreviewer:
                 small = resize(rgb, fit_size(*content.shape[:2], edge))
                 padded, hw = pad_to_multiple(small)
                 net = model.net.to(dev).eval()
-                hit = self._encoded.put(key, (net.encode(padded), padded, hw, small))
+                hit = self._encoded.put(key, (net.encode(padded, frame_guide(net, *hw, padded)), padded, hw, small))
             feats, padded, (h, w), small = hit
             t = u_to_t(torch.tensor([float(u)]), model.u_range).to(dev)
             out = model.net.decode(feats, padded, t)[:, :, :h, :w]

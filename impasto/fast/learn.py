@@ -35,7 +35,7 @@ from impasto.devices import resolve_device
 from impasto.errors import ImpastoError, UsageError
 from impasto.fast.core import FastModel, _read, save_dict, style_identity, u_to_t
 from impasto.fast.loss import GatysLoss
-from impasto.fast.model import MULTIPLE, PRESETS, FastStyleNet
+from impasto.fast.model import MULTIPLE, PRESETS, FastStyleNet, positional_guide
 from impasto.fast.train import checkpoint_path, crop_ratios
 from impasto.io.tensors import resize, to_tensor
 from impasto.look import Look
@@ -79,6 +79,8 @@ class LearnSettings:
     preset: str = "learned"
     pixel_weight: float = 1.0
     feature_weight: float = 1.0
+    feature_layers: tuple[str, ...] = FEATURE_LAYERS
+    gram_weight: float = 0.0  # Gram matrices of the patch's features against its painting's: its texture, not its pixels
     gatys_weight: float = 0.0  # the look's own loss at u drawn over the range, as a regulariser (0: off)
     checkpoint_every: int = 100
     time_limit: float | None = None  # seconds; stop (and save) after this long even if steps remain
@@ -92,7 +94,7 @@ class LearnSettings:
             raise UsageError("Steps and batch size must be at least 1.")
         if self.patch < 16 or self.patch % MULTIPLE:
             raise UsageError(f"The patch must be a multiple of {MULTIPLE} and at least 16 px, not {self.patch}.")
-        if min(self.pixel_weight, self.feature_weight, self.gatys_weight) < 0:
+        if min(self.pixel_weight, self.feature_weight, self.gram_weight, self.gatys_weight) < 0:
             raise UsageError("Loss weights must not be negative.")
         if self.pixel_weight == 0 and self.feature_weight == 0:
             raise UsageError("Give the pixel or the feature loss a weight above 0: the painter learns from them.")
@@ -210,13 +212,15 @@ class _Learning:
         self.paintings = [to_tensor(np.asarray(e.painting, dtype=np.float32), cpu) for e in self.examples]
         h, w = self.contents[0].shape[-2:]
         self.patch = min(settings.patch, (min(h, w) // MULTIPLE) * MULTIPLE)
+        config = dataclasses.replace(PRESETS[settings.preset], anchors=anchor_count([float(e.u) for e in self.examples]))
+        # Position channels of the whole frame, cropped with each patch (a frame's painting puts strokes somewhere).
+        self.guide = positional_guide(h, w, config.positional, self.contents[0]) if config.positional else None
         self.edge = int(max(h, w))
         self.u_range = u_range_of(self.examples)
         self.us = torch.tensor([float(e.u) for e in self.examples])
         # The style loss's network serves the feature loss too: one VGG in memory.
         self.loss_fn = GatysLoss(look, style_rgbs, self.edge, self.dev, match_to=self.examples[0].content)
         self.style_id = style_identity(style_rgbs, look, self.loss_fn.origin)
-        config = dataclasses.replace(PRESETS[settings.preset], anchors=anchor_count([float(e.u) for e in self.examples]))
         self.net = FastStyleNet(config).to(self.dev)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=settings.lr)
         self.step = self.resumed_from = 0
@@ -225,7 +229,8 @@ class _Learning:
         self.history: list[tuple[int, float]] = []
         self.identity = {"recipe": RECIPE, "style_id": self.style_id, "config": config.as_dict(), "patch": self.patch,
                          "examples": sorted(e.digest() for e in self.examples),
-                         "weights": [settings.pixel_weight, settings.feature_weight, settings.gatys_weight]}
+                         "weights": [settings.pixel_weight, settings.feature_weight, settings.gram_weight, settings.gatys_weight],
+                         "layers": list(settings.feature_layers)}
 
     # ---------------------------------------------------------------- state on disk
     def resume(self, ckpt: Path) -> None:
@@ -245,7 +250,8 @@ class _Learning:
         s = self.settings
         record = {
             "kind": KIND, "steps": self.step, "batch": s.batch, "patch": self.patch, "lr": s.lr, "preset": s.preset,
-            "weights": {"pixel": s.pixel_weight, "features": s.feature_weight, "gatys": s.gatys_weight},
+            "weights": {"pixel": s.pixel_weight, "features": s.feature_weight, "texture": s.gram_weight,
+                        "gatys": s.gatys_weight}, "feature_layers": list(s.feature_layers),
             "examples": [{"name": e.name, "u": float(e.u), "digest": e.digest()} for e in self.examples],
             "loss": self.smooth, "first_loss": self.first, "device": str(self.dev),
             "seconds": round(time.perf_counter() - self.start_time, 1), "impasto": __version__,
@@ -277,9 +283,10 @@ class _Learning:
             if s.time_limit is not None and time.perf_counter() - self.start_time > s.time_limit:
                 break
 
-    def patches(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """n random patches (same place in a frame and its painting, flipped at random) and their examples' u."""
-        xs, ys, us = [], [], []
+    def patches(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """n random patches (same place in a frame, its painting and the position channels; flipped at random
+        without position channels, which flips would contradict) and their examples' u."""
+        xs, ys, us, gs = [], [], [], []
         p = self.patch
         for _ in range(n):
             i = int(torch.randint(len(self.examples), (), generator=self.gen))
@@ -288,32 +295,44 @@ class _Learning:
             y0 = int(torch.randint(h - p + 1, (), generator=self.gen))
             x0 = int(torch.randint(w - p + 1, (), generator=self.gen))
             a, b = c[..., y0:y0 + p, x0:x0 + p], t[..., y0:y0 + p, x0:x0 + p]
-            if float(torch.rand((), generator=self.gen)) < 0.5:
+            flip = float(torch.rand((), generator=self.gen)) < 0.5
+            if self.guide is not None:
+                gs.append(self.guide[..., y0:y0 + p, x0:x0 + p])
+            elif flip:
                 a, b = a.flip(-1), b.flip(-1)
             xs.append(a)
             ys.append(b)
             us.append(self.us[i])
-        return torch.cat(xs).to(self.dev), torch.cat(ys).to(self.dev), torch.stack(us)
+        guide = torch.cat(gs).to(self.dev) if gs else None
+        return torch.cat(xs).to(self.dev), torch.cat(ys).to(self.dev), torch.stack(us), guide
 
-    def feature_loss(self, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean over FEATURE_LAYERS of the mean absolute feature difference over the target's mean magnitude."""
-        fy = self.loss_fn.net(y, FEATURE_LAYERS)
+    def feature_loss(self, y: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features, texture): the mean over the feature layers of the mean absolute feature difference over the
+        target's mean magnitude, and of the squared difference of each patch's Gram matrices over the target's."""
+        layers = self.settings.feature_layers
+        fy = self.loss_fn.net(y, layers)
         with torch.no_grad():
-            ft = self.loss_fn.net(target, FEATURE_LAYERS)
-        terms = [(fy[k].float() - ft[k].float()).abs().mean() / ft[k].float().abs().mean().clamp_min(1e-6)
-                 for k in FEATURE_LAYERS]
-        return torch.stack(terms).mean()
+            ft = self.loss_fn.net(target, layers)
+        feats, grams = [], []
+        for k in layers:
+            a, b = fy[k].float(), ft[k].float()
+            feats.append((a - b).abs().mean() / b.abs().mean().clamp_min(1e-6))
+            if self.settings.gram_weight:
+                ga, gb = _gram(a), _gram(b)
+                grams.append(((ga - gb) ** 2).sum(dim=(1, 2)).div((gb ** 2).sum(dim=(1, 2)).clamp_min(1e-12)).mean())
+        zero = torch.zeros((), device=y.device)
+        return torch.stack(feats).mean(), torch.stack(grams).mean() if grams else zero
 
     def gatys_loss(self) -> torch.Tensor:
         """The look's loss on fresh patches at u drawn over the range, over the unpainted patch's (log, as fast
         train): the optimisation's own objective where no painting says what to paint."""
         s, lo_hi = self.settings, self.u_range
-        x, _, _ = self.patches(s.batch)
+        x, _, _, guide = self.patches(s.batch)
         lo, hi = lo_hi
         us = lo + (hi - lo) * torch.rand(s.batch, generator=self.gen)
         t = u_to_t(us, lo_hi).to(self.dev)
         content_feats, base_s, base_t = self.loss_fn.reference(x)
-        y = self.net(x, t)
+        y = self.net(x, t, guide)
         c, st, tv = self.loss_fn.terms(y, content_feats)
         h, w = self.contents[0].shape[-2:]
         ratios = torch.tensor(crop_ratios(self.loss_fn, us.tolist(), self.patch, h * w, self.edge), device=self.dev)
@@ -324,16 +343,18 @@ class _Learning:
 
     def train_step(self) -> tuple[float, dict[str, float]]:
         s = self.settings
-        x, target, us = self.patches(s.batch)
+        x, target, us, guide = self.patches(s.batch)
         t = u_to_t(us, self.u_range).to(self.dev)
-        y = self.net(x, t)
+        y = self.net(x, t, guide)
         pixel = (y - target).abs().mean()
         loss = s.pixel_weight * pixel
         parts = {"pixel": float(pixel.detach())}
-        if s.feature_weight:
-            feats = self.feature_loss(y, target)
-            loss = loss + s.feature_weight * feats
+        if s.feature_weight or s.gram_weight:
+            feats, texture = self.feature_loss(y, target)
+            loss = loss + s.feature_weight * feats + s.gram_weight * texture
             parts["features"] = float(feats.detach())
+            if s.gram_weight:
+                parts["texture"] = float(texture.detach())
         if s.gatys_weight:
             g = self.gatys_loss()
             loss = loss + s.gatys_weight * g
@@ -354,6 +375,13 @@ class _Learning:
             self.first = self.smooth
         self.history.append((self.step, value))
         return value, parts
+
+
+def _gram(f: torch.Tensor) -> torch.Tensor:
+    """N×C×C Gram matrices of N×C×H×W features, over the positions."""
+    n, c = f.shape[:2]
+    x = f.reshape(n, c, -1)
+    return x @ x.transpose(1, 2) / x.shape[-1]
 
 
 def paint_size_pair(content: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -108,3 +108,16 @@ def score(loss: GatysLoss, image: np.ndarray, content: np.ndarray, u: float) -> 
     r = loss.ratio(u, max(x.shape[-2:]))
     content_v, style_v, tv_v = float(c[0]), r * float(s[0]), loss.look.tv_weight * float(t[0])
     return {"content": content_v, "style": style_v, "tv": tv_v, "total": content_v + style_v + tv_v, "ratio": r}
+
+
+def style_distance(loss: GatysLoss, a: np.ndarray, b: np.ndarray) -> float:
+    """The Gram style distance between two pictures of one frame (same size): the look's style layers, each
+    ‖G(a) − G(b)‖² / (4 N² M²) as the style term, weighted by its layer weight. It asks how far apart two
+    paintings' textures are, whatever their strokes' places: what `fast compare` and bench/fast.py judge a
+    painter's picture by against the optimisation's picture of the same frame and u."""
+    from impasto.objective.losses import gram, style_layer_loss
+
+    with torch.no_grad():
+        fa = loss.net(to_tensor(a, loss.device), STYLE_LAYERS)
+        fb = loss.net(to_tensor(b, loss.device), STYLE_LAYERS)
+        return float(sum(w * float(style_layer_loss(fa[k], gram(fb[k]))) for k, w in STYLE_LAYERS.items()))

@@ -38,6 +38,10 @@ class FastConfig:
     # False: the MLP does not see u (it learns what every u shares) and u acts through the anchor tables alone, so
     # a u between two anchors paints with their parameters interpolated: the smooth in-between a few examples need.
     u_mlp: bool = True
+    # Position channels beside the frame (sin and cos of this many plane waves over the frame, in units of its long
+    # edge): a painter learned from a few paintings can then put a stroke where the painting put it, not only paint
+    # what the frame's look alone suggests (Texler et al. 2020 give their network such guides). 0: none.
+    positional: int = 0
 
     def as_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -114,7 +118,7 @@ class FastStyleNet(nn.Module):
         w, k = config.width, config.first_kernel
         c1, c2, c3 = w, 2 * w, 4 * w
         # encoder: plain (affine) instance norm, shared by every u
-        self.enc = nn.ModuleList([_conv(3, c1, k), _conv(c1, c2, 3, 2), _conv(c2, c3, 3, 2)])
+        self.enc = nn.ModuleList([_conv(3 + 2 * config.positional, c1, k), _conv(c1, c2, 3, 2), _conv(c2, c3, 3, 2)])
         instance = config.norm == "instance"
         self.enc_norm = nn.ModuleList([nn.InstanceNorm2d(c, affine=True) if instance else nn.Identity()
                                        for c in (c1, c2, c3)])
@@ -143,9 +147,14 @@ class FastStyleNet(nn.Module):
         nn.init.zeros_(self.out[-1].bias)
         self.register_buffer("film_base", torch.cat([torch.cat([torch.ones(c), torch.zeros(c)]) for c in self.norm_channels]))
 
-    def encode(self, image: torch.Tensor) -> torch.Tensor:
-        """The u-independent half (full resolution to 1/4): run once per frame."""
+    def encode(self, image: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        """The u-independent half (full resolution to 1/4): run once per frame. With position channels, `guide`
+        is their crop for a patch (default: the whole frame's, `positional_guide`)."""
         x = image * 2.0 - 1.0
+        if self.config.positional:
+            if guide is None:
+                guide = positional_guide(image.shape[-2], image.shape[-1], self.config.positional, image)
+            x = torch.cat([x, guide.expand(x.shape[0], -1, -1, -1)], dim=1)
         for conv, norm in zip(self.enc, self.enc_norm):
             x = F.relu(norm(conv(x)))
         return x
@@ -186,8 +195,27 @@ class FastStyleNet(nn.Module):
         base = torch.log(p) - torch.log1p(-p)  # logit, spelt out so the ONNX exporter knows it
         return torch.sigmoid(base + self.out(x))
 
-    def forward(self, image: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(image), image, t)
+    def forward(self, image: torch.Tensor, t: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(image, guide), image, t)
+
+
+GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
+
+
+def positional_guide(h: int | torch.Tensor, w: int | torch.Tensor, waves: int, like: torch.Tensor) -> torch.Tensor:
+    """1×(2·waves)×H×W: sin and cos of `waves` plane waves over an H×W frame, coordinates in units of its long edge,
+    directions turning by the golden angle and frequencies from 1 to 24 cycles per long edge (log spaced)."""
+    ys = torch.arange(h, dtype=like.dtype, device=like.device)
+    xs = torch.arange(w, dtype=like.dtype, device=like.device)
+    edge = torch.maximum(torch.as_tensor(h, dtype=like.dtype), torch.as_tensor(w, dtype=like.dtype))
+    yy, xx = ys.reshape(-1, 1) / edge, xs.reshape(1, -1) / edge
+    out = []
+    for i in range(waves):
+        f = 2.0 * math.pi * 24.0 ** (i / max(1, waves - 1))
+        a = GOLDEN_ANGLE * i
+        phase = f * (math.cos(a) * xx + math.sin(a) * yy)
+        out += [torch.sin(phase), torch.cos(phase)]
+    return torch.stack(out).unsqueeze(0)
 
 
 MULTIPLE = 4  # two downsamplings: sizes are padded to a multiple of this

@@ -2,7 +2,8 @@
 
 Iterations per frame: the median its finished frames of this look recorded (keyframes and the frames between
 them apart, at boil > 0, where `[temporal] iterations = "auto"` stops the latter early), the look's count where
-none is recorded yet."""
+none is recorded yet. With render.learned, the frames its painter paints take none (the painter's learning is
+not in the estimate: `Estimate.learns` says it comes on top)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class Estimate:
     scale: float = 1.0
     missing: int = 0  # frames whose plate frame is missing
     recorded: int = 0  # finished frames whose recorded iterations the estimate used (0: the look's count)
+    learns: bool = False  # render.learned: a painter is to be learned on top of the frames' time
 
     @property
     def scale_overrides_size(self) -> bool:
@@ -89,7 +91,8 @@ def estimate(shot: Shot, frames: list[int] | None = None, *, device: str | None 
         return Estimate(frames=len(plan.todo), paint_size=(pw, ph), plate_size=(w, h), iterations=iterations,
                         per_iteration=per_iter, per_frame=per_frame, device=result.device, probe_iterations=probe_iterations,
                         cores_used=cores, threads=torch.get_num_threads(), look_size=r.look.size,
-                        scale=shot.render.scale, missing=len(plan.missing), recorded=recorded)
+                        scale=shot.render.scale, missing=len(plan.missing), recorded=recorded,
+                        learns=any(t.role == "other" for t in plan.tasks))
 
 
 def planned_iterations(r: ShotRenderer, plan) -> tuple[float, int]:
@@ -101,6 +104,7 @@ def planned_iterations(r: ShotRenderer, plan) -> tuple[float, int]:
         its = [e.iterations for e in done if e.keyframe == kind]
         medians[kind] = statistics.median(its) if its else r.look.iterations
     keys = {t.key for t in plan.tasks if t.role == "keyframe"}
+    learned = {t.key for t in plan.tasks if t.role == "learned"}  # painted by the learned painter: no iterations
     todo = plan.todo or [None]
-    mean = sum(medians[n in keys] if n is not None else r.look.iterations for n in todo) / len(todo)
+    mean = sum(0 if n in learned else medians[n in keys] if n is not None else r.look.iterations for n in todo) / len(todo)
     return float(mean), len(done)

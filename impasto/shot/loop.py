@@ -21,7 +21,7 @@ from impasto.errors import ImpastoError
 from impasto.progress import Event, FrameEvent
 from impasto.shot.config import Shot
 from impasto.shot.learned import WAIT_POLL, Trainer, painter_path
-from impasto.shot.locks import FrameLock, Holder, claim
+from impasto.shot.locks import FrameLock, Holder, claim, is_stale, lock_path, read_holder
 from impasto.shot.manifest import FrameEntry
 from impasto.shot.painter import Painter
 from impasto.shot.plan import TRAIN, Plan, Unit, units
@@ -83,9 +83,11 @@ def learn_claimed(r: ShotRenderer, *, run: str = "", progress: Progress | None =
     """The plan's TRAIN task: learn the painter of the keyframes as they are now under its lock, or wait while
     another render learns it; its id. Raises ImpastoError (one sentence) when it cannot be learned."""
     pid = r.painter_id()
-    if pid is None:
-        r.learn_painter()  # raises the sentence naming the keyframes not painted yet
-    assert pid is not None
+    while pid is None:
+        if not any(_held(r, k) for k in r.unpainted_keyframes()):
+            r.learn_painter()  # raises the sentence naming the keyframes not painted yet
+        time.sleep(WAIT_POLL)  # another live render is painting a keyframe the painter learns from
+        pid = r.painter_id()
     path = painter_path(r.shot, pid, r.version)
     while True:
         got = claim(path, r.manifest_path, lambda: not path.is_file(), run=run)
@@ -100,6 +102,12 @@ def learn_claimed(r: ShotRenderer, *, run: str = "", progress: Progress | None =
 
                 return r.learn_painter(progress=touched)[0]
         time.sleep(WAIT_POLL)  # another live render is learning it: its painter paints our frames too
+
+
+def _held(r: ShotRenderer, frame: int) -> bool:
+    """A live render holds frame `frame`'s lock (it is painting it)."""
+    got = read_holder(lock_path(r.shot.output_path(frame)))
+    return got is not None and not is_stale(*got)
 
 
 def run_unit(r: ShotRenderer, unit: Unit, since: float, *, run: str = "",

@@ -61,6 +61,7 @@ class ShotStatus:
     ewarp_note: str | None = None  # why E_warp was not measured
     iterations: dict[int, int] = field(default_factory=dict)  # done frames of this look: iterations each ran
     keyframes: set[int] = field(default_factory=set)  # ... those that were keyframes (boil > 0)
+    learned: dict[int, str] = field(default_factory=dict)  # done frames of this look painted by a learned painter: its id
 
     @property
     def per_frame(self) -> float | None:
@@ -382,6 +383,7 @@ def shot_status(shot: Shot, *, flicker: bool = True, versions: list[int] | None 
     done, stale, todo, seconds = [], [], [], []
     iterations: dict[int, int] = {}
     keyframes: set[int] = set()
+    learned: dict[int, str] = {}
     failed: dict[int, str] = {}
     damaged: dict[int, str] = {}
     for n in frames:
@@ -401,11 +403,13 @@ def shot_status(shot: Shot, *, flicker: bool = True, versions: list[int] | None 
                 iterations[n] = e.iterations
                 if e.keyframe:
                     keyframes.add(n)
+            if e.look_hash == current and e.learned and e.painter:
+                learned[n] = e.painter
         elif n not in gone:
             todo.append(n)
     status = ShotStatus(shot.name, shot.output.version, frames, done, failed, stale, todo, missing_plates, seconds,
                         str(shot.output_pattern()), str(shot.manifest_path()), damaged=damaged,
-                        iterations=iterations, keyframes=keyframes)
+                        iterations=iterations, keyframes=keyframes, learned=learned)
     if flicker and len(done) > 1:
         with PlateSource(shot) as r:
             status.flicker = measure_flicker(shot, [n for n in done if n not in gone], r)
