@@ -632,3 +632,169 @@ def test_a_preview_says_when_its_u_changes_little_at_its_size(client: TestClient
     low = _preview(client, u=-1.0, iterations=1)
     assert _events(client, low["id"])[-1][1]["result"]["warning"] is None
     assert len(queue.saturations._lru) == measured  # the same plate, painting and size: not measured again
+
+
+# ------------------------------------------------------------------------------------------------ the learned painter
+
+
+def _one_sentence(text: str) -> None:
+    assert isinstance(text, str) and text.strip(), text
+    assert "Traceback" not in text and "\n" not in text and text.rstrip().endswith("."), text
+
+
+@pytest.fixture(scope="module")
+def painter_project(tmp_path_factory: pytest.TempPathFactory, content_rgb: np.ndarray, style_rgb: np.ndarray) -> Path:
+    """A folder with a tiny sweep of its plate at u 2, 3, 4 (48 px, 2 iterations), a copy of it, and folders the
+    painter refuses: a sweep of two styles, one with no cells yet, one painted from a frame outside the folder."""
+    import shutil
+
+    from impasto.look import Look, LookFile, save_look
+    from impasto.lookdev.sweep import MANIFEST, MANIFEST_VERSION, plan_sweep, run_sweep
+
+    base = tmp_path_factory.mktemp("studio-painter")
+    root = base / "cs030"
+    (root / "plates").mkdir(parents=True)
+    (root / "styles").mkdir()
+    write_image(root / "plates" / "plate.png", content_rgb[:48, :64])
+    write_image(root / "styles" / "painting.png", style_rgb[:64, :64])
+    plan = plan_sweep(root / "plates" / "plate.png", [root / "styles" / "painting.png"], root / "sweeps" / "u",
+                      Look(size=48, iterations=2, seed=0), us=[2.0, 3.0, 4.0])
+    run_sweep(plan, device="cpu", thumb=32)
+    for copy in ("v", "w"):
+        shutil.copytree(root / "sweeps" / "u", root / "sweeps" / copy)
+
+    def manifest(folder: Path, cells: dict) -> None:
+        folder.mkdir(parents=True)
+        (folder / MANIFEST).write_text(json.dumps({"impasto_sweep": MANIFEST_VERSION, "cells": cells}))
+
+    manifest(root / "sweeps" / "two", {"a": {"style": "styles/a.png", "u": 2, "iterations": 2},
+                                       "b": {"style": "styles/b.png", "u": 2, "iterations": 2}})
+    manifest(root / "sweeps" / "empty", {})
+    write_image(base / "outside.png", content_rgb[:48, :64])
+    manifest(root / "sweeps" / "away", {"a": {"style": str(root / "styles" / "painting.png"), "u": 2, "iterations": 2,
+                                              "look": "a.look.toml", "image": "a.png"}})
+    save_look(root / "sweeps" / "away" / "a.look.toml", LookFile(look=Look(size=48), content=str(base / "outside.png"),
+                                                                 styles=[str(root / "styles" / "painting.png")]))
+    return root
+
+
+@pytest.fixture(scope="module")
+def painter_client(painter_project: Path):
+    from impasto.fast.learn import LearnSettings
+    from impasto.studio.app import create_app
+
+    tiny = LearnSettings(steps=6, batch=2, patch=32, preset="learned-tiny", checkpoint_every=1000)
+    with TestClient(create_app(painter_project, device="cpu", learn=tiny)) as c:
+        yield c
+
+
+def _painter_events(client: TestClient, job_id: str) -> list[tuple[str, dict]]:
+    out, kind = [], None
+    with client.stream("GET", f"/api/painter/jobs/{job_id}/events") as s:
+        assert s.headers["content-type"].startswith("text/event-stream")
+        for line in s.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                out.append((kind, json.loads(line[6:])))
+    return out
+
+
+def test_a_sweeps_painter_learns_in_the_background_and_paints_the_slider(painter_client: TestClient) -> None:
+    c = painter_client
+    before = c.get("/api/painter?sweep=sweeps/u").json()
+    assert before["model"] == "sweeps/u/painter.pt" and before["styles"] == ["painting.png"]
+    assert not before["ready"] and before["job"] is None and not before["checkpoint"]
+    job = c.post("/api/painter", json={"sweep": "sweeps/u"}).json()
+    assert job["state"] in ("queued", "running") and job["cells"] == 3 and job["u_range"] == [2.0, 4.0]
+    assert job["steps"] == 6  # the studio's learn settings, not LearnSettings()'s defaults
+    events = _painter_events(c, job["id"])
+    kinds = [k for k, _ in events]
+    assert kinds[-1] == "done" and "progress" in kinds
+    steps = [d for k, d in events if k == "progress" and d["step"]]
+    assert steps and all(0 < d["step"] <= 6 and d["steps"] == 6 and d["loss"] is not None for d in steps)
+    assert any(d["eta"] is not None and d["eta"] >= 0 for d in steps)  # a time left, shown beside the bar
+    done = events[-1][1]
+    assert done["step"] == 6 and done["ready"] and done["checkpoint"] and done["model"] == "sweeps/u/painter.pt"
+
+    after = c.get("/api/painter?sweep=sweeps/u").json()
+    assert after["ready"] and after["learned"] and after["u_range"] == [2.0, 4.0] and after["steps"] == 6
+    assert after["job"]["id"] == job["id"]
+    # An ordinary fast model file: listed, and the slider's picture comes from it, labelled as the painter's.
+    assert "sweeps/u/painter.pt" in {m["path"] for m in c.get("/api/project").json()["fast_models"]}
+    info = c.get("/api/fast-model?model=sweeps/u/painter.pt").json()
+    assert info["learned"] and info["u_range"] == [2.0, 4.0] and isinstance(info["version"], int)
+    r = c.get("/api/fast-preview.png?model=sweeps/u/painter.pt&content=plates/plate.png&u=3.25&preview_size=64")
+    assert r.status_code == 200 and r.content.startswith(PNG_MAGIC), r.text
+    assert r.headers["x-impasto-source"] == "learned" and r.headers["x-impasto-u-range"] == "2,4"
+    assert _png(r.content).shape == (48, 64, 3)
+    r = c.get("/api/fast-preview.png?model=sweeps/u/painter.pt&content=plates/plate.png&u=5")
+    assert r.status_code == 422 and "outside this model's trained range 2 to 4" in r.json()["detail"]
+
+    # Starting again resumes from the checkpoint: nothing left to learn, the same painter.
+    again = c.post("/api/painter", json={"sweep": "sweeps/u"}).json()
+    end = _painter_events(c, again["id"])[-1]
+    assert end[0] == "done" and end[1]["resumed_from"] == 6 and end[1]["step"] == 6
+
+
+def test_cancel_keeps_the_checkpoint_writes_no_painter_and_a_later_start_resumes(painter_client: TestClient,
+                                                                                  painter_project: Path) -> None:
+    c = painter_client
+    folder = painter_project / "sweeps" / "v"
+    job = c.post("/api/painter", json={"sweep": "sweeps/v", "steps": 100_000}).json()
+    # The same painter asked for again while it learns: the same job, not a second one.
+    assert c.post("/api/painter", json={"sweep": "sweeps/v"}).json()["id"] == job["id"]
+    deadline = time.time() + 120
+    while c.get(f"/api/painter/jobs/{job['id']}").json()["step"] < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    running = c.get(f"/api/painter/jobs/{job['id']}").json()
+    assert running["state"] == "running" and running["step"] >= 2 and running["eta"] > 0
+    assert c.delete(f"/api/painter/jobs/{job['id']}").status_code == 200
+    end = _painter_events(c, job["id"])[-1]
+    assert end[0] == "cancelled" and end[1]["checkpoint"] and not end[1]["ready"]
+    stopped = end[1]["step"]
+    assert (folder / "painter.pt.ckpt").is_file() and not (folder / "painter.pt").exists()
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no half-written file left
+    status = c.get("/api/painter?sweep=sweeps/v").json()
+    assert not status["ready"] and status["checkpoint"] and status["job"]["state"] == "cancelled"
+
+    later = c.post("/api/painter", json={"sweep": "sweeps/v", "steps": stopped + 2}).json()
+    done = _painter_events(c, later["id"])[-1]
+    assert done[0] == "done" and done[1]["resumed_from"] == stopped and done[1]["step"] == stopped + 2
+    assert (folder / "painter.pt").is_file()
+    assert c.delete(f"/api/painter/jobs/{later['id']}").json()["state"] == "done"  # cancelling a finished job: no-op
+
+
+def test_a_failed_learning_is_a_sentence_and_start_over_learns_from_scratch(painter_client: TestClient,
+                                                                            painter_project: Path) -> None:
+    c = painter_client
+    (painter_project / "sweeps" / "w" / "painter.pt.ckpt").write_bytes(b"not a checkpoint")
+    job = c.post("/api/painter", json={"sweep": "sweeps/w"}).json()
+    kind, info = _painter_events(c, job["id"])[-1]
+    assert kind == "failed" and "sweeps/w/painter.pt.ckpt" in info["error"]
+    assert str(painter_project) not in info["error"]  # the folder's own names, not absolute paths
+    _one_sentence(info["error"])
+    fresh = c.post("/api/painter", json={"sweep": "sweeps/w", "fresh": True}).json()
+    kind, info = _painter_events(c, fresh["id"])[-1]
+    assert kind == "done" and info["resumed_from"] == 0 and info["ready"]
+
+
+@pytest.mark.parametrize("body,status,words", [
+    ({"sweep": "plates"}, 422, "is not a sweep folder"),
+    ({"sweep": "sweeps/empty"}, 422, "has no finished cells yet"),
+    ({"sweep": "sweeps/two"}, 422, "holds 2 styles (a.png, b.png); pick the one"),
+    ({"sweep": "sweeps/two", "style": "c.png"}, 422, "has no style 'c.png'"),
+    ({"sweep": "sweeps/two", "style": "b.png"}, 422, "has a damaged sweep.json"),
+    ({"sweep": "sweeps/away"}, 422, "lies outside the project folder"),
+    ({"sweep": "sweeps/nowhere"}, 404, "does not exist"),
+    ({"sweep": "../cs030/sweeps/u"}, 400, "leaves the project folder"),
+    ({"sweep": "sweeps/u", "steps": 0}, 422, "steps"),
+    ({"sweep": "sweeps/u", "colour": "red"}, 422, "colour"),
+])
+def test_what_the_painter_refuses_is_one_sentence(painter_client: TestClient, body: dict, status: int,
+                                                   words: str) -> None:
+    r = painter_client.post("/api/painter", json=body)
+    assert r.status_code == status and words in r.json()["detail"], r.text
+    _one_sentence(r.json()["detail"])
+    assert str(painter_client.app.state.root) not in r.json()["detail"]
+    assert painter_client.get("/api/painter/jobs/p999").status_code == 404

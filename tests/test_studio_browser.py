@@ -171,3 +171,94 @@ def test_fast_model_slider_in_chromium(server, content_rgb: np.ndarray, tmp_path
             page.screenshot(path=str(tmp_path / "fast_slider.png"))
         finally:
             browser.close()
+
+
+# A studio whose painters learn in a few steps (`create_app(learn=...)`), served as `impasto studio` serves one.
+TINY_STUDIO = """
+import socket, sys, uvicorn
+from impasto.fast.learn import LearnSettings
+from impasto.studio.app import create_app
+tiny = LearnSettings(steps=6, batch=2, patch=32, preset="learned-tiny", checkpoint_every=1000)
+web = create_app(sys.argv[1], device="cpu", learn=tiny, allowed_hosts=["127.0.0.1"])
+sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(16)
+print(f"impasto studio: serving at http://127.0.0.1:{sock.getsockname()[1]}/ (tiny painters)", flush=True)
+uvicorn.Server(uvicorn.Config(web, log_level="warning", lifespan="on")).run(sockets=[sock])
+"""
+
+
+def test_learned_painter_slider_in_chromium(tmp_path: Path, content_rgb: np.ndarray, style_rgb: np.ndarray) -> None:
+    """A sweep's painter learned from the page: dragging u then shows its picture, labelled as the learned
+    painter's; letting go renders the real look; a u outside the painter's range is rendered as without one."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("fastapi")
+    from impasto.look import Look
+    from impasto.lookdev.sweep import plan_sweep, run_sweep
+
+    root = tmp_path / "cs040"
+    (root / "plates").mkdir(parents=True)
+    (root / "styles").mkdir()
+    write_image(root / "plates" / "plate.png", content_rgb[:48, :64])
+    write_image(root / "styles" / "painting.png", style_rgb[:64, :64])
+    run_sweep(plan_sweep(root / "plates" / "plate.png", [root / "styles" / "painting.png"], root / "sweeps" / "u",
+                         Look(size=48, iterations=2, seed=0), us=[2.0, 3.0, 4.0]), device="cpu", thumb=32)
+    proc = subprocess.Popen([sys.executable, "-c", TINY_STUDIO, str(root)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
+        url = line.split(" at ")[1].split(" ")[0]
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                _drag_through_the_painter(browser, url, sync_api.expect, tmp_path)
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert (root / "sweeps" / "u" / "painter.pt").is_file()
+
+
+def _drag_through_the_painter(browser, url: str, expect, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{url}?preview=64")
+    page.click("#sweeps li:has-text('sweeps/u')")
+    expect(page.locator("#painter")).to_have_attribute("data-state", "none", timeout=30_000)
+    page.click("#painter-learn")
+    page.wait_for_selector("#painter[data-state=done]", timeout=120_000)
+    expect(page.locator("#painter-status")).to_contain_text("u 2 to 4")
+    expect(page.locator("#fast-model")).to_have_value("sweeps/u/painter.pt", timeout=30_000)
+    # The cell at u 3 makes its look the current one; the optimisation renders it.
+    page.click("#sheet-grid figure[data-cell='painting__seed0__u3__it2']")
+    page.wait_for_selector("#preview[data-source=optimisation][data-state=done]", timeout=90_000)
+    # Every picture the preview shows from now on, with its label (some are on screen only briefly).
+    page.evaluate("""() => {
+        window.shown = [];
+        const img = document.getElementById('preview');
+        const label = document.getElementById('preview-source');
+        new MutationObserver(() => window.shown.push(img.dataset.source + '|' + label.textContent))
+            .observe(img, { attributes: true, attributeFilter: ['data-loaded'] });
+    }""")
+    page.focus("#u")
+    page.keyboard.press("ArrowRight")  # u 3.25: between the swept u, painted by the painter while it moves
+    page.wait_for_function("window.shown.includes('learned|learned painter (preview)')", timeout=30_000)
+    assert page.get_attribute("#preview", "data-fast-u") == "3.25"
+    # Letting go (the key's change event) renders the real look.
+    page.wait_for_function("window.shown.at(-1) === 'optimisation|optimisation' && "
+                           "document.getElementById('preview').dataset.state === 'done'", timeout=90_000)
+    expect(page.locator("#status")).to_contain_text("u 3.25")
+    # Outside the painter's range (u 4.25): no painter picture, no error, the optimisation renders it.
+    page.evaluate("window.shown = []")
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#u-value")).to_have_text("4.25")
+    expect(page.locator("#fast-info")).to_contain_text("outside this learned painter's range")
+    page.wait_for_function("document.getElementById('preview').dataset.state === 'done' && "
+                           "document.getElementById('status').textContent.startsWith('u 4.25')", timeout=90_000)
+    assert page.evaluate("window.shown.at(-1)") == "optimisation|optimisation"
+    assert page.get_attribute("#preview", "data-fast-u") != "4.25"  # the painter was not asked for it
+    assert "error" not in (page.get_attribute("#message", "class") or "")
+    page.screenshot(path=str(tmp_path / "learned_slider.png"), full_page=True)
+    assert not errors, errors

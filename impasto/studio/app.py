@@ -20,23 +20,26 @@ from pydantic import ValidationError
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from impasto.errors import ImpastoError, UsageError, validation_sentence
+from impasto.fast.learn import LearnSettings
 from impasto.studio.paths import PathRefused
-from impasto.studio.routes import fast, looks, page, previews, project, regions, shots, sweeps
+from impasto.studio.routes import fast, looks, page, painters, previews, project, regions, shots, sweeps
 from impasto.studio.state import StudioState
 from impasto.studio.uploads import MAX_UPLOAD_BYTES
 
 ROUTERS = (page.router, project.router, looks.router, regions.router, sweeps.router, shots.router, fast.router,
-           previews.router)
+           painters.router, previews.router)
 
 
 def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_UPLOAD_BYTES,
-               cache_bytes: int = 256 * 2**20, allowed_hosts: list[str] | None = None) -> FastAPI:
+               cache_bytes: int = 256 * 2**20, allowed_hosts: list[str] | None = None,
+               learn: LearnSettings | None = None) -> FastAPI:
     """The studio app serving the project folder `root` (every path it touches stays inside it).
 
     `allowed_hosts`: Host header values to answer (the CLI passes the loopback names when it listens only
-    locally, so a web page cannot reach the studio through DNS rebinding); None answers any.
+    locally, so a web page cannot reach the studio through DNS rebinding); None answers any. `learn`: how a
+    sweep's look-development painter is learned (default `LearnSettings()`; tests pass a few steps).
     """
-    studio = StudioState(root, device=device, max_upload_bytes=max_upload_bytes, cache_bytes=cache_bytes)
+    studio = StudioState(root, device=device, max_upload_bytes=max_upload_bytes, cache_bytes=cache_bytes, learn=learn)
     app = FastAPI(title="impasto studio", lifespan=_lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     if allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
@@ -55,6 +58,7 @@ def create_app(root: Path, *, device: str = "auto", max_upload_bytes: int = MAX_
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
+    app.state.studio.painters.close()  # a painter learning stops at its next step, its checkpoint kept
     app.state.studio.queue.close()
 
 

@@ -24,6 +24,18 @@ def small(rgb: np.ndarray, edge: int) -> np.ndarray:
     return to_array(resize(to_tensor(rgb, torch.device("cpu")), fit_size(h, w, edge)))
 
 
+def quick_png(rgb: np.ndarray) -> bytes:
+    """Float H×W×3 RGB in 0-1 as 8-bit PNG bytes, lightly compressed: the slider's pictures, asked for many times a
+    second (at 512 px a third of the time of `impasto.studio.jobs.encode_png`, the same pixels, a few % larger)."""
+    import cv2  # deferred: only the slider needs it
+
+    rgb8 = (np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb8[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError("OpenCV could not encode the picture as PNG")
+    return data.tobytes()
+
+
 def file_key(path: Path, *more: Hashable) -> tuple:
     """A cache key that changes when the file does: its path, size and modification time, then `more`."""
     st = path.stat()

@@ -16,11 +16,13 @@ from pydantic import ValidationError
 
 from impasto.errors import UsageError
 from impasto.fast.hooks import FastPreviewer
+from impasto.fast.learn import LearnSettings
 from impasto.io.mattes import is_pattern, matte_path
 from impasto.io.sequence import single_frame_file
 from impasto.look import Look, RegionSpec
 from impasto.studio.cache import CACHE_FOLDER
 from impasto.studio.jobs import RenderQueue
+from impasto.studio.painters import PainterQueue
 from impasto.studio.paths import (
     IMAGE_EXTENSIONS,
     PathRefused,
@@ -37,9 +39,12 @@ EWARPS = 64  # E_warp reports kept (per shot file, version and manifest modifica
 
 
 class StudioState:
-    """The project folder `root` with its preview queue and caches (one per app)."""
+    """The project folder `root` with its preview queue, its painter learning and caches (one per app).
 
-    def __init__(self, root: Path, *, device: str, max_upload_bytes: int, cache_bytes: int) -> None:
+    `learn`: how sweeps' look-development painters are learned (default `LearnSettings()`, on the previews' device)."""
+
+    def __init__(self, root: Path, *, device: str, max_upload_bytes: int, cache_bytes: int,
+                 learn: LearnSettings | None = None) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise UsageError(f"Project folder '{self.root}' does not exist or is not a folder.")
@@ -49,6 +54,7 @@ class StudioState:
         self.thumbs: SharedLRU[bytes] = SharedLRU(THUMBNAILS)  # encoded PNGs by file, mtime and edge
         self.plates: SharedLRU[np.ndarray] = SharedLRU(PLATES)  # the slider re-reads nothing
         self.fast = FastPreviewer(device=self.queue.device)
+        self.painters = PainterQueue(self.root, self.queue.device, learn)  # sweeps' painters, learned one at a time
         self.ewarps: SharedLRU[dict] = SharedLRU(EWARPS)  # measuring flows is slow: once per rendered state
 
     # ---------------------------------------------------------------------------------------- paths

@@ -88,6 +88,9 @@ def _walk(studio: StudioState) -> _Scan:
         if MANIFEST in filenames or SHEET in filenames:
             scan.sweep_dirs.append(here)
             dirnames[:] = []  # a sweep's cells are shown in its contact sheet, not as plates or styles
+            for name in sorted(filenames):  # but its learned painters are fast models like any other
+                if name.lower().endswith(FAST_MODEL_EXTENSION) and not name.startswith("."):
+                    _add_file(studio, scan, here / name)
             continue
         for name in sorted(filenames):
             scan.scanned += 1

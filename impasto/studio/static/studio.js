@@ -14,11 +14,16 @@ const state = {
   wipe: 0.5,
   timer: null,
   sweepCell: null,
-  fast: null,         // {model, u_range, size, auto} of the selected fast model, or null
+  fast: null,         // {model, u_range, size, learned, version, auto} of the selected fast model, or null
   fastWanted: null,   // the u the slider asks the fast model for next (newest wins)
   fastBusy: false,
-  fastUrl: null,      // object URL of the fast picture shown
+  strip: { key: "", pictures: new Map() },  // the fast model's pictures of this plate and size, by u (object URLs)
   optSeq: 0,          // counts optimisation pictures shown: a fast picture asked for before one is dropped
+  optBusy: false,     // an optimisation preview is queued or rendering (the fast model paints ahead only when not)
+  aheadTimer: null,
+  sweepPath: null,    // the sweep whose contact sheet is open
+  painterJob: null,   // the painter learning job the page follows (its info), and its EventSource
+  painterEvents: null,
   lookPath: null,     // the look file opened (regions are added to it)
   regions: [],        // its regions, paths relative to the folder; u set by the region sliders
   shotPath: null,     // the shot file shown
@@ -51,6 +56,15 @@ function q(params) { return new URLSearchParams(params).toString(); }
 function imageUrl(path, max) { return `/api/image?${q({ path, max })}`; }
 function selectedStyles() { return [...document.querySelectorAll("#styles input:checked")].map((i) => i.value); }
 function fmt(x, digits = 3) { return x == null ? "–" : Number(x).toPrecision(digits); }
+function dur(s) {
+  // As the command line says it: '8.2 s', '42 s', '3m05s', '1h20m'.
+  if (s == null) return "–";
+  const n = Math.round(s);
+  if (s < 60) return s < 10 ? `${s.toFixed(1)} s` : `${n} s`;
+  if (n < 3600) return `${Math.floor(n / 60)}m${String(n % 60).padStart(2, "0")}s`;
+  return `${Math.floor(n / 3600)}h${String(Math.floor((n % 3600) / 60)).padStart(2, "0")}m`;
+}
+const SOURCE_LABELS = { fast: "fast preview", learned: "learned painter (preview)", optimisation: "optimisation" };
 
 function currentLook() {
   return {
@@ -172,6 +186,7 @@ function follow(job) {
   state.job = job;
   $("preview").dataset.state = job.state;
   if (job.state === "done") { finished(job); return; }
+  state.optBusy = true;
   showProgress(job);
   const source = new EventSource(`/api/jobs/${job.id}/events`);
   state.events = source;
@@ -188,11 +203,12 @@ function follow(job) {
     source.close();
     if (!mine()) return;
     const info = JSON.parse(ev.data);
+    state.optBusy = false;
     $("preview").dataset.state = "failed";
     $("status").textContent = "failed: " + info.error;
     say(info.error, true);
   });
-  source.addEventListener("cancelled", () => source.close());
+  source.addEventListener("cancelled", () => { source.close(); if (mine()) state.optBusy = false; });
   source.onerror = () => { if (source.readyState === EventSource.CLOSED) return; };
 }
 
@@ -210,9 +226,11 @@ function finished(info) {
   $("status").textContent = `u ${r.look.u} · ${r.width}×${r.height} · ${r.iterations} it · ratio ${fmt(r.ratio)} · ` +
     `style share ${fmt(r.style_fraction, 2)} · ${r.seconds.toFixed(1)} s on ${r.device}${info.cached ? " · from cache" : ""}`;
   state.optSeq += 1;
+  state.optBusy = false;
   setPreview(r.image, "done", info.key, "optimisation");
   // Measured for this plate, painting and preview size: where more u stops changing the picture.
   if (r.warning) say(r.warning);
+  paintAhead();
 }
 
 function setPreview(url, stateName, key, source) {
@@ -221,8 +239,9 @@ function setPreview(url, stateName, key, source) {
     // Labelled once the picture is on screen, so the label always names what is shown.
     const label = $("preview-source");
     label.hidden = !source;
-    label.textContent = source === "fast" ? "fast preview" : "optimisation";
+    label.textContent = SOURCE_LABELS[source] || SOURCE_LABELS.optimisation;
     label.classList.toggle("fast", source === "fast");
+    label.classList.toggle("learned", source === "learned");
     img.dataset.source = source || "";
     img.dataset.state = stateName;
     if (key) img.dataset.key = key;
@@ -252,8 +271,14 @@ function setFast(info, auto = false) {
   box.classList.remove("warn");
   if (!info) { box.textContent = "Off: moving u renders with the optimisation."; return; }
   const [lo, hi] = info.u_range;
-  box.textContent = `${auto ? "This look's fast model. " : ""}Trained for u ${lo} to ${hi} at ${info.size} px: ` +
-    "moving u shows it at once; letting go renders the optimisation.";
+  if (info.learned) {
+    box.textContent = `Learned painter ${info.model}: paints u ${lo} to ${hi} (learned at ${info.size} px). Dragging u shows its ` +
+      "picture, labelled learned painter (preview); letting go renders the real look.";
+  } else {
+    box.textContent = `${auto ? "This look's fast model. " : ""}Trained for u ${lo} to ${hi} at ${info.size} px: ` +
+      "moving u shows it at once; letting go renders the optimisation.";
+  }
+  paintAhead();
 }
 
 async function pickFast(path) {
@@ -278,6 +303,36 @@ function fastPreview() {
   if (!state.fastBusy) runFast();
 }
 
+function inRange(fast, u) { return u >= fast.u_range[0] && u <= fast.u_range[1]; }
+
+function strip() {
+  // The fast model's pictures of this plate at this size, by u: a u seen (or painted ahead) shows at once.
+  const f = state.fast;
+  const key = f ? [f.model, f.version, $("plate").value, $("preview-size").value].join("|") : "";
+  if (state.strip.key !== key) {
+    for (const url of state.strip.pictures.values()) URL.revokeObjectURL(url);
+    state.strip = { key, pictures: new Map() };
+  }
+  return state.strip;
+}
+
+async function fetchFast(fast, u) {
+  // The fast model's picture of the plate at u, as an object URL kept in the strip (throws the route's sentence).
+  const pictures = strip().pictures;
+  const key = String(u);
+  if (pictures.has(key)) return { url: pictures.get(key), ahead: true };
+  const params = { model: fast.model, content: $("plate").value, u, preview_size: Number($("preview-size").value) };
+  const response = await fetch(`/api/fast-preview.png?${q(params)}`);
+  if (!response.ok) {
+    let detail = `${response.status} ${response.statusText}`;
+    try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
+    throw new Error(detail);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  if (state.fast === fast && strip().pictures === pictures) pictures.set(key, url);
+  return { url, ahead: false };
+}
+
 async function runFast() {
   const u = state.fastWanted;
   state.fastWanted = null;
@@ -285,36 +340,150 @@ async function runFast() {
   if (u == null || !fast) return;
   const [lo, hi] = fast.u_range;
   const box = $("fast-info");
-  if (u < lo || u > hi) {
-    box.textContent = `u ${u} is outside this fast model's trained range ${lo} to ${hi}; letting go renders the optimisation.`;
+  if (!inRange(fast, u)) {
+    // Outside what the model paints: the slider does what it does without one (no request, no error).
+    box.textContent = `u ${u} is outside ${fast.learned ? "this learned painter's" : "this fast model's trained"} range ` +
+      `${lo} to ${hi}: the optimisation renders it.`;
     box.classList.add("warn");
+    schedulePreview();
     return;
   }
   box.classList.remove("warn");
   state.fastBusy = true;
   const seq = state.optSeq;
   const started = performance.now();
-  const params = { model: fast.model, content: $("plate").value, u, preview_size: Number($("preview-size").value) };
+  const source = fast.learned ? "learned" : "fast";
   try {
-    const response = await fetch(`/api/fast-preview.png?${q(params)}`);
-    if (!response.ok) {
-      let detail = `${response.status} ${response.statusText}`;
-      try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
-      say(detail, true);
-    } else {
-      const blob = await response.blob();
-      // An optimisation picture shown meanwhile is newer than this one: keep it.
-      if (seq === state.optSeq && state.fast === fast) {
-        if (state.fastUrl) URL.revokeObjectURL(state.fastUrl);
-        state.fastUrl = URL.createObjectURL(blob);
-        setPreview(state.fastUrl, "fast", null, "fast");
-        $("preview").dataset.fastU = String(u);
-        $("status").textContent = `fast preview · u ${u} · ${Math.round(performance.now() - started)} ms · ${fast.model}`;
-      }
+    const { url, ahead } = await fetchFast(fast, u);
+    // An optimisation picture shown meanwhile is newer than this one: keep it.
+    if (seq === state.optSeq && state.fast === fast) {
+      setPreview(url, "fast", null, source);
+      $("preview").dataset.fastU = String(u);
+      $("status").textContent = `${SOURCE_LABELS[source]} · u ${u} · ${Math.round(performance.now() - started)} ms` +
+        `${ahead ? " (painted ahead)" : ""} · ${fast.model}`;
     }
   } catch (e) { say(e.message, true); }
   state.fastBusy = false;
   if (state.fastWanted != null) runFast();
+  else paintAhead();
+}
+
+function paintAhead() {
+  // While nothing else runs, paint the slider's steps inside the model's range (nearest the current u first), so
+  // a drag over them shows each u at once instead of waiting for the network.
+  clearTimeout(state.aheadTimer);
+  state.aheadTimer = setTimeout(async () => {
+    const fast = state.fast;
+    if (!fast || !$("plate").value || state.fastBusy || state.optBusy || state.fastWanted != null) return;
+    const slider = $("u");
+    const step = Number(slider.step) || 0.25;
+    const here = Number(slider.value);
+    const pictures = strip().pictures;
+    const steps = [];
+    for (let i = Math.ceil(fast.u_range[0] / step - 1e-9); i * step <= fast.u_range[1] + 1e-9; i++) steps.push(Number((i * step).toFixed(6)));
+    const next = steps.filter((u) => !pictures.has(String(u))).sort((a, b) => Math.abs(a - here) - Math.abs(b - here))[0];
+    if (next == null) return;
+    state.fastBusy = true;
+    try { await fetchFast(fast, next); } catch (_) { state.fastBusy = false; return; }  // said when it is dragged to
+    state.fastBusy = false;
+    if (state.fastWanted != null) runFast(); else paintAhead();
+  }, 30);
+}
+
+// ---------------------------------------------------------------------------------------------- painter
+
+async function showPainter(sweep) {
+  // Where the sweep's look-development painter stands: not learned, learning (followed), cancelled, ready.
+  state.sweepPath = sweep;
+  const styleBox = $("painter-style-box");
+  const style = styleBox.hidden ? "" : $("painter-style").value;
+  let p;
+  try { p = await api(`/api/painter?${q({ sweep, ...(style ? { style } : {}) })}`); }
+  catch (e) { painterSays("failed", e.message); return; }
+  if (state.sweepPath !== sweep) return;
+  const select = $("painter-style");
+  if (p.styles.length >= 2 && !style) {
+    // A sweep of several styles learns one painter per style: ask which, then show that one's.
+    select.replaceChildren(...p.styles.map((s) => el("option", { value: s }, s)));
+    styleBox.hidden = false;
+    showPainter(sweep);
+    return;
+  }
+  styleBox.hidden = p.styles.length < 2;
+  const job = p.job;
+  if (job && (job.state === "queued" || job.state === "running")) { followPainter(job); return; }
+  if (p.ready) { painterReady(p, job); return; }
+  if (job && job.state === "failed") { painterSays("failed", job.error, job); return; }
+  if (p.checkpoint) {
+    painterSays("cancelled", `Stopped${job ? ` at step ${job.step} of ${job.steps}` : ""}; its checkpoint keeps what it learned: Learn painter resumes.`, job);
+    return;
+  }
+  painterSays("none", "Not learned yet: Learn painter learns it from this sweep's cells in the background.");
+}
+
+function painterSays(stateName, text, job = null) {
+  $("painter").dataset.state = stateName;
+  $("painter-status").textContent = text || "";
+  const active = stateName === "queued" || stateName === "running";
+  // Learn (or resume from the checkpoint) until it is learned; Start over forgets the checkpoint.
+  $("painter-learn").hidden = active || stateName === "done";
+  $("painter-learn").textContent = stateName === "cancelled" ? "Resume learning" : "Learn painter";
+  $("painter-cancel").hidden = !active;
+  $("painter-fresh").hidden = !["cancelled", "failed", "done"].includes(stateName);
+  const frac = job && job.steps ? job.step / job.steps : (stateName === "done" ? 1 : 0);
+  $("painter-bar").style.width = `${(100 * Math.min(1, frac)).toFixed(1)}%`;
+}
+
+async function learnPainter(fresh = false) {
+  const sweep = state.sweepPath;
+  if (!sweep) return;
+  const body = { sweep, fresh };
+  if (!$("painter-style-box").hidden && $("painter-style").value) body.style = $("painter-style").value;
+  try {
+    followPainter(await api("/api/painter", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }));
+  } catch (e) { painterSays("refused", e.message); }
+}
+
+function followPainter(job) {
+  if (state.painterEvents) state.painterEvents.close();
+  state.painterJob = job;
+  painterProgress(job);
+  const source = new EventSource(`/api/painter/jobs/${job.id}/events`);
+  state.painterEvents = source;
+  const mine = () => state.painterJob && state.painterJob.id === job.id;
+  source.addEventListener("progress", (ev) => { if (mine()) painterProgress(JSON.parse(ev.data)); });
+  for (const end of ["done", "failed", "cancelled"]) {
+    source.addEventListener(end, (ev) => {
+      source.close();
+      if (!mine()) return;
+      state.painterJob = JSON.parse(ev.data);
+      if (state.painterJob.sweep === state.sweepPath) showPainter(state.sweepPath);
+    });
+  }
+}
+
+function painterProgress(job) {
+  if (job.sweep !== state.sweepPath) return;
+  if (job.state === "queued") { painterSays("queued", "Queued: learns when the painter learning before it is done.", job); return; }
+  const eta = job.eta != null ? ` · ${dur(job.eta)} left` : "";
+  const resumed = job.resumed_from ? ` (resumed at ${job.resumed_from})` : "";
+  painterSays("running", `Learning the painter from ${job.cells} cells: step ${job.step}/${job.steps}${resumed} · ` +
+    `loss ${fmt(job.loss)} · ${dur(job.elapsed)}${eta}`, job);
+}
+
+async function painterReady(p, job) {
+  painterSays("done", `Ready: ${p.model} paints u ${p.u_range[0]} to ${p.u_range[1]} (${p.steps} steps); dragging u ` +
+    "paints through it.", job);
+  // Offered under Fast model, and used by the slider unless another fast model was picked by hand.
+  if (state.fast && !state.fast.auto && state.fast.model !== p.model) return;
+  if (state.fast && state.fast.model === p.model && state.fast.version != null) {
+    const info = await api(`/api/fast-model?${q({ model: p.model })}`).catch(() => null);
+    if (info && info.version === state.fast.version) return;
+  }
+  try {
+    await loadProject();
+    setFast(await api(`/api/fast-model?${q({ model: p.model })}`), true);
+  } catch (e) { say(e.message, true); }
 }
 
 // ---------------------------------------------------------------------------------------------- compare
@@ -511,6 +680,8 @@ async function openSweep(path) {
   try { s = await api(`/api/sweep?${q({ path })}`); } catch (e) { say(e.message, true); return; }
   $("sheet").hidden = false;
   $("sheet-title").textContent = s.path;
+  if (state.sweepPath !== s.path) $("painter-style-box").hidden = true;
+  showPainter(s.path);
   const png = $("sheet-png");
   if (s.sheet) { png.href = `/api/file?${q({ path: s.sheet })}`; png.hidden = false; } else png.hidden = true;
   if (!s.cells.length) { $("sheet-grid").replaceChildren(el("p", { class: "dim" }, "No cells in this sweep's manifest yet.")); return; }
@@ -645,10 +816,18 @@ function wire() {
   });
   $("u").addEventListener("change", () => { if (state.fast) schedulePreview(0); });
   $("fast-model").addEventListener("change", (ev) => pickFast(ev.target.value));
+  $("painter-learn").addEventListener("click", () => learnPainter(false));
+  $("painter-style").addEventListener("change", () => { if (state.sweepPath) showPainter(state.sweepPath); });
+  $("painter-fresh").addEventListener("click", () => learnPainter(true));
+  $("painter-cancel").addEventListener("click", async () => {
+    if (!state.painterJob) return;
+    try { painterProgress(await api(`/api/painter/jobs/${state.painterJob.id}`, { method: "DELETE" })); }
+    catch (e) { say(e.message, true); }
+  });
   for (const id of ["iterations", "seed", "preserve-color"]) $(id).addEventListener("change", () => schedulePreview(0));
   $("final-size").addEventListener("change", () => { $("final-size").dataset.touched = "1"; stylesChanged(); });
-  $("preview-size").addEventListener("change", () => { fastPreview(); schedulePreview(0); updateCompare(); showOverlay(); });
-  $("plate").addEventListener("change", () => { plateSize(); fastPreview(); schedulePreview(0); updateCompare(); showOverlay(); });
+  $("preview-size").addEventListener("change", () => { fastPreview(); schedulePreview(0); updateCompare(); showOverlay(); paintAhead(); });
+  $("plate").addEventListener("change", () => { plateSize(); fastPreview(); schedulePreview(0); updateCompare(); showOverlay(); paintAhead(); });
   $("compare").addEventListener("change", updateCompare);
   $("pin").addEventListener("click", () => {
     if (!state.current) { say("Nothing to pin yet: wait for a preview."); return; }
