@@ -386,3 +386,15 @@ def test_paintings_of_another_look_or_not_a_sweep_are_refused(swept: Path) -> No
     r = _cli("fast", "learn", "sw", "-o", "m.pt", "--steps", "1", "--device", "cpu")
     assert r.exit_code != 0 and "changed" in r.output, r.output
     _one_sentence(r.output)
+
+
+def test_refined_learned_frames_run_a_few_iterations_from_the_painters_picture(project: Path) -> None:
+    shot_file = _shot(project, "ref", learn={"steps": 6, "batch": 2, "patch": 32, "preset": "learned-tiny", "refine": 2})
+    shot = load_shot(shot_file)
+    from impasto.shot.identity import look_hash
+
+    assert look_hash(shot).endswith("+learned3r2")
+    report = render_frames(shot, trainer=ShotTrainer(shot))
+    assert report.ok
+    m = read_manifest(shot.manifest_path()).frames
+    assert all(m[n].learned and m[n].iterations == 2 and m[n].loss is not None for n in (1002, 1003, 1005, 1006))

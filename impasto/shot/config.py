@@ -70,7 +70,6 @@ class RenderSettings(BaseModel):
 
 class LearnConfig(BaseModel):
     """How render.learned learns its painter; a field left out takes `impasto.fast.learn.LearnSettings`' default."""
-
     model_config = ConfigDict(extra="forbid")
 
     steps: int | None = Field(None, ge=1, description="learning steps (more: closer to the keyframes, slower)")
@@ -78,10 +77,11 @@ class LearnConfig(BaseModel):
     patch: int | None = Field(None, ge=16, description="patch edge in px of the paint size (a multiple of 4)")
     preset: str | None = Field(None, description="network: learned (the default) or learned-tiny (tests)")
     minutes: float | None = Field(None, gt=0, description="stop learning after this many minutes, whatever steps remain")
+    refine: int = Field(0, ge=0, description="optimisation iterations each learned frame runs from the painter's picture (0: the painter's picture as it is; more: nearer the look, slower)")
 
     def settings(self) -> dict[str, object]:
         """The fields given, as `LearnSettings` keywords (minutes become its time_limit in seconds)."""
-        out: dict[str, object] = self.model_dump(exclude_none=True, exclude={"minutes"})
+        out: dict[str, object] = self.model_dump(exclude_none=True, exclude={"minutes", "refine"})
         if self.minutes is not None:
             out["time_limit"] = 60.0 * self.minutes
         return out

@@ -105,5 +105,6 @@ def look_hash(shot: Shot) -> str:
     }
     # A learned painter's frames belong to the version by design (the suffix keeps them apart from a version
     # painted wholly by the optimisation); which painter painted each is the frame's entry's `painter`.
-    learned = f"+learned{shot.render.learned}" if shot.render.learned else ""
+    learned = (f"+learned{shot.render.learned}" + (f"r{shot.learn.refine}" if shot.learn.refine else "")
+               if shot.render.learned else "")
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16] + settled_temporal(shot).key() + learned

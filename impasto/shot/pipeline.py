@@ -30,8 +30,8 @@ from impasto.objective.guides import Guides
 from impasto.optim.solve import Converged
 from impasto.objective.regions import load_regions
 from impasto.shot.config import Shot, with_overrides
-from impasto.shot.identity import cached_digest, look_hash, matte_hashes, settled_temporal
-from impasto.shot.learned import KeyPicture, Trainer, learned_keyframes, painter_id, painter_path
+from impasto.shot.identity import look_hash, matte_hashes, settled_temporal
+from impasto.shot.learned import LearnsFromKeyframes, Trainer
 from impasto.shot.manifest import DiskFull, FrameEntry, Manifest, update_manifest
 from impasto.shot.painter import GatysPainter, Painted, Painter
 from impasto.shot.post import denoise, mix, upscale
@@ -40,7 +40,7 @@ from impasto.shot.temporal import Boil, Start, load_painted, painted_path, save_
 from impasto.version import __version__
 
 
-class FramePipeline(PlateSource):
+class FramePipeline(LearnsFromKeyframes, PlateSource):
     """Paints, writes and records frames of one shot version with one `Painter`, kept (network, style targets)
     between frames.
 
@@ -51,9 +51,6 @@ class FramePipeline(PlateSource):
     def __init__(self, shot: Shot, *, painter: Painter | None = None, device: str | None = None,
                  from_previous: bool | None = None, boil: float | None = None, trainer: Trainer | None = None) -> None:
         shot = with_overrides(shot, from_previous=from_previous, boil=boil)
-        if shot.render.learned and painter is not None and painter.look_tag:
-            raise UsageError("A fast model (--fast) and a learned painter (--learned) are two ways to paint without the "
-                             "optimisation; use one.")
         # A painter that does not optimise (a fast model) takes no start and no temporal term: it paints at boil 0
         # (the command warns), and its look hash says so.
         self.ignored_boil = shot.temporal.boil if painter is not None and painter.look_tag else 0.0
@@ -79,13 +76,7 @@ class FramePipeline(PlateSource):
         self._frame_warnings: list[str] = []
         self.boil: Boil | None = None
         self.temporal = settled_temporal(shot)  # what [temporal] leaves unsaid, filled in once for this render
-        # render.learned: the keyframes the optimisation paints, and what learns and loads the painter of the rest.
-        self.trainer = trainer
-        self.learned_keys: list[int] = learned_keyframes(self.frames, shot.render.learned) if shot.render.learned else []
-        self._learned_painters: dict[str, Painter] = {}
-        if shot.render.learned and self.look.regions:
-            raise UsageError(f"Shot {shot.name}'s look paints regions ({', '.join(r.name for r in self.look.regions)}); "
-                             "the learned painter paints whole frames at one u, so drop --learned or the regions.")
+        self.init_learned(shot, trainer, painter)  # render.learned: its keyframes, trainer and painters
         if shot.temporal.boil > 0:
             self.boil = Boil(shot, self.temporal, self.input_hash, self.picture, self.painted,
                              self.manifest, self.look.iterations)
@@ -95,68 +86,6 @@ class FramePipeline(PlateSource):
         for p in self._learned_painters.values():
             p.close()
         super().close()
-
-    # ---------------------------------------------------------------- render.learned
-    def is_learned(self, frame: int) -> bool:
-        """With render.learned: a frame the learned painter paints (not one of the keyframes)."""
-        return bool(self.learned_keys) and frame not in self.learned_keys
-
-    def painter_id(self, manifest: Manifest | None = None) -> str | None:
-        """The id of the painter the keyframes make as they are now; None while any of them is not painted with
-        this look (or its file is gone)."""
-        manifest = manifest or self.manifest()
-        digests = {}
-        for k in self.learned_keys:
-            entry, out = manifest.frames.get(k), self.shot.output_path(k)
-            if entry is None or entry.status != "done" or entry.look_hash != self.look_hash or not out.is_file():
-                return None
-            digests[k] = cached_digest(out)
-        # How it learns is part of the painter (a changed [learn] learns it again), not of the version's look.
-        return painter_id(self.look_hash + repr(sorted(self.shot.learn.settings().items())), self.shot.render.learned or 0, digests)
-
-    def unpainted_keyframes(self, manifest: Manifest | None = None) -> list[int]:
-        manifest = manifest or self.manifest()
-        out = []
-        for k in self.learned_keys:
-            entry = manifest.frames.get(k)
-            if entry is None or entry.status != "done" or entry.look_hash != self.look_hash or not self.shot.output_path(k).is_file():
-                out.append(k)
-        return out
-
-    def key_picture(self, frame: int) -> KeyPicture:
-        """A painted keyframe as the painter learns it: the plate frame as painted from and its painting, both at
-        the paint size."""
-        plate = self.read_plate(frame)
-        size = self.paint_size(plate.width, plate.height)
-        painted = self.painted(frame, size)
-        if painted is None:
-            raise UsageError(f"Keyframe {frame} of shot {self.shot.name} is not painted with this look; render it first.")
-        shown = fit(np.clip(self.to_display(self.straight(plate)), 0.0, 1.0), size)
-        return KeyPicture(frame, shown.astype(np.float32), painted)
-
-    def learn_painter(self, progress: Callable[[object], None] | None = None) -> tuple[str, Path]:
-        """Learn the painter of the keyframes as they are now (the plan's TRAIN task); (its id, its file). Kept when
-        the file is there already. UsageError when a keyframe is not painted or no trainer was given."""
-        if self.trainer is None:
-            raise UsageError("This render paints with a learned painter (render.learned) but was given no trainer; "
-                             "use impasto render, or pass impasto.fast.learn.ShotTrainer.")
-        manifest = self.manifest()
-        pid = self.painter_id(manifest)
-        if pid is None:
-            left = format_frames(self.unpainted_keyframes(manifest))
-            raise UsageError(f"Keyframes {left} of shot {self.shot.name} are not painted yet; the learned painter "
-                             "learns from them, so render them first.")
-        path = painter_path(self.shot, pid, self.version)
-        if not path.is_file():
-            pictures = [self.key_picture(k) for k in self.learned_keys]
-            self.trainer.train(pictures, float(self.look.u), path, progress)
-        return pid, path
-
-    def learned_painter(self, pid: str) -> Painter:
-        if pid not in self._learned_painters:
-            assert self.trainer is not None
-            self._learned_painters[pid] = self.trainer.painter(painter_path(self.shot, pid, self.version))
-        return self._learned_painters[pid]
 
     def paint_edge(self, width: int, height: int) -> int:
         return max(32, round(self.shot.render.scale * max(width, height)))
@@ -268,21 +197,8 @@ class FramePipeline(PlateSource):
             if self.plate_size is not None and (plate.width, plate.height) != self.plate_size:
                 raise UsageError(f"Plate frame {frame} is {plate.width}×{plate.height}, not the shot's {self.plate_size[0]}×{self.plate_size[1]}.")
             init, label = previous_init(self, frame, None)
-            start_at, size = Start(), None
-            painter = None
-            if self.learned_keys:
-                if self.is_learned(frame):
-                    pid = self.painter_id()
-                    if pid is None:
-                        raise UsageError(f"Keyframes {format_frames(self.unpainted_keyframes())} are not painted yet; "
-                                         "the learned painter learns from them.")
-                    if not painter_path(self.shot, pid, self.version).is_file():
-                        raise UsageError("The learned painter of the keyframes as they are now is not there; "
-                                         "impasto render learns it first.")
-                    painter, label = self.learned_painter(pid), "learned"
-                    base.update(learned=True, painter=pid)
-                else:
-                    size = self.paint_size(plate.width, plate.height)  # the painting is kept: the painter learns from it
+            start_at, (painter, learned_label, size) = Start(), self.frame_painter(frame, plate, base)
+            label = learned_label or label
             if self.boil is not None:
                 start_at, size = self._start_for(frame, plate)
                 if start_at.init is not None:
