@@ -73,6 +73,9 @@ def plan_workers(resources: dict[str, float], options: ClusterOptions, chunks: i
 
 def check_cluster(shot: Shot, options: ClusterOptions, from_previous: bool | None = None) -> Any:
     """Everything that can be refused before connecting to a cluster (one sentence each); the `ray` module."""
+    if shot.render.learned:
+        raise UsageError("A shot painted from keyframes (render.learned) renders on this machine (or several local "
+                         "renders of the shot, or a farm job); drop --cluster.")
     ray = require_ray()
     if options.frames_per_task < 1:
         raise UsageError("--frames-per-task must be 1 or more frames.")

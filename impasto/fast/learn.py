@@ -44,7 +44,8 @@ from impasto.version import __version__
 
 KIND = "learned"  # FastModel.record["kind"] of a painter learned from paintings
 RECIPE = 1  # bump when a checkpoint of an older recipe must not resume into this one
-FEATURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # what the feature loss compares
+# What the feature loss compares: relu4_1 too made a step 3× dearer on a CPU for little (bench/learned.py).
+FEATURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Example:
 class LearnSettings:
     """How to learn; the defaults suit a few minutes on a 2-core CPU at 256 px (`impasto fast learn --help`)."""
 
-    steps: int = 1500
+    steps: int = 600
     batch: int = 8
     patch: int = 64  # patch edge, px of the paint size
     lr: float = 2e-3

@@ -62,9 +62,10 @@ PRESETS: dict[str, FastConfig] = {
     "large": FastConfig(width=32, blocks=5, first_kernel=9, embed=8, hidden=128, reflect=True),  # Johnson's widths; GPU
     # The learned painter (impasto.fast.learn): no normalisation, so patches and whole frames paint alike.
     # u through anchor tables only (impasto.fast.learn sets their count from the examples' u values).
-    "learned": FastConfig(width=16, blocks=2, first_kernel=3, embed=1, hidden=32, reflect=True, norm="none", u_mlp=False),
+    "learned": FastConfig(width=16, blocks=2, first_kernel=3, embed=1, hidden=32, reflect=True, norm="none", u_mlp=False,
+                          positional=8),
     "learned-tiny": FastConfig(width=8, blocks=1, first_kernel=3, embed=1, hidden=16, reflect=True, norm="none",
-                               u_mlp=False),  # tests
+                               u_mlp=False, positional=2),  # tests
 }
 
 
