@@ -127,17 +127,23 @@ class FastPainter:
         self.look_tag = f"-fast-{file_digest(model_path, 'sha1')[:12]}"
 
     def paint(self, shown: np.ndarray, edge: int, *, init: str | np.ndarray = "content", iterations: int | None = None,
-              on_iteration: OnIteration | None = None, guides: object = None) -> Painted:
-        """One fast pass (init, iterations and guides do not apply)."""
-        start = time.perf_counter()
-        dev = str(resolve_device(self.device or "auto"))
-        image = self.model.paint(np.clip(shown, 0.0, 1.0), [self.u], size=edge, device=dev)[0]
-        if on_iteration is not None:
-            on_iteration(1, 1)
-        return Painted(image, dev, time.perf_counter() - start)
+              on_iteration: OnIteration | None = None, guides: object = None, stop: object = None) -> Painted:
+        """One fast pass (init, iterations, guides and stop are the optimisation's)."""
+        return one_pass(self.model, self.u, self.device, shown, edge, on_iteration)
 
     def close(self) -> None:
         pass
+
+
+def one_pass(model: FastModel, u: float, device: str, shown: np.ndarray, edge: int,
+             on_iteration: OnIteration | None = None) -> Painted:
+    """`shown` painted by `model` at u and long edge `edge`, as a shot painter's `Painted` (one "iteration")."""
+    start = time.perf_counter()
+    dev = str(resolve_device(device or "auto"))
+    image = model.paint(np.clip(shown, 0.0, 1.0), [u], size=edge, device=dev)[0]
+    if on_iteration is not None:
+        on_iteration(1, 1)
+    return Painted(image, dev, time.perf_counter() - start)
 
 
 def FastShotRenderer(shot: Shot, model_path: str | os.PathLike, *, device: str | None = None,  # noqa: N802 - reads as the class it was

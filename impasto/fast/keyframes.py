@@ -7,16 +7,15 @@ frames with `LearnedPainter`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from impasto.devices import resolve_device
 from impasto.errors import UsageError
 from impasto.fast.core import FastModel, load_model
+from impasto.fast.hooks import one_pass
 from impasto.fast.learn import Example, LearnSettings, is_learned, learn
 from impasto.features.net import feature_net
 from impasto.io.tensors import load_rgb
@@ -37,12 +36,7 @@ class LearnedPainter:
     def paint(self, shown: np.ndarray, edge: int, *, init: str | np.ndarray = "content", iterations: int | None = None,
               on_iteration: OnIteration | None = None, guides: object = None, stop: object = None) -> Painted:
         """One pass of the network (init, iterations, guides and stop are the optimisation's)."""
-        start = time.perf_counter()
-        dev = str(resolve_device(self.device or "auto"))
-        image = self.model.paint(np.clip(shown, 0.0, 1.0), [self.u], size=edge, device=dev)[0]
-        if on_iteration is not None:
-            on_iteration(1, 1)
-        return Painted(image, dev, time.perf_counter() - start)
+        return one_pass(self.model, self.u, self.device, shown, edge, on_iteration)
 
     def close(self) -> None:
         pass
