@@ -1,5 +1,8 @@
 """Preview renders for the studio: one background worker per device, a queue, cancellation and a cache.
 
+The worker queue itself (`WorkerQueue`: jobs run one at a time by a background thread, cancellation, the states
+and versions the event stream follows) serves the studio's other background jobs too (`impasto.studio.painters`).
+
 A preview is an ordinary `impasto.api.render` at a small long edge with the look's u: the engine scales the
 style ratio by size, so u means the same in the preview as in the final. Each finished preview is cached under
 a hash of everything that decides its pixels (the render look with its seed, the input files' contents, the
@@ -19,7 +22,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -91,7 +94,167 @@ def region_files(look: Look) -> list[Path]:
     return files
 
 
-# ------------------------------------------------------------------------------------------------ jobs
+# ------------------------------------------------------------------------------------------------ the worker queue
+
+
+@dataclass(eq=False, kw_only=True)
+class QueuedJob:
+    """What every background job has: its id, where it stands, its version (bumped on every change, for the event
+    stream) and the flag that asks its work to stop. A job type adds what it does and its `info` for the page."""
+
+    id: str
+    state: State = "queued"
+    error: str | None = None
+    version: int = 0
+    created: float = field(default_factory=time.time)
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def info(self) -> dict:
+        """The job as the page sees it (JSON); each job type says."""
+        raise NotImplementedError
+
+
+J = TypeVar("J", bound=QueuedJob)
+
+
+class WorkerQueue(Generic[J]):
+    """Jobs run one at a time, oldest first, by one background thread; cancel, wait and close them.
+
+    A queue type adds its jobs with `_add_locked`, may answer a job as the worker takes it (`_begin_locked`), and
+    does a job's work in `_work` on the worker thread, reporting through `_update`. Work that raises `Cancelled`
+    ends the job cancelled; an `ImpastoError` or anything else ends it failed with one sentence, and the thread
+    goes on with the next job. `cancel` drops a queued job and asks a running one to stop (its `cancel_event`).
+    """
+
+    what = "The job"  # an unexpected failure says "<what> failed unexpectedly (...)"
+
+    def __init__(self, thread_name: str, join_seconds: float = 30) -> None:
+        """Start the worker thread; a subclass sets up what its work needs before calling this."""
+        self._jobs: dict[str, J] = {}  # oldest first
+        self._queue: deque[J] = deque()
+        self._cond = threading.Condition()  # reentrant: `_update` may be called with it held
+        self._ids = itertools.count(1)
+        self._stop = False
+        self._join_seconds = join_seconds
+        self._worker = threading.Thread(target=self._run, name=thread_name, daemon=True)
+        self._worker.start()
+
+    # ---------------------------------------------------------------------------------------- the API
+    def get(self, job_id: str) -> J | None:
+        """The job with this id, or None (never submitted, or forgotten long ago)."""
+        with self._cond:
+            return self._jobs.get(job_id)
+
+    def cancel(self, job_id: str) -> J | None:
+        """Cancel a job: a queued one is dropped, a running one stops at its work's next step; the job, or None."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is not None and job.state not in FINISHED:
+                self._cancel_locked(job)
+                self._cond.notify_all()
+            return job
+
+    def wait(self, job: J, after_version: int, timeout: float) -> int:
+        """Block until the job changes past `after_version` (or `timeout`); its version."""
+        with self._cond:
+            self._cond.wait_for(lambda: job.version > after_version, timeout=timeout)
+            return job.version
+
+    def wait_finished(self, job: J, timeout: float) -> bool:
+        """Block until the job is finished (or `timeout`); whether it is."""
+        with self._cond:
+            return self._cond.wait_for(lambda: job.state in FINISHED, timeout=timeout)
+
+    def close(self) -> None:
+        """Stop the worker: queued jobs are cancelled, a running one stops at its next step."""
+        with self._cond:
+            self._stop = True
+            for job in self._jobs.values():
+                if job.state not in FINISHED:
+                    self._cancel_locked(job)
+            self._cond.notify_all()
+        self._worker.join(timeout=self._join_seconds)
+
+    # ---------------------------------------------------------------------------------------- for subclasses
+    def _next_id(self, prefix: str) -> str:
+        """A new job id: `prefix` and a number counting up from 1."""
+        return f"{prefix}{next(self._ids)}"
+
+    def _add_locked(self, job: J, queued: bool = True) -> None:
+        """Remember a new job (the lock held) and, when `queued`, put it in the worker's queue."""
+        self._jobs[job.id] = job
+        if queued:
+            self._queue.append(job)
+        self._cond.notify_all()
+
+    def _begin_locked(self, job: J) -> bool:
+        """Called with the lock held as the worker takes `job`: whether it still needs its work (else it was
+        answered here, by `_update`). The job then turns 'running' and `_work` does it."""
+        return True
+
+    def _work(self, job: J) -> None:
+        """Do a running job's work on the worker thread (without the lock), ending it 'done' with `_update`; raise
+        `Cancelled` when its `cancel_event` asks it to stop."""
+        raise NotImplementedError
+
+    def _sentence(self, exc: ImpastoError) -> str:
+        """What a failed job says for an `ImpastoError` its work raised."""
+        return str(exc)
+
+    def _stopped(self, job: J, **changes: object) -> None:
+        """End a job whose work raised: `changes` holds its state (cancelled or failed) and any error."""
+        self._update(job, **changes)
+
+    def _cancel_locked(self, job: J) -> None:
+        """Cancel an unfinished job (the lock held): flag it, and drop it from the queue when it waits there."""
+        job.cancel_event.set()
+        if job.state == "queued":
+            try:
+                self._queue.remove(job)
+            except ValueError:
+                pass
+            job.state = "cancelled"
+            job.version += 1
+
+    def _update(self, job: J, **changes: object) -> None:
+        """Change a job's fields, bump its version and wake whoever waits on it."""
+        with self._cond:
+            # The event stream reads jobs without this lock: set the state last, so a reader that sees a
+            # finished state also sees its error or result.
+            for name, value in sorted(changes.items(), key=lambda kv: kv[0] == "state"):
+                setattr(job, name, value)
+            job.version += 1
+            self._cond.notify_all()
+
+    # ---------------------------------------------------------------------------------------- internals
+    def _run(self) -> None:
+        """The worker thread: take the oldest queued job, mark it running, do it; until `close`."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop or bool(self._queue))
+                if self._stop:
+                    return
+                job = self._queue.popleft()
+                if job.cancel_event.is_set() or not self._begin_locked(job):
+                    continue
+                job.state = "running"
+                job.version += 1
+                self._cond.notify_all()
+            self._execute(job)
+
+    def _execute(self, job: J) -> None:
+        """Do a job's work; what it raises ends the job (cancelled or failed), never the thread."""
+        try:
+            self._work(job)
+        except Cancelled:
+            self._stopped(job, state="cancelled")
+        except ImpastoError as exc:
+            self._stopped(job, state="failed", error=self._sentence(exc))
+        except Exception as exc:  # noqa: BLE001 - the worker must survive anything and tell the page
+            self._stopped(job, state="failed", error=f"{self.what} failed unexpectedly ({type(exc).__name__}: {exc}).")
+
+
+# ------------------------------------------------------------------------------------------------ preview jobs
 
 
 @dataclass
@@ -113,12 +276,12 @@ class PreviewRequest:
 
 
 @dataclass(eq=False)
-class Job:
-    id: str
+class Job(QueuedJob):
+    """One preview: its cache key, its group (one page's slider), what it renders and where it stands."""
+
     key: str
     group: str
     request: PreviewRequest
-    state: State = "queued"
     cached: bool = False
     iteration: int = 0
     iterations: int = 0
@@ -126,11 +289,7 @@ class Job:
     elapsed: float = 0.0
     snapshot: bytes | None = None
     snapshot_iteration: int = 0
-    error: str | None = None
     result: Preview | None = None
-    version: int = 0
-    created: float = field(default_factory=time.time)
-    cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def info(self) -> dict:
         """The job as the page sees it (JSON)."""
@@ -151,12 +310,14 @@ class Job:
         return out
 
 
-class RenderQueue:
+class RenderQueue(WorkerQueue[Job]):
     """Preview jobs for one device, rendered one at a time by a background thread, newest wishes first served.
 
     Submitting a job cancels the unfinished jobs of the same group (one page's slider): queued ones are dropped
     and a running one stops at its next iteration, so the worker moves on to what the user now wants.
     """
+
+    what = "The render"
 
     def __init__(self, device: str = "auto", cache_bytes: int = 256 * 2**20, cache_folder: Path | None = None) -> None:
         self.device = str(resolve_device(device))
@@ -165,13 +326,7 @@ class RenderQueue:
         self.saturations: SharedLRU[tuple[Saturation | None]] = SharedLRU(SATURATIONS_KEPT)
         self.renders = 0  # engine renders started (a cache hit starts none)
         self.origins: dict[tuple[str, str | None], str] = {}  # (network, weights) -> weights origin seen
-        self._jobs: dict[str, Job] = {}  # oldest first; finished ones dropped past MAX_JOBS_KEPT
-        self._queue: deque[Job] = deque()
-        self._cond = threading.Condition()
-        self._ids = itertools.count(1)
-        self._stop = False
-        self._worker = threading.Thread(target=self._run, name=f"impasto-studio-{self.device}", daemon=True)
-        self._worker.start()
+        super().__init__(f"impasto-studio-{self.device}")  # finished jobs are dropped past MAX_JOBS_KEPT
 
     # ---------------------------------------------------------------------------------------- the API
     def key(self, request: PreviewRequest) -> str:
@@ -192,7 +347,7 @@ class RenderQueue:
             raise ImpastoError("A studio preview needs a seed, so that it can be cached and reproduced.")
         key = self.key(request)
         with self._cond:
-            job = Job(id=f"j{next(self._ids)}", key=key, group=group, request=request,
+            job = Job(id=self._next_id("j"), key=key, group=group, request=request,
                       iterations=request.look.iterations)
             cached = self.cache.get(key)
             if supersede:
@@ -208,87 +363,27 @@ class RenderQueue:
                 for other in self._jobs.values():
                     if other.key == key and other.state in ("queued", "running"):
                         return other
-                self._queue.append(job)
-            self._jobs[job.id] = job
+            self._add_locked(job, queued=cached is None)
             while len(self._jobs) > MAX_JOBS_KEPT:
                 oldest = next(iter(self._jobs.values()))
                 if oldest.state not in FINISHED:
                     break
                 del self._jobs[oldest.id]
-            self._cond.notify_all()
             return job
-
-    def get(self, job_id: str) -> Job | None:
-        with self._cond:
-            return self._jobs.get(job_id)
-
-    def cancel(self, job_id: str) -> Job | None:
-        with self._cond:
-            job = self._jobs.get(job_id)
-            if job is not None and job.state not in FINISHED:
-                self._cancel_locked(job)
-                self._cond.notify_all()
-            return job
-
-    def wait(self, job: Job, after_version: int, timeout: float) -> int:
-        """Block until the job changes past `after_version` (or `timeout`); its version."""
-        with self._cond:
-            self._cond.wait_for(lambda: job.version > after_version, timeout=timeout)
-            return job.version
-
-    def wait_finished(self, job: Job, timeout: float) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: job.state in FINISHED, timeout=timeout)
-
-    def close(self) -> None:
-        """Stop the worker: queued jobs are cancelled, a running render stops at its next iteration."""
-        with self._cond:
-            self._stop = True
-            for job in self._jobs.values():
-                if job.state not in FINISHED:
-                    self._cancel_locked(job)
-            self._cond.notify_all()
-        self._worker.join(timeout=30)
 
     # ---------------------------------------------------------------------------------------- internals
-    def _cancel_locked(self, job: Job) -> None:
-        job.cancel_event.set()
-        if job.state == "queued":
-            try:
-                self._queue.remove(job)
-            except ValueError:
-                pass
-            job.state = "cancelled"
-            job.version += 1
+    def _begin_locked(self, job: Job) -> bool:
+        """A job whose look was rendered meanwhile (by a job with the same key) is answered from the cache."""
+        cached = self.cache.get(job.key)
+        if cached is None:
+            return True
+        self._update(job, state="done", cached=True, result=cached, iteration=cached.iterations)
+        return False
 
-    def _update(self, job: Job, **changes: object) -> None:
-        with self._cond:
-            # The event stream reads jobs without this lock: set the state last, so a reader that sees a
-            # finished state also sees its error or result.
-            for name, value in sorted(changes.items(), key=lambda kv: kv[0] == "state"):
-                setattr(job, name, value)
-            job.version += 1
-            self._cond.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._stop or bool(self._queue))
-                if self._stop:
-                    return
-                job = self._queue.popleft()
-                if job.cancel_event.is_set():
-                    continue
-                cached = self.cache.get(job.key)
-                if cached is None:
-                    job.state = "running"
-                    job.version += 1
-                    self._cond.notify_all()
-            if cached is not None:  # rendered meanwhile by a job with the same key
-                self._update(job, state="done", cached=True, result=cached, iteration=cached.iterations)
-                continue
-            with CpuShare(fixed_threads()):  # a preview takes its share of the cores beside renders, only while it paints
-                self._render(job)
+    def _work(self, job: Job) -> None:
+        """Render the preview (`_render`), with the worker's share of the CPU cores."""
+        with CpuShare(fixed_threads()):  # a preview takes its share of the cores beside renders, only while it paints
+            self._render(job)
 
     def _saturation_warning(self, request: PreviewRequest, look: Look) -> str | None:
         """Whether this preview's u lies where more u changes little at its size (impasto.lookdev.saturation),
@@ -325,18 +420,8 @@ class RenderQueue:
         snaps = range(every, look.iterations, every)
         with self._cond:
             self.renders += 1
-        try:
-            result = render(request.content, [str(s) for s in request.styles], look, device=self.device,
-                            progress=progress, snapshots=snaps, on_snapshot=on_snapshot)
-        except Cancelled:
-            self._update(job, state="cancelled")
-            return
-        except ImpastoError as exc:
-            self._update(job, state="failed", error=str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001 - the worker must survive anything and tell the page
-            self._update(job, state="failed", error=f"The render failed unexpectedly ({type(exc).__name__}: {exc}).")
-            return
+        result = render(request.content, [str(s) for s in request.styles], look, device=self.device,
+                        progress=progress, snapshots=snaps, on_snapshot=on_snapshot)
         h, w = result.image.shape[:2]
         last = result.history[-1]
         preview = Preview(

@@ -12,12 +12,8 @@ so the next start resumes. Nothing is written half.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import re
-import threading
-import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from impasto.errors import ImpastoError, UsageError
@@ -27,7 +23,7 @@ from impasto.fast.train import checkpoint_path
 from impasto.look import load_look
 from impasto.lookdev.sweep import read_manifest
 from impasto.progress import TrainProgress
-from impasto.studio.jobs import FINISHED, State
+from impasto.studio.jobs import FINISHED, Cancelled, QueuedJob, WorkerQueue
 from impasto.studio.paths import relative_name
 
 PAINTER_FILE = "painter.pt"
@@ -51,10 +47,9 @@ def painter_file(folder: Path, style: str | None = None) -> Path:
 
 
 @dataclass(eq=False)
-class PainterJob:
+class PainterJob(QueuedJob):
     """One learning run: a sweep's paintings, the model file it writes, and where it stands (what the page sees)."""
 
-    id: str
     sweep: str  # the sweep folder, relative to the project folder
     model: str  # the painter file, relative to the project folder
     output: Path
@@ -64,17 +59,12 @@ class PainterJob:
     u_range: tuple[float, float] | None = None
     fresh: bool = False
     style: str | None = None
-    state: State = "queued"
     step: int = 0
     steps: int = 0
     resumed_from: int = 0
     loss: float | None = None
     elapsed: float = 0.0
     eta: float | None = None
-    error: str | None = None
-    version: int = 0
-    created: float = field(default_factory=time.time)
-    cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def info(self) -> dict:
         """The job as the page sees it (JSON): steps done of the planned steps, loss, seconds so far and left."""
@@ -88,23 +78,19 @@ class PainterJob:
         }
 
 
-class PainterQueue:
+class PainterQueue(WorkerQueue[PainterJob]):
     """Learning jobs of the project folder `root`, run one at a time by a background thread (oldest first).
 
     A start for a painter already queued or learning answers that job; `cancel` drops a queued job and stops a
     running one at its next step (learn keeps its checkpoint); `close` does so for all and waits for the thread."""
 
+    what = "Learning the painter"
+
     def __init__(self, root: Path, device: str, settings: LearnSettings | None = None) -> None:
         self.root = Path(root).resolve()
         base = settings or LearnSettings()
         self.settings = dataclasses.replace(base, device=device) if base.device == "auto" else base
-        self._jobs: dict[str, PainterJob] = {}
-        self._queue: deque[PainterJob] = deque()
-        self._cond = threading.Condition()
-        self._ids = itertools.count(1)
-        self._stop = False
-        self._worker = threading.Thread(target=self._run, name="impasto-studio-painter", daemon=True)
-        self._worker.start()
+        super().__init__("impasto-studio-painter", join_seconds=60)
 
     # ---------------------------------------------------------------------------------------- the API
     def start(self, folder: Path, *, style: str | None = None, steps: int | None = None,
@@ -135,42 +121,18 @@ class PainterQueue:
             running = self._unfinished(output)
             if running is not None:
                 return running
-            job = PainterJob(id=f"p{next(self._ids)}", sweep=rel, model=relative_name(self.root, output), output=output,
+            job = PainterJob(id=self._next_id("p"), sweep=rel, model=relative_name(self.root, output), output=output,
                              paintings=found, settings=settings, fresh=fresh, style=style, steps=settings.steps,
                              cells=len(found.examples), u_range=u_range_of(found.examples))
-            self._jobs[job.id] = job
+            self._add_locked(job)
             self._forget_old()
-            self._queue.append(job)
-            self._cond.notify_all()
             return job
-
-    def get(self, job_id: str) -> PainterJob | None:
-        with self._cond:
-            return self._jobs.get(job_id)
 
     def latest(self, output: Path) -> PainterJob | None:
         """The newest job that writes `output` (any state), or None."""
         with self._cond:
             mine = [j for j in self._jobs.values() if j.output == output]
             return mine[-1] if mine else None
-
-    def cancel(self, job_id: str) -> PainterJob | None:
-        with self._cond:
-            job = self._jobs.get(job_id)
-            if job is not None and job.state not in FINISHED:
-                self._cancel_locked(job)
-                self._cond.notify_all()
-            return job
-
-    def close(self) -> None:
-        """Stop the thread: queued jobs are cancelled, a running one stops at its next step (checkpoint kept)."""
-        with self._cond:
-            self._stop = True
-            for job in self._jobs.values():
-                if job.state not in FINISHED:
-                    self._cancel_locked(job)
-            self._cond.notify_all()
-        self._worker.join(timeout=60)
 
     # ---------------------------------------------------------------------------------------- internals
     def _unfinished(self, output: Path) -> PainterJob | None:
@@ -200,38 +162,16 @@ class PainterQueue:
         return (message.replace(f"{self.root}/", "").replace(" with --style", "")
                 .replace("pass --fresh to start over", "press Start over to learn it from scratch"))
 
-    def _cancel_locked(self, job: PainterJob) -> None:
-        job.cancel_event.set()
-        if job.state == "queued":
-            try:
-                self._queue.remove(job)
-            except ValueError:
-                pass
-            job.state = "cancelled"
-            job.version += 1
+    def _sentence(self, exc: ImpastoError) -> str:
+        """Learn's sentence in the page's words."""
+        return self._as_page_says(str(exc))
 
-    def _update(self, job: PainterJob, **changes: object) -> None:
-        with self._cond:
-            for name, value in sorted(changes.items(), key=lambda kv: kv[0] == "state"):  # the state last
-                setattr(job, name, value)
-            job.version += 1
-            self._cond.notify_all()
+    def _stopped(self, job: PainterJob, **changes: object) -> None:
+        """A cancelled or failed run has no time left (its checkpoint, when learn saved one, stays)."""
+        self._update(job, eta=None, **changes)
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._stop or bool(self._queue))
-                if self._stop:
-                    return
-                job = self._queue.popleft()
-                if job.cancel_event.is_set():
-                    continue
-                job.state = "running"
-                job.version += 1
-                self._cond.notify_all()
-            self._learn(job)
-
-    def _learn(self, job: PainterJob) -> None:
+    def _work(self, job: PainterJob) -> None:
+        """Learn the painter (a cancel stops learn at its next step, which saves its checkpoint first)."""
         found, job.paintings = job.paintings, None
         assert found is not None
 
@@ -246,16 +186,7 @@ class PainterQueue:
                            style_paths=found.style_paths, sources=found.sources(), resume=not job.fresh,
                            progress=progress)
         except KeyboardInterrupt:
-            self._update(job, state="cancelled", eta=None)
-            return
-        except ImpastoError as exc:
-            message = self._as_page_says(str(exc))
-            self._update(job, state="failed", error=message, eta=None)
-            return
-        except Exception as exc:  # noqa: BLE001 - the thread must survive anything and tell the page
-            self._update(job, state="failed", eta=None,
-                         error=f"Learning the painter failed unexpectedly ({type(exc).__name__}: {exc}).")
-            return
+            raise Cancelled() from None
         self._update(job, state="done", step=result.steps, resumed_from=result.resumed_from, eta=0.0,
                      elapsed=result.seconds, loss=None if result.last != result.last else result.last)
 

@@ -6,19 +6,14 @@ The painter itself is an ordinary fast model file: once learned, `/api/fast-mode
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
-
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from impasto.errors import ImpastoError
 from impasto.fast.learn import is_learned
 from impasto.fast.train import checkpoint_path
-from impasto.studio.jobs import FINISHED
-from impasto.studio.painters import MAX_STEPS, PainterJob, PainterQueue, painter_file, sweep_styles
+from impasto.studio.painters import MAX_STEPS, painter_file, sweep_styles
+from impasto.studio.routes.events import add_job_routes
 from impasto.studio.state import Studio
 
 POLL_SECONDS = 0.1  # how often the event stream looks at its job
@@ -64,43 +59,7 @@ def start(body: PainterBody, studio: Studio) -> dict:
     return studio.painters.start(folder, style=body.style, steps=body.steps, fresh=body.fresh).info()
 
 
-def _job_or_404(painters: PainterQueue, job_id: str) -> PainterJob:
-    job = painters.get(job_id)
-    if job is None:
-        raise HTTPException(404, f"No painter job '{job_id}' (it finished long ago or never existed).")
-    return job
-
-
-@router.get("/api/painter/jobs/{job_id}")
-def job_info(job_id: str, studio: Studio) -> dict:
-    return _job_or_404(studio.painters, job_id).info()
-
-
-@router.delete("/api/painter/jobs/{job_id}")
-def job_cancel(job_id: str, studio: Studio) -> dict:
-    """Stop learning at the next step; the checkpoint keeps what was learned, so the next start resumes."""
-    _job_or_404(studio.painters, job_id)
-    return studio.painters.cancel(job_id).info()
-
-
-@router.get("/api/painter/jobs/{job_id}/events")
-async def job_events(job_id: str, request: Request, studio: Studio) -> StreamingResponse:
-    """Server-Sent Events: 'progress' as steps go by (step, steps, loss, eta), then the end state."""
-    job = _job_or_404(studio.painters, job_id)
-    return StreamingResponse(_events(job, request), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
-async def _events(job: PainterJob, request: Request) -> AsyncIterator[str]:
-    sent = -1
-    while True:
-        if job.version != sent:
-            sent = job.version
-            info = job.info()
-            kind = info["state"] if info["state"] in FINISHED else "progress"
-            yield f"event: {kind}\ndata: {json.dumps(info)}\n\n"
-            if kind in FINISHED:
-                return
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(POLL_SECONDS)
+add_job_routes(router, "/api/painter/jobs", lambda studio: studio.painters, "painter", poll_seconds=POLL_SECONDS,
+               cancel_doc="Stop learning at the next step; the checkpoint keeps what was learned, so the next start "
+                          "resumes.",
+               events_doc="Server-Sent Events: 'progress' as steps go by (step, steps, loss, eta), then the end state.")

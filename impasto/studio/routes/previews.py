@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from impasto.errors import UsageError
-from impasto.studio.jobs import FINISHED, Job, PreviewRequest, RenderQueue
+from impasto.studio.jobs import Job, PreviewRequest, RenderQueue
+from impasto.studio.routes.events import add_job_routes, job_or_404
 from impasto.studio.state import Studio
 
 _CLIENT = r"^[A-Za-z0-9_-]{1,64}$"
@@ -44,21 +42,26 @@ def preview(body: PreviewBody, studio: Studio) -> dict:
 
 
 def _job_or_404(queue: RenderQueue, job_id: str) -> Job:
-    job = queue.get(job_id)
-    if job is None:
-        raise HTTPException(404, f"No preview job '{job_id}' (it finished long ago or never existed).")
-    return job
+    return job_or_404(queue, job_id, "preview")
 
 
-@router.get("/api/jobs/{job_id}")
-def job_info(job_id: str, studio: Studio) -> dict:
-    return _job_or_404(studio.queue, job_id).info()
+class _Snapshots:
+    """The 'snapshot' events of one preview's stream: one whenever a newer snapshot is in, until the result is."""
+
+    def __init__(self) -> None:
+        self.sent = 0  # the iteration of the snapshot last announced
+
+    def __call__(self, job: Job, info: dict) -> list[tuple[str, dict]]:
+        if job.snapshot_iteration == self.sent or job.result is not None:
+            return []
+        self.sent = job.snapshot_iteration
+        return [("snapshot", {**info, "image": f"/api/jobs/{job.id}/image?i={self.sent}"})]
 
 
-@router.delete("/api/jobs/{job_id}")
-def job_cancel(job_id: str, studio: Studio) -> dict:
-    _job_or_404(studio.queue, job_id)
-    return studio.queue.cancel(job_id).info()
+add_job_routes(router, "/api/jobs", lambda studio: studio.queue, "preview", poll_seconds=POLL_SECONDS,
+               extra=_Snapshots,
+               events_doc="Server-Sent Events: 'progress' per iteration, 'snapshot' as the picture builds up, then the "
+                          "end state.")
 
 
 @router.get("/api/jobs/{job_id}/image")
@@ -77,32 +80,3 @@ def cached_preview(key: str, studio: Studio) -> Response:
     if item is None:
         raise HTTPException(404, "That preview is no longer cached; ask for it again.")
     return Response(item.png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
-
-
-@router.get("/api/jobs/{job_id}/events")
-async def job_events(job_id: str, request: Request, studio: Studio) -> StreamingResponse:
-    """Server-Sent Events: 'progress' per iteration, 'snapshot' as the picture builds up, then the end state."""
-    job = _job_or_404(studio.queue, job_id)
-    return StreamingResponse(_events(job, request), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
-async def _events(job: Job, request: Request) -> AsyncIterator[str]:
-    sent_version, sent_snapshot = -1, 0
-    while True:
-        version = job.version
-        if version != sent_version:
-            sent_version = version
-            info = job.info()
-            if job.snapshot_iteration != sent_snapshot and job.result is None:
-                sent_snapshot = job.snapshot_iteration
-                image = f"/api/jobs/{job.id}/image?i={sent_snapshot}"
-                yield f"event: snapshot\ndata: {json.dumps({**info, 'image': image})}\n\n"
-            state = info.get("state", job.state)  # from the same snapshot as the data sent with it
-            kind = state if state in FINISHED else "progress"
-            yield f"event: {kind}\ndata: {json.dumps(info)}\n\n"
-            if state in FINISHED:
-                return
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(POLL_SECONDS)
