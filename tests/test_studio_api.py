@@ -57,9 +57,9 @@ def _preview(client: TestClient, **look) -> dict:
     return r.json()
 
 
-def _events(client: TestClient, job_id: str) -> list[tuple[str, dict]]:
+def _events(client: TestClient, job_id: str, route: str = "/api/jobs") -> list[tuple[str, dict]]:
     out, kind = [], None
-    with client.stream("GET", f"/api/jobs/{job_id}/events") as s:
+    with client.stream("GET", f"{route}/{job_id}/events") as s:
         assert s.headers["content-type"].startswith("text/event-stream")
         for line in s.iter_lines():
             if line.startswith("event: "):
@@ -689,15 +689,7 @@ def painter_client(painter_project: Path):
 
 
 def _painter_events(client: TestClient, job_id: str) -> list[tuple[str, dict]]:
-    out, kind = [], None
-    with client.stream("GET", f"/api/painter/jobs/{job_id}/events") as s:
-        assert s.headers["content-type"].startswith("text/event-stream")
-        for line in s.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                out.append((kind, json.loads(line[6:])))
-    return out
+    return _events(client, job_id, "/api/painter/jobs")
 
 
 def test_a_sweeps_painter_learns_in_the_background_and_paints_the_slider(painter_client: TestClient) -> None:
