@@ -398,3 +398,19 @@ def test_refined_learned_frames_run_a_few_iterations_from_the_painters_picture(p
     assert report.ok
     m = read_manifest(shot.manifest_path()).frames
     assert all(m[n].learned and m[n].iterations == 2 and m[n].loss is not None for n in (1002, 1003, 1005, 1006))
+
+
+def test_learned_frames_go_through_scale_post_and_dissolve(project: Path) -> None:
+    """The painter paints at the paint size; upscale, denoise and the dissolve with the plate are the shot's."""
+    shot_file = _shot(project, "post", render={"device": "cpu", "learned": 3, "scale": 0.75},
+                      post={"denoise": "bilateral", "strength": 0.5}, dissolve={"head": "1001-1003"})
+    shot = load_shot(shot_file)
+    assert render_frames(shot, trainer=ShotTrainer(shot)).ok
+    from impasto.io.frames import read_frame
+
+    m = read_manifest(shot.manifest_path()).frames
+    assert m[1002].learned and m[1002].dissolve < 1.0 and m[1005].dissolve == 1.0
+    for n in FRAMES:
+        assert read_frame(shot.output_path(n)).rgb.shape == (48, 64, 3)
+    model = load_model(next((shot.output_folder() / ".learned" / "v001").glob("painter-*.pt")))
+    assert model.size == 48  # learned at the paint size: 0.75 of the 64 px plate
