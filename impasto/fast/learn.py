@@ -37,7 +37,7 @@ from impasto.fast.core import FastModel, _read, save_dict, style_identity, u_to_
 from impasto.fast.loss import GatysLoss
 from impasto.fast.model import MULTIPLE, PRESETS, FastStyleNet, positional_guide
 from impasto.fast.train import checkpoint_path, crop_ratios
-from impasto.io.tensors import resize, to_tensor
+from impasto.io.tensors import resize, to_array, to_tensor
 from impasto.look import Look
 from impasto.progress import TrainProgress
 from impasto.version import __version__
@@ -387,8 +387,6 @@ def _gram(f: torch.Tensor) -> torch.Tensor:
 
 def paint_size_pair(content: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A frame resized to its painting's size (a sweep's content is read at full size, its cells at the paint size)."""
-    from impasto.io.tensors import to_array
-
     if content.shape[:2] == painting.shape[:2]:
         return content.astype(np.float32), painting.astype(np.float32)
     t = resize(to_tensor(np.asarray(content, dtype=np.float32), torch.device("cpu")), painting.shape[:2])

@@ -23,7 +23,6 @@ from impasto.errors import ImpastoError, UsageError
 from impasto.files import disk_full
 from impasto.io.frames import Frame, premultiply, read_frame, write_frame
 from impasto.io.images import read_image, write_image
-from impasto.io.sequence import format_frame_range as format_frames
 from impasto.io.tensors import fit_size
 from impasto.motion.flow import fit
 from impasto.objective.guides import Guides
